@@ -1,0 +1,2 @@
+// Package scorer consumes evidence into ClickHouse and scores it.
+package scorer

@@ -1,0 +1,2 @@
+// Package trilens is the CLI and the all-in-one runner.
+package trilens
