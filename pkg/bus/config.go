@@ -1,0 +1,62 @@
+// Package bus is Trilens's event bus on NATS JetStream: streams declared as
+// data, publishing with deduplication ids, durable pull consumers that hand
+// batches to a handler and ack only after it succeeds, dead letters, and the
+// object store for whole documents (claim check).
+package bus
+
+import (
+	"errors"
+	"flag"
+	"time"
+)
+
+// Config of the bus client.
+type Config struct {
+	// URL of the NATS server; empty connects in process to the embedded server.
+	URL string `yaml:"url"`
+	// Replicas of every stream: 1 on one machine, 3 on a NATS cluster.
+	Replicas int `yaml:"replicas"`
+	// EvidenceMaxAge and EvidenceMaxBytes bound the evidence stream. When it is
+	// full, publishers are refused rather than old, unscored evidence dropped.
+	EvidenceMaxAge   time.Duration `yaml:"evidence_max_age"`
+	EvidenceMaxBytes int64         `yaml:"evidence_max_bytes"`
+	// DuplicateWindow is how long JetStream remembers message ids to drop duplicates.
+	DuplicateWindow time.Duration `yaml:"duplicate_window"`
+	// PublishTimeout bounds the wait for one batch's acknowledgements.
+	PublishTimeout time.Duration `yaml:"publish_timeout"`
+}
+
+// RegisterFlags sets the defaults and binds the flags under prefix.
+func (c *Config) RegisterFlags(prefix string, fs *flag.FlagSet) {
+	fs.StringVar(&c.URL, prefix+"url", "", "NATS server URL; empty uses the embedded server in process")
+	fs.IntVar(&c.Replicas, prefix+"replicas", 1, "JetStream replicas per stream")
+	fs.DurationVar(&c.EvidenceMaxAge, prefix+"evidence-max-age", 7*24*time.Hour, "how long evidence stays in its stream")
+	fs.Int64Var(&c.EvidenceMaxBytes, prefix+"evidence-max-bytes", 8<<30, "size bound of the evidence stream; publishers are refused past it")
+	fs.DurationVar(&c.DuplicateWindow, prefix+"duplicate-window", time.Hour, "window in which JetStream drops messages with a repeated id")
+	fs.DurationVar(&c.PublishTimeout, prefix+"publish-timeout", time.Minute, "how long to wait for JetStream to acknowledge a batch")
+}
+
+// Validate reports settings JetStream would refuse.
+func (c *Config) Validate() error {
+	var errs []error
+	if c.Replicas < 1 || c.Replicas > 5 {
+		errs = append(errs, errors.New("replicas: want 1 to 5"))
+	}
+	if c.EvidenceMaxAge <= 0 {
+		errs = append(errs, errors.New("evidence_max_age: must be positive"))
+	}
+	if c.DuplicateWindow <= 0 || c.DuplicateWindow > c.EvidenceMaxAge {
+		errs = append(errs, errors.New("duplicate_window: must be positive and at most evidence_max_age"))
+	}
+	if c.PublishTimeout <= 0 {
+		errs = append(errs, errors.New("publish_timeout: must be positive"))
+	}
+	return errors.Join(errs...)
+}
+
+// DefaultConfig is the configuration the flags default to.
+func DefaultConfig() Config {
+	var c Config
+	c.RegisterFlags("", flag.NewFlagSet("", flag.ContinueOnError))
+	return c
+}

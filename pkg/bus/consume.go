@@ -1,0 +1,351 @@
+package bus
+
+import (
+	"context"
+	"errors"
+	"fmt"
+	"strconv"
+	"sync"
+	"time"
+
+	"github.com/nats-io/nats.go"
+	"github.com/nats-io/nats.go/jetstream"
+	"github.com/trilens/trilens/pkg/events"
+	eventv1 "github.com/trilens/trilens/proto/trilens/event/v1"
+	"google.golang.org/protobuf/proto"
+)
+
+// Headers of a dead letter.
+const (
+	HeaderDeadReason   = "Trilens-Dead-Reason"
+	HeaderDeadSubject  = "Trilens-Dead-Subject"
+	HeaderDeadSequence = "Trilens-Dead-Stream-Sequence"
+	HeaderDeadDelivery = "Trilens-Dead-Deliveries"
+)
+
+// ConsumerSpec declares a durable pull consumer. Several replicas of a
+// service share one durable consumer to scale out.
+type ConsumerSpec struct {
+	Stream         string
+	Durable        string
+	FilterSubjects []string
+	// AckWait is how long a delivered message may stay unacknowledged before
+	// it is delivered again. Batches that take longer keep theirs alive with
+	// progress signals, so it can stay short and a crashed replica's messages
+	// come back soon.
+	AckWait time.Duration
+	// MaxDeliver is how often a message is tried before it is dead-lettered.
+	MaxDeliver int
+	// MaxAckPending bounds the messages handed out and not yet acknowledged.
+	MaxAckPending int
+}
+
+// BatchOptions shape the batches handed to a Handler.
+type BatchOptions struct {
+	// MaxRows flushes a batch once its events hold this many rows.
+	MaxRows int
+	// MaxMessages flushes a batch once it holds this many messages.
+	MaxMessages int
+	// MaxWait flushes a non-empty batch this long after its first message.
+	MaxWait time.Duration
+	// Rows counts the rows an event adds; nil counts one per event.
+	Rows func(*eventv1.Event) int
+	// DrainTimeout bounds the flush of the last batch after the run context ends.
+	DrainTimeout time.Duration
+	// Metrics, when set, counts what the consumer does.
+	Metrics *ConsumerMetrics
+}
+
+func (s ConsumerSpec) withDefaults() ConsumerSpec {
+	if s.AckWait == 0 {
+		s.AckWait = 30 * time.Second
+	}
+	if s.MaxDeliver == 0 {
+		s.MaxDeliver = 10
+	}
+	if s.MaxAckPending == 0 {
+		s.MaxAckPending = 200_000
+	}
+	return s
+}
+
+func (o BatchOptions) withDefaults() BatchOptions {
+	if o.MaxRows == 0 {
+		o.MaxRows = 50_000
+	}
+	if o.MaxMessages == 0 {
+		o.MaxMessages = 50_000
+	}
+	if o.MaxWait == 0 {
+		o.MaxWait = time.Second
+	}
+	if o.Rows == nil {
+		o.Rows = func(*eventv1.Event) int { return 1 }
+	}
+	if o.DrainTimeout == 0 {
+		o.DrainTimeout = 30 * time.Second
+	}
+	return o
+}
+
+// Delivery is one decoded message.
+type Delivery struct {
+	Event   *eventv1.Event
+	Data    []byte
+	Subject string
+	// Delivered counts deliveries of this message, this one included.
+	Delivered uint64
+	msg       jetstream.Msg
+}
+
+// Handler stores a batch. nil acks every message. An error marked with
+// Permanent makes the consumer retry the batch message by message and
+// dead-letter those that still fail permanently. Any other error is taken
+// as passing (a database restarting): the batch is retried with backoff,
+// its messages kept alive and unacknowledged.
+type Handler func(ctx context.Context, batch []Delivery) error
+
+type permanentError struct{ err error }
+
+func (e permanentError) Error() string { return e.err.Error() }
+func (e permanentError) Unwrap() error { return e.err }
+
+// Permanent marks err as one that retrying will not cure.
+func Permanent(err error) error {
+	if err == nil {
+		return nil
+	}
+	return permanentError{err}
+}
+
+// IsPermanent tells whether err was marked with Permanent.
+func IsPermanent(err error) bool {
+	var p permanentError
+	return errors.As(err, &p)
+}
+
+// Consume runs a durable consumer until ctx ends, handing batches to h: one
+// goroutine fetches and decodes while another stores and acks, so the next
+// batch fills while the last one is written. When ctx ends it stops fetching,
+// hands the messages already fetched to h, and returns once they are stored
+// (or DrainTimeout has passed; what is left unacknowledged is delivered again).
+func (b *Bus) Consume(ctx context.Context, spec ConsumerSpec, opts BatchOptions, h Handler) error {
+	spec, opts = spec.withDefaults(), opts.withDefaults()
+	cons, err := b.js.CreateOrUpdateConsumer(ctx, spec.Stream, jetstream.ConsumerConfig{
+		Durable:        spec.Durable,
+		FilterSubjects: spec.FilterSubjects,
+		AckPolicy:      jetstream.AckExplicitPolicy,
+		AckWait:        spec.AckWait,
+		MaxAckPending:  spec.MaxAckPending,
+		DeliverPolicy:  jetstream.DeliverAllPolicy,
+	})
+	if err != nil {
+		return fmt.Errorf("consumer %s on %s: %w", spec.Durable, spec.Stream, err)
+	}
+	it, err := cons.Messages(jetstream.PullMaxMessages(min(1000, spec.MaxAckPending)))
+	if err != nil {
+		return fmt.Errorf("consume %s: %w", spec.Durable, err)
+	}
+	stopped := make(chan struct{})
+	go func() {
+		select {
+		case <-ctx.Done():
+			it.Drain()
+		case <-stopped:
+		}
+	}()
+	defer close(stopped)
+
+	flushCtx, cancelFlush := context.WithCancel(context.WithoutCancel(ctx))
+	defer cancelFlush()
+	batches := make(chan []Delivery, 1)
+	var wg sync.WaitGroup
+	wg.Add(1)
+	go func() {
+		defer wg.Done()
+		for batch := range batches {
+			b.flush(flushCtx, spec, opts, h, batch)
+		}
+	}()
+
+	var batch []Delivery
+	rows := 0
+	var first time.Time
+	send := func() {
+		if len(batch) > 0 {
+			batches <- batch
+		}
+		batch, rows = nil, 0
+	}
+	for {
+		wait := opts.MaxWait
+		if len(batch) > 0 {
+			wait = max(time.Until(first.Add(opts.MaxWait)), time.Millisecond)
+		}
+		msg, err := it.Next(jetstream.NextMaxWait(wait))
+		if err != nil {
+			if errors.Is(err, jetstream.ErrMsgIteratorClosed) {
+				break
+			}
+			if !errors.Is(err, nats.ErrTimeout) {
+				b.log.Warn("consumer fetch", "consumer", spec.Durable, "err", err)
+			}
+			if len(batch) > 0 && time.Since(first) >= opts.MaxWait {
+				send()
+			}
+			continue
+		}
+		d, reason := decode(msg)
+		if reason == "" && d.Delivered > uint64(spec.MaxDeliver) {
+			reason = fmt.Sprintf("delivered %d times without being stored", d.Delivered-1)
+		}
+		if reason != "" {
+			b.deadLetter(ctx, spec, opts.Metrics, msg, reason)
+			continue
+		}
+		opts.Metrics.delivered()
+		if len(batch) == 0 {
+			first = time.Now()
+		}
+		batch = append(batch, d)
+		rows += opts.Rows(d.Event)
+		if rows >= opts.MaxRows || len(batch) >= opts.MaxMessages || time.Since(first) >= opts.MaxWait {
+			send()
+		}
+	}
+	send()
+	close(batches)
+	done := make(chan struct{})
+	go func() { wg.Wait(); close(done) }()
+	select {
+	case <-done:
+	case <-time.After(opts.DrainTimeout):
+		cancelFlush()
+		<-done
+	}
+	return nil
+}
+
+// decode turns a message into a Delivery, or says why it cannot.
+func decode(msg jetstream.Msg) (Delivery, string) {
+	d := Delivery{Data: msg.Data(), Subject: msg.Subject(), msg: msg, Delivered: 1}
+	if md, err := msg.Metadata(); err == nil {
+		d.Delivered = md.NumDelivered
+	}
+	if t := msg.Headers().Get(events.HeaderType); t != "" && t != events.MessageType {
+		return d, fmt.Sprintf("message type %q, want %q", t, events.MessageType)
+	}
+	ev := &eventv1.Event{}
+	if err := proto.Unmarshal(msg.Data(), ev); err != nil {
+		return d, "undecodable protobuf: " + err.Error()
+	}
+	if err := events.Validate(ev); err != nil {
+		return d, "invalid event: " + err.Error()
+	}
+	d.Event = ev
+	return d, ""
+}
+
+// flush stores a batch with h and acks it; see Handler for the error rules.
+func (b *Bus) flush(ctx context.Context, spec ConsumerSpec, opts BatchOptions, h Handler, batch []Delivery) {
+	stop := keepAlive(batch, spec.AckWait/3)
+	defer stop()
+	start := time.Now()
+	err := retry(ctx, b, spec.Durable, func() error { return h(ctx, batch) })
+	switch {
+	case err == nil:
+		for _, d := range batch {
+			_ = d.msg.Ack()
+		}
+		opts.Metrics.flushed(len(batch), time.Since(start))
+	case IsPermanent(err):
+		b.log.Warn("batch failed permanently; storing message by message", "consumer", spec.Durable, "messages", len(batch), "err", err)
+		for _, d := range batch {
+			err := retry(ctx, b, spec.Durable, func() error { return h(ctx, []Delivery{d}) })
+			switch {
+			case err == nil:
+				_ = d.msg.Ack()
+				opts.Metrics.flushed(1, 0)
+			case IsPermanent(err):
+				b.deadLetter(ctx, spec, opts.Metrics, d.msg, err.Error())
+			default:
+				_ = d.msg.Nak()
+			}
+		}
+	default:
+		// Stopping before the store came back: hand the messages back now
+		// rather than after AckWait.
+		for _, d := range batch {
+			_ = d.msg.Nak()
+		}
+	}
+}
+
+// retry runs f until it succeeds, fails permanently, or ctx ends.
+func retry(ctx context.Context, b *Bus, consumer string, f func() error) error {
+	backoff := 100 * time.Millisecond
+	for attempt := 1; ; attempt++ {
+		err := f()
+		if err == nil || IsPermanent(err) {
+			return err
+		}
+		b.log.Warn("store failed; retrying", "consumer", consumer, "attempt", attempt, "backoff", backoff, "err", err)
+		select {
+		case <-ctx.Done():
+			return err
+		case <-time.After(backoff):
+		}
+		backoff = min(2*backoff, 5*time.Second)
+	}
+}
+
+// keepAlive tells the server every interval that the batch is still being
+// worked on, so AckWait does not expire under a slow flush.
+func keepAlive(batch []Delivery, every time.Duration) (stop func()) {
+	done := make(chan struct{})
+	go func() {
+		t := time.NewTicker(every)
+		defer t.Stop()
+		for {
+			select {
+			case <-done:
+				return
+			case <-t.C:
+				for _, d := range batch {
+					_ = d.msg.InProgress()
+				}
+			}
+		}
+	}()
+	return func() { close(done) }
+}
+
+// deadLetter moves msg to the dead-letter stream with the reason, then
+// terminates it so it is never delivered again. If the dead letter cannot be
+// stored, the message is handed back instead: nothing is dropped.
+func (b *Bus) deadLetter(ctx context.Context, spec ConsumerSpec, m *ConsumerMetrics, msg jetstream.Msg, reason string) {
+	dl := nats.NewMsg(DeadLetterSubject(spec.Durable))
+	dl.Data = msg.Data()
+	for k, v := range msg.Headers() {
+		dl.Header[k] = v
+	}
+	var seq, delivered uint64
+	if md, err := msg.Metadata(); err == nil {
+		seq, delivered = md.Sequence.Stream, md.NumDelivered
+	}
+	dl.Header.Set(jetstream.MsgIDHeader, spec.Stream+"."+spec.Durable+"."+strconv.FormatUint(seq, 10))
+	dl.Header.Set(HeaderDeadReason, reason)
+	dl.Header.Set(HeaderDeadSubject, msg.Subject())
+	dl.Header.Set(HeaderDeadSequence, strconv.FormatUint(seq, 10))
+	dl.Header.Set(HeaderDeadDelivery, strconv.FormatUint(delivered, 10))
+	pctx, cancel := context.WithTimeout(context.WithoutCancel(ctx), 10*time.Second)
+	defer cancel()
+	if _, err := b.js.PublishMsg(pctx, dl); err != nil {
+		b.log.Error("dead letter not stored; message handed back", "consumer", spec.Durable, "seq", seq, "err", err)
+		_ = msg.NakWithDelay(5 * time.Second)
+		return
+	}
+	b.log.Warn("message dead-lettered", "consumer", spec.Durable, "seq", seq, "reason", reason)
+	m.deadLettered()
+	_ = msg.TermWithReason(reason)
+}

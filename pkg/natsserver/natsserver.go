@@ -1,0 +1,117 @@
+// Package natsserver runs NATS with JetStream inside the Trilens process: the
+// single-machine default (`trilens up`) and every test use it.
+package natsserver
+
+import (
+	"errors"
+	"flag"
+	"fmt"
+	"net"
+	"strconv"
+	"time"
+
+	"github.com/nats-io/nats-server/v2/server"
+	"github.com/nats-io/nats.go"
+)
+
+// Config of the embedded server.
+type Config struct {
+	// Listen is host:port for outside clients; "" serves in-process clients only.
+	Listen string `yaml:"listen"`
+	// StoreDir holds JetStream's files; they survive a restart.
+	StoreDir string `yaml:"store_dir"`
+	// MaxPayload bounds one message; events stay far below it (claim check).
+	MaxPayload int32 `yaml:"max_payload"`
+}
+
+// RegisterFlags sets the defaults and binds the flags under prefix.
+func (c *Config) RegisterFlags(prefix string, fs *flag.FlagSet) {
+	fs.StringVar(&c.Listen, prefix+"listen", "127.0.0.1:4222", "address outside NATS clients connect to; empty serves in-process clients only")
+	fs.StringVar(&c.StoreDir, prefix+"store-dir", ".run/nats", "directory of JetStream's files")
+	c.MaxPayload = 1 << 20
+}
+
+// Validate reports a bad listen address.
+func (c *Config) Validate() error {
+	if c.Listen == "" {
+		return nil
+	}
+	if _, _, err := net.SplitHostPort(c.Listen); err != nil {
+		return fmt.Errorf("listen %q: %w", c.Listen, err)
+	}
+	if c.StoreDir == "" {
+		return errors.New("store_dir: must not be empty")
+	}
+	return nil
+}
+
+// Server is a running embedded NATS server.
+type Server struct {
+	ns *server.Server
+}
+
+// Start runs the server and waits until it accepts connections. It leaves
+// signals to the caller (NoSigs): our runner owns them.
+func Start(cfg Config) (*Server, error) {
+	opts := &server.Options{
+		JetStream:  true,
+		StoreDir:   cfg.StoreDir,
+		NoSigs:     true,
+		NoLog:      true,
+		MaxPayload: cfg.MaxPayload,
+		ServerName: "trilens",
+	}
+	if cfg.Listen == "" {
+		opts.DontListen = true
+	} else {
+		host, port, err := net.SplitHostPort(cfg.Listen)
+		if err != nil {
+			return nil, fmt.Errorf("nats listen %q: %w", cfg.Listen, err)
+		}
+		p, err := strconv.Atoi(port)
+		if err != nil {
+			return nil, fmt.Errorf("nats listen %q: port: %w", cfg.Listen, err)
+		}
+		opts.Host, opts.Port = host, p
+	}
+	ns, err := server.NewServer(opts)
+	if err != nil {
+		return nil, fmt.Errorf("nats server: %w", err)
+	}
+	ns.Start()
+	if !ns.ReadyForConnections(30 * time.Second) {
+		ns.Shutdown()
+		return nil, fmt.Errorf("nats server on %q not ready after 30s (store dir %s)", cfg.Listen, cfg.StoreDir)
+	}
+	return &Server{ns: ns}, nil
+}
+
+// ClientURL is the address outside clients use; "" when not listening.
+func (s *Server) ClientURL() string {
+	if s.ns.Addr() == nil {
+		return ""
+	}
+	return s.ns.ClientURL()
+}
+
+// Connect opens a client connection in process, without the network.
+func (s *Server) Connect(opts ...nats.Option) (*nats.Conn, error) {
+	return nats.Connect("", append([]nats.Option{nats.InProcessServer(s.ns), nats.Name("trilens-inprocess")}, opts...)...)
+}
+
+// Healthz reports JetStream's health as NATS's own /healthz does.
+func (s *Server) Healthz() error {
+	if st := s.ns.Healthz(nil); st.Error != "" {
+		return errors.New(st.Error)
+	}
+	return nil
+}
+
+// Shutdown stops the server and waits until it is down; safe twice.
+func (s *Server) Shutdown() {
+	if s == nil || s.ns == nil {
+		return
+	}
+	s.ns.Shutdown()
+	s.ns.WaitForShutdown()
+}
