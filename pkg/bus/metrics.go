@@ -8,10 +8,10 @@ import (
 
 // ConsumerMetrics count what a consumer does; a nil one counts nothing.
 type ConsumerMetrics struct {
-	deliveredTotal    prometheus.Counter
-	acked         prometheus.Counter
-	dead          prometheus.Counter
-	flushDuration prometheus.Histogram
+	deliveredTotal prometheus.Counter
+	acked          prometheus.Counter
+	dead           prometheus.Counter
+	flushDuration  prometheus.Histogram
 }
 
 // NewConsumerMetrics registers the metrics of the consumer named consumer.
@@ -19,8 +19,8 @@ func NewConsumerMetrics(reg prometheus.Registerer, consumer string) *ConsumerMet
 	labels := prometheus.Labels{"consumer": consumer}
 	m := &ConsumerMetrics{
 		deliveredTotal: prometheus.NewCounter(prometheus.CounterOpts{Name: "trilens_bus_messages_delivered_total", Help: "Messages decoded and handed to a batch.", ConstLabels: labels}),
-		acked:      prometheus.NewCounter(prometheus.CounterOpts{Name: "trilens_bus_messages_acked_total", Help: "Messages stored and acknowledged.", ConstLabels: labels}),
-		dead:       prometheus.NewCounter(prometheus.CounterOpts{Name: "trilens_bus_messages_dead_lettered_total", Help: "Messages moved to the dead-letter stream.", ConstLabels: labels}),
+		acked:          prometheus.NewCounter(prometheus.CounterOpts{Name: "trilens_bus_messages_acked_total", Help: "Messages stored and acknowledged.", ConstLabels: labels}),
+		dead:           prometheus.NewCounter(prometheus.CounterOpts{Name: "trilens_bus_messages_dead_lettered_total", Help: "Messages moved to the dead-letter stream.", ConstLabels: labels}),
 		flushDuration: prometheus.NewHistogram(prometheus.HistogramOpts{Name: "trilens_bus_flush_seconds", Help: "Time to store one batch.", ConstLabels: labels,
 			Buckets: prometheus.ExponentialBuckets(0.005, 2, 14)}),
 	}
