@@ -1,5 +1,5 @@
-# Trilens build, test and tooling. The workspace root is not a module, so the
-# targets loop over the modules go.work lists.
+# Trilens: build, test, benchmark and run. The workspace root is not a
+# module, so targets loop over the modules go.work lists.
 SHELL := /bin/bash
 .SHELLFLAGS := -eu -o pipefail -c
 
@@ -10,11 +10,19 @@ export GOBIN := $(BIN)
 PROTOC_GEN_GO_VERSION := v1.36.12
 MODULES = $(shell go list -m -f '{{.Dir}}')
 
-.PHONY: all build vet test bench tidy proto proto-check deps tools up demo
+.PHONY: all help deps tools proto proto-check build vet test bench demo tidy tidy-check
 
 all: build
 
-# deps installs everything the tests and the stack need that Go modules do not bring.
+help:
+	@echo "make demo   install what is missing, start the whole stack, feed it demo evidence"
+	@echo "make test   run every test against real NATS and ClickHouse (what CI runs)"
+	@echo "make bench  run the benchmarks and print their figures"
+	@echo "make proto  regenerate the Go code of proto/"
+	@echo "make tidy   tidy every module's go.mod"
+
+# deps installs what Go modules do not bring (Debian's clickhouse-server,
+# protoc, the scanners and tools the tests run): scripts/deps.sh and deps.d/.
 deps:
 	scripts/deps.sh
 
@@ -26,18 +34,28 @@ tools: $(BIN)/protoc-gen-go
 proto: tools
 	scripts/protogen.sh
 
-# proto-check fails when the committed generated code differs from what the sources give.
+# proto-check fails when the committed generated code differs from the sources.
 proto-check: proto
-	git diff --exit-code -- proto/ || { echo "generated code is stale: run make proto and commit" >&2; exit 1; }
+	@git diff --exit-code --stat -- proto/ || { echo "generated code in proto/ is stale: run make proto and commit" >&2; exit 1; }
 
 build:
 	for m in $(MODULES); do (cd $$m && go build ./...); done
+	go build -o $(BIN)/trilens ./services/trilens/cmd/trilens
 
 vet:
 	for m in $(MODULES); do (cd $$m && go vet ./...); done
 
-test: deps
-	for m in $(MODULES); do (cd $$m && go test -count=1 -timeout 20m ./...); done
+test: deps proto-check vet
+	for m in $(MODULES); do (cd $$m && go test -count=1 -timeout 30m ./...); done
+
+bench: deps build
+	scripts/bench.sh
+
+demo: deps build
+	$(BIN)/trilens up --demo
 
 tidy:
-	scripts/tidy.sh
+	for m in $(MODULES); do (cd $$m && go mod tidy); done
+
+tidy-check: tidy
+	@git diff --exit-code --stat -- '*go.mod' '*go.sum' || { echo "go.mod/go.sum not tidy: run make tidy and commit" >&2; exit 1; }

@@ -1,0 +1,106 @@
+// Package server is the HTTP server every Trilens process runs: the
+// collectors' and scorer's routes, /healthz, /ready and Prometheus /metrics.
+package server
+
+import (
+	"context"
+	"errors"
+	"flag"
+	"fmt"
+	"log/slog"
+	"net"
+	"net/http"
+	"time"
+
+	"github.com/prometheus/client_golang/prometheus"
+	"github.com/prometheus/client_golang/prometheus/promhttp"
+)
+
+// Config of the HTTP server.
+type Config struct {
+	HTTPAddress string `yaml:"http_address"`
+	// ReadHeaderTimeout guards against slow clients holding connections.
+	ReadHeaderTimeout time.Duration `yaml:"read_header_timeout"`
+}
+
+// RegisterFlags sets the defaults and binds the flags under prefix.
+func (c *Config) RegisterFlags(prefix string, fs *flag.FlagSet) {
+	fs.StringVar(&c.HTTPAddress, prefix+"http-address", ":7070", "address of the HTTP server (collectors, API, /healthz, /ready, /metrics)")
+	fs.DurationVar(&c.ReadHeaderTimeout, prefix+"read-header-timeout", 10*time.Second, "time a client has to send request headers")
+}
+
+// Validate reports a malformed address.
+func (c *Config) Validate() error {
+	if _, _, err := net.SplitHostPort(c.HTTPAddress); err != nil {
+		return fmt.Errorf("http_address %q: %w", c.HTTPAddress, err)
+	}
+	return nil
+}
+
+// Server serves Mux. It is a lifecycle service, stopped last so that /ready
+// answers during the whole shutdown.
+type Server struct {
+	Mux  *http.ServeMux
+	cfg  Config
+	log  *slog.Logger
+	srv  *http.Server
+	ln   net.Listener
+	done chan struct{}
+}
+
+// New builds the server with its health and metrics routes; ready reports
+// whether the process is ready.
+func New(cfg Config, log *slog.Logger, gatherer prometheus.Gatherer, ready func(context.Context) error) *Server {
+	mux := http.NewServeMux()
+	mux.HandleFunc("GET /healthz", func(w http.ResponseWriter, _ *http.Request) { _, _ = w.Write([]byte("ok\n")) })
+	mux.HandleFunc("GET /ready", func(w http.ResponseWriter, r *http.Request) {
+		if err := ready(r.Context()); err != nil {
+			http.Error(w, "not ready: "+err.Error(), http.StatusServiceUnavailable)
+			return
+		}
+		_, _ = w.Write([]byte("ready\n"))
+	})
+	mux.Handle("GET /metrics", promhttp.HandlerFor(gatherer, promhttp.HandlerOpts{}))
+	return &Server{Mux: mux, cfg: cfg, log: log}
+}
+
+// Name of the service.
+func (s *Server) Name() string { return "server" }
+
+// Start listens and serves in the background.
+func (s *Server) Start(context.Context) error {
+	ln, err := net.Listen("tcp", s.cfg.HTTPAddress)
+	if err != nil {
+		return fmt.Errorf("listen on %s: %w", s.cfg.HTTPAddress, err)
+	}
+	s.ln = ln
+	s.srv = &http.Server{Handler: s.Mux, ReadHeaderTimeout: s.cfg.ReadHeaderTimeout}
+	s.done = make(chan struct{})
+	go func() {
+		defer close(s.done)
+		if err := s.srv.Serve(ln); err != nil && !errors.Is(err, http.ErrServerClosed) {
+			s.log.Error("http server", "err", err)
+		}
+	}()
+	s.log.Info("http server listening", "address", ln.Addr().String())
+	return nil
+}
+
+// Addr is the address the server listens on (useful with port 0).
+func (s *Server) Addr() string {
+	if s.ln == nil {
+		return ""
+	}
+	return s.ln.Addr().String()
+}
+
+// Stop finishes the requests in flight and closes the listener.
+func (s *Server) Stop(ctx context.Context) error {
+	if s.srv == nil {
+		return nil
+	}
+	err := s.srv.Shutdown(ctx)
+	<-s.done
+	s.srv = nil
+	return err
+}
