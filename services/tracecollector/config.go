@@ -1,0 +1,126 @@
+// Package tracecollector receives OTLP traces (gRPC and HTTP), assembles
+// them into traces, and publishes per-window journey and hop latency and
+// the problems found in the spans (N+1 queries, serial calls, synchronous
+// third-party calls, slow statements) as Trilens events.
+package tracecollector
+
+import (
+	"errors"
+	"flag"
+	"fmt"
+	"runtime"
+	"time"
+)
+
+// Config is the trace collector's configuration.
+type Config struct {
+	// GRPCAddress and HTTPAddress are where OTLP/gRPC and OTLP/HTTP listen.
+	GRPCAddress string `yaml:"grpc_address"`
+	HTTPAddress string `yaml:"http_address"`
+	// Window is the width of a latency window.
+	Window time.Duration `yaml:"window"`
+	// DecisionWait is how long a trace must be quiet before it is analysed:
+	// the spans of one trace arrive from several services at different times.
+	DecisionWait time.Duration `yaml:"decision_wait"`
+	// MaxTraceAge analyses a trace that keeps receiving spans after this long.
+	MaxTraceAge time.Duration `yaml:"max_trace_age"`
+	// Lateness is how long after its end a window waits for its last traces.
+	Lateness time.Duration `yaml:"lateness"`
+	// FlushInterval is how often closed windows are published.
+	FlushInterval time.Duration `yaml:"flush_interval"`
+	// MaxRequestBytes bounds one request body, compressed and decompressed.
+	MaxRequestBytes int64 `yaml:"max_request_bytes"`
+	// MaxConcurrentRequests bounds the requests decoded at once; more are refused.
+	MaxConcurrentRequests int `yaml:"max_concurrent_requests"`
+	// MaxQueuedSpans bounds spans accepted but not yet buffered in a trace;
+	// past it requests are refused with 429 / UNAVAILABLE and Retry-After.
+	MaxQueuedSpans int `yaml:"max_queued_spans"`
+	// MaxBufferedSpans bounds the spans each shard holds while traces
+	// assemble; past it the oldest traces are analysed early.
+	MaxBufferedSpans int `yaml:"max_buffered_spans"`
+	// MaxSpansPerTrace drops the spans of a trace past this many.
+	MaxSpansPerTrace int `yaml:"max_spans_per_trace"`
+	// RetryAfter is the delay suggested to refused clients.
+	RetryAfter time.Duration `yaml:"retry_after"`
+	// Shards is the number of assembling goroutines (0: one per CPU).
+	Shards int `yaml:"shards"`
+	// Environment applies to spans whose resource has no recognised
+	// deployment.environment(.name): production, staging or ci.
+	Environment string `yaml:"environment"`
+	// InstanceID tells this replica's windows apart from other replicas' in
+	// event ids (default: random at start).
+	InstanceID string `yaml:"instance_id"`
+	// Rules come from the policy file, not from flags.
+	Rules Rules `yaml:"-"`
+}
+
+// RegisterFlags sets the defaults and registers the flags under prefix.
+func (c *Config) RegisterFlags(prefix string, fs *flag.FlagSet) {
+	fs.StringVar(&c.GRPCAddress, prefix+"grpc-address", ":4317", "OTLP/gRPC listen address")
+	fs.StringVar(&c.HTTPAddress, prefix+"http-address", ":4318", "OTLP/HTTP listen address")
+	fs.DurationVar(&c.Window, prefix+"window", time.Minute, "latency window width")
+	fs.DurationVar(&c.DecisionWait, prefix+"decision-wait", 5*time.Second, "quiet time after which a trace is analysed")
+	fs.DurationVar(&c.MaxTraceAge, prefix+"max-trace-age", 30*time.Second, "analyse a trace at this age even if spans keep arriving")
+	fs.DurationVar(&c.Lateness, prefix+"lateness", 40*time.Second, "how long a window waits after its end for late traces")
+	fs.DurationVar(&c.FlushInterval, prefix+"flush-interval", time.Second, "how often closed windows are published")
+	fs.Int64Var(&c.MaxRequestBytes, prefix+"max-request-bytes", 32<<20, "largest request body, compressed or not")
+	fs.IntVar(&c.MaxConcurrentRequests, prefix+"max-concurrent-requests", 32, "requests decoded at once; more are refused")
+	fs.IntVar(&c.MaxQueuedSpans, prefix+"max-queued-spans", 200_000, "spans waiting for a shard; more are refused")
+	fs.IntVar(&c.MaxBufferedSpans, prefix+"max-buffered-spans", 1_000_000, "spans held per shard while traces assemble")
+	fs.IntVar(&c.MaxSpansPerTrace, prefix+"max-spans-per-trace", 10_000, "spans kept per trace")
+	fs.DurationVar(&c.RetryAfter, prefix+"retry-after", time.Second, "delay suggested to refused clients")
+	fs.IntVar(&c.Shards, prefix+"shards", 0, "assembling goroutines (0: one per CPU)")
+	fs.StringVar(&c.Environment, prefix+"environment", "production", "environment of spans that do not name one")
+	fs.StringVar(&c.InstanceID, prefix+"instance-id", "", "replica id in event ids (default random)")
+}
+
+// DefaultConfig is the configuration the flags default to.
+func DefaultConfig() Config {
+	var c Config
+	c.RegisterFlags("", flag.NewFlagSet("", flag.ContinueOnError))
+	return c
+}
+
+// Validate reports every invalid setting.
+func (c *Config) Validate() error {
+	var errs []error
+	positive := func(name string, d time.Duration) {
+		if d <= 0 {
+			errs = append(errs, fmt.Errorf("%s: must be positive, got %v", name, d))
+		}
+	}
+	positive("window", c.Window)
+	positive("decision_wait", c.DecisionWait)
+	positive("max_trace_age", c.MaxTraceAge)
+	positive("flush_interval", c.FlushInterval)
+	positive("retry_after", c.RetryAfter)
+	if c.Lateness < 0 {
+		errs = append(errs, fmt.Errorf("lateness: must not be negative, got %v", c.Lateness))
+	}
+	for name, v := range map[string]int64{
+		"max_request_bytes": c.MaxRequestBytes, "max_concurrent_requests": int64(c.MaxConcurrentRequests),
+		"max_queued_spans": int64(c.MaxQueuedSpans), "max_buffered_spans": int64(c.MaxBufferedSpans),
+		"max_spans_per_trace": int64(c.MaxSpansPerTrace),
+	} {
+		if v <= 0 {
+			errs = append(errs, fmt.Errorf("%s: must be positive, got %d", name, v))
+		}
+	}
+	if c.Shards < 0 {
+		errs = append(errs, fmt.Errorf("shards: must not be negative, got %d", c.Shards))
+	}
+	if _, ok := parseEnv(c.Environment); !ok {
+		errs = append(errs, fmt.Errorf("environment: want production, staging or ci, got %q", c.Environment))
+	}
+	if c.GRPCAddress == "" && c.HTTPAddress == "" {
+		errs = append(errs, errors.New("grpc_address, http_address: at least one listener is needed"))
+	}
+	return errors.Join(errs...)
+}
+
+func (c *Config) shards() int {
+	if c.Shards > 0 {
+		return c.Shards
+	}
+	return runtime.GOMAXPROCS(0)
+}

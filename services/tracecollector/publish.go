@@ -1,0 +1,127 @@
+package tracecollector
+
+import (
+	"cmp"
+	"context"
+	"slices"
+	"strconv"
+	"time"
+
+	"github.com/trilens/trilens/pkg/events"
+	eventv1 "github.com/trilens/trilens/proto/trilens/event/v1"
+	tracev1 "github.com/trilens/trilens/proto/trilens/trace/v1"
+)
+
+// Events stay well under NATS's 1 MiB payload: a window carries up to eight
+// encoded sketches of a few KiB each.
+const (
+	windowsPerEvent    = 32
+	detectionsPerEvent = 500
+)
+
+var producer = &eventv1.Producer{Collector: "tracecollector", Tool: "otlp"}
+
+// reportKey groups what one event report covers: one tenant, environment and window.
+type reportKey struct {
+	tenant string
+	env    eventv1.Environment
+	start  int64
+}
+
+// buildEvents turns closed windows into window and detection events. Event
+// ids derive from tenant, environment, window, replica and part, so a
+// republished report replaces itself.
+func buildEvents(ws map[windowKey]*window, cfg *Config, top int) []*eventv1.Event {
+	reports := map[reportKey][]windowKey{}
+	for k := range ws {
+		r := reportKey{k.tenant, k.env, k.start}
+		reports[r] = append(reports[r], k)
+	}
+	rks := make([]reportKey, 0, len(reports))
+	for r := range reports {
+		rks = append(rks, r)
+	}
+	slices.SortFunc(rks, func(a, b reportKey) int {
+		return cmp.Or(cmp.Compare(a.start, b.start), cmp.Compare(a.tenant, b.tenant), cmp.Compare(a.env, b.env))
+	})
+	width := int64(cfg.Window)
+	var out []*eventv1.Event
+	for _, r := range rks {
+		keys := reports[r]
+		slices.SortFunc(keys, func(a, b windowKey) int {
+			return cmp.Or(cmp.Compare(a.service, b.service), cmp.Compare(a.journey, b.journey))
+		})
+		var wins []*tracev1.Window
+		var dets []*tracev1.Detection
+		for _, k := range keys {
+			wins = append(wins, ws[k].proto(k, width))
+			dets = append(dets, ws[k].detections(k, top)...)
+		}
+		observed := time.Unix(0, r.start+width)
+		subject := &eventv1.Subject{Environment: r.env}
+		out = appendParts(out, r, cfg.InstanceID, eventv1.Kind_KIND_TRACE_WINDOW, subject, observed, len(wins), windowsPerEvent,
+			func(ev *eventv1.Event, lo, hi int) {
+				ev.Payload = &eventv1.Event_TraceWindows{TraceWindows: &tracev1.WindowBatch{Windows: wins[lo:hi]}}
+			})
+		out = appendParts(out, r, cfg.InstanceID, eventv1.Kind_KIND_TRACE_DETECTION, subject, observed, len(dets), detectionsPerEvent,
+			func(ev *eventv1.Event, lo, hi int) {
+				ev.Payload = &eventv1.Event_TraceDetections{TraceDetections: &tracev1.DetectionBatch{Detections: dets[lo:hi]}}
+			})
+	}
+	return out
+}
+
+// appendParts splits n items into events of at most per items each.
+func appendParts(out []*eventv1.Event, r reportKey, instance string, kind eventv1.Kind, subject *eventv1.Subject,
+	observed time.Time, n, per int, fill func(ev *eventv1.Event, lo, hi int)) []*eventv1.Event {
+	if n == 0 {
+		return out
+	}
+	count := (n + per - 1) / per
+	env := strconv.Itoa(int(r.env))
+	reportID := events.ID(r.tenant, events.KindName(kind), env, strconv.FormatInt(r.start, 10), instance)
+	for i := range count {
+		id := events.ID(r.tenant, events.KindName(kind), reportID, strconv.Itoa(i))
+		ev := &eventv1.Event{Envelope: events.NewEnvelope(id, r.tenant, kind, producer, subject, observed)}
+		ev.Envelope.Part = &eventv1.Part{ReportId: reportID, Index: uint32(i), Count: uint32(count)}
+		fill(ev, i*per, min((i+1)*per, n))
+		out = append(out, ev)
+	}
+	return out
+}
+
+// publisher publishes events, keeping those that failed for the next try.
+type outbox struct {
+	c       *Collector
+	pending []*eventv1.Event
+}
+
+// maxPending bounds the events kept while the bus is down (about a day of
+// minute windows for a few hundred journeys); the oldest go first.
+const maxPending = 100_000
+
+func (o *outbox) send(ctx context.Context, evs []*eventv1.Event) error {
+	o.pending = append(o.pending, evs...)
+	if over := len(o.pending) - maxPending; over > 0 {
+		o.c.log.Error("bus unavailable too long: dropping the oldest trace events", "events", over)
+		for _, ev := range o.pending[:over] {
+			o.c.metrics.published.WithLabelValues(events.KindName(ev.GetEnvelope().GetKind()), "dropped").Inc()
+		}
+		o.pending = slices.Delete(o.pending, 0, over)
+	}
+	for len(o.pending) > 0 {
+		n := min(len(o.pending), 256)
+		if err := o.c.set.Publisher.Publish(ctx, o.pending[:n]...); err != nil {
+			for _, ev := range o.pending[:n] {
+				o.c.metrics.published.WithLabelValues(events.KindName(ev.GetEnvelope().GetKind()), "failed").Inc()
+			}
+			return err
+		}
+		for _, ev := range o.pending[:n] {
+			o.c.metrics.published.WithLabelValues(events.KindName(ev.GetEnvelope().GetKind()), "published").Inc()
+		}
+		o.pending = o.pending[n:]
+	}
+	o.pending = nil
+	return nil
+}
