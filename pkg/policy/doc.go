@@ -57,11 +57,14 @@
 //	slo               availability objective (below); absent: none.
 //	hops              split of p95_ms by hop, in ms (below); absent: none.
 //
-// journeys[].match[] — every condition given must hold, at least one given:
+// journeys[].match[] — every condition given must hold, at least one given.
+// The entry of a trace is its first server span with an http.route (CDN and
+// edge roots seldom have one), else its root. service, root_span and
+// http_route are patterns where * matches any run of characters.
 //
-//	service     service.name of the root span.
+//	service     service.name of the entry span.
 //	root_span   name of the root span, e.g. "POST /api/checkout".
-//	http_route  the root span's http.route attribute, e.g. /api/checkout.
+//	http_route  http.route of the entry span, e.g. /api/products/{id}.
 //	attributes  map of root span attribute -> value that must be equal.
 //
 // journeys[].slo:
@@ -75,30 +78,44 @@
 //	            burns). Default: 1h/5m at 14.4 and 6h/30m at 6, as in the
 //	            Google SRE workbook.
 //
-// journeys[].hops — cdn, edge, api, db, external, queue and margin, each ms
-// >= 0. They need p95_ms, and their sum must not exceed it: "p95 300 ms:
-// cdn 30, edge 40, api 120, db 80, margin 30".
+// journeys[].hops — cdn, edge, api, db, external, queue, internal and
+// margin, each ms >= 0. They need p95_ms, and their sum must not exceed it:
+// "p95 300 ms: cdn 30, edge 40, api 120, db 80, margin 30".
+//
+// # hop_rules (list)
+//
+// Which services are which hop, where the semantic conventions cannot tell
+// (a CDN or edge proxy looks like any HTTP server); the first match wins.
+// Spans of other services are classed by their attributes (db.system:
+// db, messaging.system: queue, client calls to third parties: external).
+//
+//	service  pattern on service.name, * matching any run of characters.
+//	hop      cdn, edge, api, db, external, queue or internal.
 //
 // # detections
 //
 // Thresholds of the trace collector's detectors.
 //
 //	window                              length of trace aggregation windows (default 1m).
+//	exemplars                           trace ids a detection carries (default 5).
 //	n_plus_one.min_similar_spans        similar DB spans under one parent that make an
 //	                                    N+1 (default 5, at least 2).
 //	serial_calls.min_calls              sibling client calls one after another that make
 //	                                    a serial chain (default 3, at least 2).
-//	serial_calls.min_gap_ms             a call is serial when it starts at least this
-//	                                    long after the previous one ended (default 0:
-//	                                    no overlap).
+//	serial_calls.max_gap_ms             most idle time between two calls of a serial
+//	                                    run (default 5); a longer gap suggests the
+//	                                    parent used the previous answer.
 //	sync_third_party.hosts              hosts or domains that are third parties;
 //	                                    "stripe.com" covers api.stripe.com ("*.x.com"
 //	                                    and ".x.com" read as "x.com").
 //	sync_third_party.any_external_host  also treat every external host as a third party
-//	                                    (default false). Internal are hosts under
-//	                                    internal_domains, single-label names, localhost
-//	                                    and loopback or private addresses.
+//	                                    (default true). Internal are hosts under
+//	                                    internal_domains or localhost, local, internal,
+//	                                    svc, cluster.local and localdomain; single-label
+//	                                    names; loopback and private addresses.
 //	sync_third_party.internal_domains   domains that are never third parties.
+//	sync_third_party.min_ms             least time a call must add to the critical
+//	                                    path to be reported (default 1).
 //	slow_queries.top_n                  statements reported per window, by total time
 //	                                    (default 10).
 //	slow_queries.min_total_ms           least total time per window to report a
@@ -119,9 +136,10 @@
 //	                             false; needs signers).
 //	require_provenance           every artifact needs SLSA provenance (default false).
 //	min_slsa_level               least SLSA v1.0 build level, 0-3 (default 0).
-//	signers                      trusted signers: identity (exact) or
-//	                             identity_regexp, with issuer (the OIDC issuer),
-//	                             for keyless signing; or key, a public key file.
+//	signers                      trusted signers: for keyless signing, identity
+//	                             (exact) or identity_regexp with issuer or
+//	                             issuer_regexp (the OIDC issuer); or key, a
+//	                             public key file.
 //	deny_licences                SPDX licence ids no component may carry
 //	                             (e.g. AGPL-3.0-only); matched ignoring case.
 //	require_pinned_dependencies  fail on floating image tags (latest), version

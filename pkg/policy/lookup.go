@@ -2,6 +2,7 @@ package policy
 
 import (
 	"net"
+	"slices"
 	"strings"
 	"time"
 )
@@ -37,13 +38,14 @@ func (p *Policy) Team(name string) (*Team, bool) {
 }
 
 // JourneyFor returns the first journey, in file order, with a match rule
-// that the root span of a trace satisfies. service is the root span's
-// service.name, rootSpan its name, and attr looks up its attributes
-// (http.route among them); attr may be nil.
-func (p *Policy) JourneyFor(service, rootSpan string, attr func(key string) (string, bool)) (*Journey, bool) {
+// that a trace satisfies. service and route are the service.name and
+// http.route of the trace's entry span (see Match), rootSpan is the name of
+// its root span, and attr looks up the root span's attributes; attr may be
+// nil.
+func (p *Policy) JourneyFor(service, rootSpan, route string, attr func(key string) (string, bool)) (*Journey, bool) {
 	for i := range p.Journeys {
 		for _, m := range p.Journeys[i].Match {
-			if m.matches(service, rootSpan, attr) {
+			if m.matches(service, rootSpan, route, attr) {
 				return &p.Journeys[i], true
 			}
 		}
@@ -51,17 +53,14 @@ func (p *Policy) JourneyFor(service, rootSpan string, attr func(key string) (str
 	return nil, false
 }
 
-func (m *Match) matches(service, rootSpan string, attr func(string) (string, bool)) bool {
-	if m.Service != "" && m.Service != service || m.RootSpan != "" && m.RootSpan != rootSpan {
+func (m *Match) matches(service, rootSpan, route string, attr func(string) (string, bool)) bool {
+	if m.Service != "" && !globMatch(m.Service, service) ||
+		m.RootSpan != "" && !globMatch(m.RootSpan, rootSpan) ||
+		m.HTTPRoute != "" && !globMatch(m.HTTPRoute, route) {
 		return false
 	}
-	if attr == nil {
-		attr = func(string) (string, bool) { return "", false }
-	}
-	if m.HTTPRoute != "" {
-		if v, ok := attr("http.route"); !ok || v != m.HTTPRoute {
-			return false
-		}
+	if len(m.Attributes) > 0 && attr == nil {
+		return false
 	}
 	for k, want := range m.Attributes {
 		if v, ok := attr(k); !ok || v != want {
@@ -150,6 +149,17 @@ func (p *Policy) ActiveWaiver(key, scope string, now time.Time) (*Waiver, bool) 
 	return nil, false
 }
 
+// HopFor returns the hop class (cdn, edge, api, db, external, queue or
+// internal) of the first hop rule whose pattern matches service, or "".
+func (p *Policy) HopFor(service string) string {
+	for _, r := range p.HopRules {
+		if globMatch(r.Service, service) {
+			return r.Hop
+		}
+	}
+	return ""
+}
+
 // ScalabilityFor returns the target of the first of names (a load test
 // name, a service name, ...) that scalability.targets lists, or the
 // default target and false.
@@ -201,8 +211,8 @@ func globMatch(pattern, s string) bool {
 // without a port) leave the organisation: it is one of
 // sync_third_party.hosts or below one of them, or any_external_host is set
 // and the host is not internal. Internal hosts are those under
-// internal_domains, single-label names (cluster services such as
-// "payments"), localhost, and loopback or private addresses.
+// internal_domains or builtinInternal, single-label names (cluster
+// services such as "payments"), and loopback or private addresses.
 func (d *Detections) IsThirdParty(host string) bool {
 	if h, _, err := net.SplitHostPort(host); err == nil {
 		host = h
@@ -219,7 +229,7 @@ func (d *Detections) IsThirdParty(host string) bool {
 	if !d.SyncThirdParty.AnyExternalHost {
 		return false
 	}
-	for _, h := range d.SyncThirdParty.InternalDomains {
+	for _, h := range slices.Concat(d.SyncThirdParty.InternalDomains, builtinInternal) {
 		if underDomain(host, h) {
 			return false
 		}
@@ -227,8 +237,11 @@ func (d *Detections) IsThirdParty(host string) bool {
 	if ip := net.ParseIP(host); ip != nil {
 		return !(ip.IsLoopback() || ip.IsPrivate() || ip.IsLinkLocalUnicast() || ip.IsUnspecified())
 	}
-	return strings.Contains(host, ".") && host != "localhost" && !strings.HasSuffix(host, ".localhost")
+	return strings.Contains(host, ".")
 }
+
+// builtinInternal are domains that never leave a cluster or a host.
+var builtinInternal = []string{"localhost", "local", "internal", "svc", "cluster.local", "localdomain"}
 
 // underDomain reports whether host is domain or a name below it; "*.x.com"
 // and ".x.com" are read as "x.com".

@@ -32,31 +32,37 @@ journeys:
   - name: anything-from-web
     match:
       - service: web
+  - name: products
+    match:
+      - http_route: /api/products/*
+        service: "catalog-*"
 `)
 	for _, tc := range []struct {
-		service, root string
-		attr          map[string]string
-		want          string
+		service, root, route string
+		attr                 map[string]string
+		want                 string
 	}{
-		{"web", "GET /x", map[string]string{"http.route": "/api/checkout"}, "checkout"},
-		{"api", "POST /pay", nil, ""},         // root_span needs service web too
-		{"web", "POST /pay", nil, "checkout"}, // the first journey wins
-		{"web", "GET /", nil, "anything-from-web"},
-		{"edge", "GET /", map[string]string{"http.request.method": "GET", "app.area": "shop"}, "browse"},
-		{"edge", "GET /", map[string]string{"http.request.method": "GET"}, ""},
-		{"edge", "GET /", map[string]string{"http.route": "/api/checkout/"}, ""},
+		{"web", "GET /x", "/api/checkout", nil, "checkout"},
+		{"api", "POST /pay", "", nil, ""},         // root_span needs service web too
+		{"web", "POST /pay", "", nil, "checkout"}, // the first journey wins
+		{"web", "GET /", "", nil, "anything-from-web"},
+		{"edge", "GET /", "", map[string]string{"http.request.method": "GET", "app.area": "shop"}, "browse"},
+		{"edge", "GET /", "", map[string]string{"http.request.method": "GET"}, ""},
+		{"edge", "GET /", "/api/checkout/", nil, ""},
+		{"catalog-eu", "GET", "/api/products/{id}", nil, "products"},
+		{"catalog", "GET", "/api/products/{id}", nil, ""},
 	} {
 		var a func(string) (string, bool)
 		if tc.attr != nil {
 			a = attrs(tc.attr)
 		}
-		j, ok := p.JourneyFor(tc.service, tc.root, a)
+		j, ok := p.JourneyFor(tc.service, tc.root, tc.route, a)
 		got := ""
 		if ok {
 			got = j.Name
 		}
 		if got != tc.want {
-			t.Errorf("JourneyFor(%q, %q, %v) = %q, want %q", tc.service, tc.root, tc.attr, got, tc.want)
+			t.Errorf("JourneyFor(%q, %q, %q, %v) = %q, want %q", tc.service, tc.root, tc.route, tc.attr, got, tc.want)
 		}
 	}
 }
@@ -269,6 +275,8 @@ func TestIsThirdParty(t *testing.T) {
 		{anyExt, "localhost:5432", false},
 		{anyExt, "10.1.2.3", false},
 		{anyExt, "[::1]:80", false},
+		{anyExt, "redis.default.svc", false},
+		{anyExt, "metadata.google.internal", false},
 		{anyExt, "8.8.8.8", true},
 		{anyExt, "", false},
 	} {
@@ -284,6 +292,9 @@ services: [{ name: api }]
 journeys: [{ name: j, hops: { api: 50, db: 20 }, p95_ms: 100 }]
 security: { deny_licences: [GPL-3.0-only] }
 owners: { teams: [{ name: t, webhook: "http://127.0.0.1:1/x" }] }
+hop_rules:
+  - { service: cdn-*, hop: cdn }
+  - { service: envoy, hop: edge }
 `)
 	if _, ok := p.Service("api"); !ok {
 		t.Error("Service(api)")
@@ -307,6 +318,9 @@ owners: { teams: [{ name: t, webhook: "http://127.0.0.1:1/x" }] }
 	}
 	if !p.Security.LicenceDenied("gpl-3.0-only") || p.Security.LicenceDenied("MIT") {
 		t.Error("LicenceDenied")
+	}
+	if p.HopFor("cdn-eu") != "cdn" || p.HopFor("envoy") != "edge" || p.HopFor("web") != "" {
+		t.Errorf("HopFor: %q %q %q", p.HopFor("cdn-eu"), p.HopFor("envoy"), p.HopFor("web"))
 	}
 	if p.Severity.BlastRadius.Tier(1) != 3 || p.Severity.BlastRadius.Tier(7) != 1 || p.Severity.BlastRadius.Exposure(ExposureInternet) != 1.5 {
 		t.Error("blast radius weights")

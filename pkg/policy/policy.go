@@ -10,6 +10,7 @@ type Policy struct {
 	Currency    string      `yaml:"currency"`
 	Services    []Service   `yaml:"services"`
 	Journeys    []Journey   `yaml:"journeys"`
+	HopRules    []HopRule   `yaml:"hop_rules"`
 	Detections  Detections  `yaml:"detections"`
 	Security    Security    `yaml:"security"`
 	Scalability Scalability `yaml:"scalability"`
@@ -65,15 +66,29 @@ type Journey struct {
 }
 
 // Match assigns traces to a journey. Every condition that is set must hold.
+// Service, RootSpan and HTTPRoute are patterns where * matches any run of
+// characters. The entry of a trace is its first server span with an
+// http.route (CDN and edge roots seldom have one), else its root.
 type Match struct {
-	// Service is the service.name of the root span's resource.
+	// Service is the service.name of the trace's entry span.
 	Service string `yaml:"service"`
 	// RootSpan is the name of the trace's root span.
 	RootSpan string `yaml:"root_span"`
-	// HTTPRoute is the root span's http.route attribute.
+	// HTTPRoute is the entry span's http.route.
 	HTTPRoute string `yaml:"http_route"`
 	// Attributes are root span attributes that must equal the given values.
 	Attributes map[string]string `yaml:"attributes"`
+}
+
+// Hop classes, the keys of Hops and the values of HopRule.Hop.
+var hopClasses = []string{"cdn", "edge", "api", "db", "external", "queue", "internal"}
+
+// HopRule puts the spans of services matching Service (a pattern where *
+// matches any run of characters) in a hop class: the semantic conventions
+// cannot tell a CDN or an edge proxy from any other HTTP server.
+type HopRule struct {
+	Service string `yaml:"service"`
+	Hop     string `yaml:"hop"`
 }
 
 // SLO is an availability objective with multi-window burn-rate alerts.
@@ -111,17 +126,18 @@ type Hops struct {
 	DB       float64 `yaml:"db"`
 	External float64 `yaml:"external"`
 	Queue    float64 `yaml:"queue"`
+	Internal float64 `yaml:"internal"`
 	Margin   float64 `yaml:"margin"`
 }
 
-// Budget returns the budget of a hop class by its key name (cdn, edge, api,
-// db, external, queue) and whether the policy sets one.
+// Budget returns the budget of a hop class by its name (cdn, edge, api, db,
+// external, queue, internal) and whether the policy sets one.
 func (h *Hops) Budget(hop string) (float64, bool) {
 	if h == nil {
 		return 0, false
 	}
 	for _, b := range h.list() {
-		if b.name == hop {
+		if b.name == hop && hop != "margin" {
 			return b.ms, b.ms > 0
 		}
 	}
@@ -136,14 +152,16 @@ type hopBudget struct {
 func (h *Hops) list() []hopBudget {
 	return []hopBudget{
 		{"cdn", h.CDN}, {"edge", h.Edge}, {"api", h.API}, {"db", h.DB},
-		{"external", h.External}, {"queue", h.Queue}, {"margin", h.Margin},
+		{"external", h.External}, {"queue", h.Queue}, {"internal", h.Internal}, {"margin", h.Margin},
 	}
 }
 
 // Detections are the thresholds of the trace anti-pattern detectors.
 type Detections struct {
 	// Window is the length of the aggregation windows of trace data.
-	Window         time.Duration  `yaml:"window"`
+	Window time.Duration `yaml:"window"`
+	// Exemplars is how many trace ids a detection carries.
+	Exemplars      int            `yaml:"exemplars"`
 	NPlusOne       NPlusOne       `yaml:"n_plus_one"`
 	SerialCalls    SerialCalls    `yaml:"serial_calls"`
 	SyncThirdParty SyncThirdParty `yaml:"sync_third_party"`
@@ -159,9 +177,10 @@ type NPlusOne struct {
 // run concurrently.
 type SerialCalls struct {
 	MinCalls int `yaml:"min_calls"`
-	// MinGapMs: a call counts as serial when it starts at least this long
-	// after the previous sibling ended (0: no overlap).
-	MinGapMs float64 `yaml:"min_gap_ms"`
+	// MaxGapMs is the most idle time between two calls of a serial run: a
+	// longer gap suggests the parent worked on the previous answer, so the
+	// calls may depend on each other.
+	MaxGapMs float64 `yaml:"max_gap_ms"`
 }
 
 // SyncThirdParty flags third-party calls made while a user request waits.
@@ -169,9 +188,11 @@ type SyncThirdParty struct {
 	// Hosts are the third-party hosts or domains ("stripe.com" covers
 	// "api.stripe.com").
 	Hosts []string `yaml:"hosts"`
-	// AnyExternalHost treats every host outside InternalDomains as third party.
+	// AnyExternalHost treats every host that is not internal as third party.
 	AnyExternalHost bool     `yaml:"any_external_host"`
 	InternalDomains []string `yaml:"internal_domains"`
+	// MinMs is the least time a call must add to the critical path to be reported.
+	MinMs float64 `yaml:"min_ms"`
 }
 
 // SlowQueries reports the statements with the most total time.
@@ -202,11 +223,13 @@ type Security struct {
 }
 
 // Signer is an identity trusted to sign artifacts: a keyless (Fulcio)
-// certificate identity and issuer, or a public key file.
+// certificate identity and OIDC issuer, each exact or a regular
+// expression, or a public key file.
 type Signer struct {
 	Identity       string `yaml:"identity"`
 	IdentityRegexp string `yaml:"identity_regexp"`
 	Issuer         string `yaml:"issuer"`
+	IssuerRegexp   string `yaml:"issuer_regexp"`
 	Key            string `yaml:"key"`
 }
 
@@ -390,10 +413,12 @@ func Default() *Policy {
 		Tenant:   "default",
 		Currency: "USD",
 		Detections: Detections{
-			Window:      time.Minute,
-			NPlusOne:    NPlusOne{MinSimilarSpans: 5},
-			SerialCalls: SerialCalls{MinCalls: 3},
-			SlowQueries: SlowQueries{TopN: 10, MinTotalMs: 100},
+			Window:         time.Minute,
+			Exemplars:      5,
+			NPlusOne:       NPlusOne{MinSimilarSpans: 5},
+			SerialCalls:    SerialCalls{MinCalls: 3, MaxGapMs: 5},
+			SyncThirdParty: SyncThirdParty{AnyExternalHost: true, MinMs: 1},
+			SlowQueries:    SlowQueries{TopN: 10, MinTotalMs: 100},
 		},
 		Security: Security{
 			NoNewCritical:  true,

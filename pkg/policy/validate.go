@@ -4,6 +4,7 @@ import (
 	"fmt"
 	"net/url"
 	"regexp"
+	"slices"
 	"strconv"
 	"strings"
 	"time"
@@ -48,6 +49,7 @@ func (p *Policy) validate() []*Diagnostic {
 	}
 	c.services()
 	c.journeys()
+	c.hopRules()
 	c.detections()
 	c.security()
 	c.scalability()
@@ -100,6 +102,18 @@ func (c *checker) journeys() {
 		}
 		if j.Hops != nil {
 			c.hops(at, j)
+		}
+	}
+}
+
+func (c *checker) hopRules() {
+	for i, r := range c.p.HopRules {
+		at := indexPath("hop_rules", i)
+		if r.Service == "" {
+			c.addf(fieldPath(at, "service"), "required")
+		}
+		if !slices.Contains(hopClasses, r.Hop) {
+			c.addf(fieldPath(at, "hop"), "want one of %s, got %q", strings.Join(hopClasses, ", "), r.Hop)
 		}
 	}
 }
@@ -162,7 +176,9 @@ func (c *checker) detections() {
 	}
 	c.atLeast("detections.n_plus_one.min_similar_spans", d.NPlusOne.MinSimilarSpans, 2)
 	c.atLeast("detections.serial_calls.min_calls", d.SerialCalls.MinCalls, 2)
-	c.min("detections.serial_calls.min_gap_ms", d.SerialCalls.MinGapMs, 0)
+	c.atLeast("detections.exemplars", d.Exemplars, 0)
+	c.min("detections.serial_calls.max_gap_ms", d.SerialCalls.MaxGapMs, 0)
+	c.min("detections.sync_third_party.min_ms", d.SyncThirdParty.MinMs, 0)
 	for k, h := range d.SyncThirdParty.Hosts {
 		c.host(indexPath("detections.sync_third_party.hosts", k), h)
 	}
@@ -198,17 +214,25 @@ func (c *checker) security() {
 				n++
 			}
 		}
+		issuers := 0
+		for _, f := range []string{sg.Issuer, sg.IssuerRegexp} {
+			if f != "" {
+				issuers++
+			}
+		}
 		switch {
 		case n != 1:
 			c.addf(at, "want exactly one of identity, identity_regexp or key")
-		case sg.Key != "" && sg.Issuer != "":
-			c.addf(fieldPath(at, "issuer"), "a key signer has no issuer")
-		case sg.Key == "" && sg.Issuer == "":
-			c.addf(fieldPath(at, "issuer"), "keyless signers need the OIDC issuer, such as https://token.actions.githubusercontent.com")
+		case sg.Key != "" && issuers > 0:
+			c.addf(at, "a key signer has no issuer")
+		case sg.Key == "" && issuers == 0:
+			c.addf(fieldPath(at, "issuer"), "keyless signers need the OIDC issuer (issuer or issuer_regexp), such as https://token.actions.githubusercontent.com")
+		case issuers > 1:
+			c.addf(fieldPath(at, "issuer_regexp"), "want issuer or issuer_regexp, not both")
 		}
-		if sg.IdentityRegexp != "" {
-			if _, err := regexp.Compile(sg.IdentityRegexp); err != nil {
-				c.addf(fieldPath(at, "identity_regexp"), "%v", err)
+		for _, f := range []struct{ key, val string }{{"identity_regexp", sg.IdentityRegexp}, {"issuer_regexp", sg.IssuerRegexp}} {
+			if _, err := regexp.Compile(f.val); err != nil {
+				c.addf(fieldPath(at, f.key), "%v", err)
 			}
 		}
 	}
