@@ -1,8 +1,7 @@
 package policy
 
 import (
-	"net"
-	"slices"
+	"net/netip"
 	"strings"
 	"time"
 )
@@ -186,25 +185,28 @@ func (p *Policy) WebVitalsFor(url string) (PageBudget, bool) {
 }
 
 // globMatch matches s against a pattern in which * stands for any run of
-// characters, '/' included, and everything else for itself.
+// characters, '/' included, and everything else for itself. It does not
+// allocate: the trace collector calls it for every trace.
 func globMatch(pattern, s string) bool {
-	parts := strings.Split(pattern, "*")
-	if len(parts) == 1 {
+	first, rest, wild := strings.Cut(pattern, "*")
+	if !wild {
 		return pattern == s
 	}
-	if !strings.HasPrefix(s, parts[0]) {
+	if !strings.HasPrefix(s, first) {
 		return false
 	}
-	s = s[len(parts[0]):]
-	last := parts[len(parts)-1]
-	for _, part := range parts[1 : len(parts)-1] {
+	s = s[len(first):]
+	for {
+		part, more, wild := strings.Cut(rest, "*")
+		if !wild {
+			return strings.HasSuffix(s, part)
+		}
 		i := strings.Index(s, part)
 		if i < 0 {
 			return false
 		}
-		s = s[i+len(part):]
+		s, rest = s[i+len(part):], more
 	}
-	return len(s) >= len(last) && strings.HasSuffix(s, last)
 }
 
 // IsThirdParty reports whether calls to host (a host name, with or
@@ -214,10 +216,7 @@ func globMatch(pattern, s string) bool {
 // internal_domains or builtinInternal, single-label names (cluster
 // services such as "payments"), and loopback or private addresses.
 func (d *Detections) IsThirdParty(host string) bool {
-	if h, _, err := net.SplitHostPort(host); err == nil {
-		host = h
-	}
-	host = strings.ToLower(strings.TrimSuffix(host, "."))
+	host = strings.ToLower(strings.TrimSuffix(stripPort(host), "."))
 	if host == "" {
 		return false
 	}
@@ -229,15 +228,39 @@ func (d *Detections) IsThirdParty(host string) bool {
 	if !d.SyncThirdParty.AnyExternalHost {
 		return false
 	}
-	for _, h := range slices.Concat(d.SyncThirdParty.InternalDomains, builtinInternal) {
-		if underDomain(host, h) {
-			return false
+	for _, list := range [][]string{d.SyncThirdParty.InternalDomains, builtinInternal} {
+		for _, h := range list {
+			if underDomain(host, h) {
+				return false
+			}
 		}
 	}
-	if ip := net.ParseIP(host); ip != nil {
+	if !looksLikeIP(host) {
+		return strings.Contains(host, ".")
+	}
+	if ip, err := netip.ParseAddr(host); err == nil {
 		return !(ip.IsLoopback() || ip.IsPrivate() || ip.IsLinkLocalUnicast() || ip.IsUnspecified())
 	}
 	return strings.Contains(host, ".")
+}
+
+// looksLikeIP avoids parsing names as addresses: a failed parse allocates.
+func looksLikeIP(host string) bool {
+	return strings.Contains(host, ":") || host[0] >= '0' && host[0] <= '9'
+}
+
+// stripPort removes a port from host:port or [v6]:port.
+func stripPort(host string) string {
+	if strings.HasPrefix(host, "[") {
+		if i := strings.IndexByte(host, ']'); i > 0 {
+			return host[1:i]
+		}
+		return host
+	}
+	if i := strings.IndexByte(host, ':'); i >= 0 && strings.Count(host, ":") == 1 {
+		return host[:i]
+	}
+	return host
 }
 
 // builtinInternal are domains that never leave a cluster or a host.

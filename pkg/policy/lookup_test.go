@@ -279,6 +279,9 @@ func TestIsThirdParty(t *testing.T) {
 		{anyExt, "metadata.google.internal", false},
 		{anyExt, "8.8.8.8", true},
 		{anyExt, "", false},
+		{anyExt, "8.8.8.8:53", true},
+		{anyExt, "[2001:4860::8888]:443", true},
+		{anyExt, "fe80::1", false},
 	} {
 		if got := tc.d.IsThirdParty(tc.host); got != tc.want {
 			t.Errorf("IsThirdParty(%q) with %+v = %v, want %v", tc.host, tc.d.SyncThirdParty, got, tc.want)
@@ -324,5 +327,30 @@ hop_rules:
 	}
 	if p.Severity.BlastRadius.Tier(1) != 3 || p.Severity.BlastRadius.Tier(7) != 1 || p.Severity.BlastRadius.Exposure(ExposureInternet) != 1.5 {
 		t.Error("blast radius weights")
+	}
+}
+
+// BenchmarkJourneyFor measures the per-trace cost for the trace collector.
+func BenchmarkJourneyFor(b *testing.B) {
+	p, err := Load("../../trilens.yaml")
+	if err != nil {
+		b.Fatal(err)
+	}
+	attr := attrs(map[string]string{"http.request.method": "GET"})
+	b.ReportAllocs()
+	for b.Loop() {
+		if _, ok := p.JourneyFor("catalog", "GET /api/products/{id}", "/api/products/{id}", attr); !ok {
+			b.Fatal("no journey")
+		}
+	}
+}
+
+func BenchmarkIsThirdParty(b *testing.B) {
+	d := Default().Detections
+	b.ReportAllocs()
+	for b.Loop() {
+		if !d.IsThirdParty("api.stripe.com:443") {
+			b.Fatal("not third party")
+		}
 	}
 }

@@ -4,6 +4,7 @@ import "time"
 
 // Policy is a decoded trilens.yaml. Field tags name the YAML keys; doc.go
 // describes every key for users. Build one with Load, Parse or Default.
+// Lookups do not modify it, so goroutines may share one.
 type Policy struct {
 	Version     int         `yaml:"version"`
 	Tenant      string      `yaml:"tenant"`
