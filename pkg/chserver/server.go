@@ -1,0 +1,289 @@
+// Package chserver runs a private clickhouse-server process: tests start one
+// per package on free ports in a temp dir, and `trilens up` starts one with a
+// persistent directory. It needs no Docker, only the server binary (Debian's
+// clickhouse-server 18.16 or any later release).
+package chserver
+
+import (
+	"bytes"
+	"context"
+	"errors"
+	"fmt"
+	"log/slog"
+	"net"
+	"os"
+	"os/exec"
+	"path/filepath"
+	"strconv"
+	"sync"
+	"syscall"
+	"time"
+
+	"github.com/ClickHouse/clickhouse-go/v2"
+)
+
+// ErrNotFound is returned by Start when no clickhouse-server binary exists.
+var ErrNotFound = errors.New("clickhouse-server not found: run `make deps` (installs Debian's clickhouse-server)")
+
+// Options say where and how to run the server.
+type Options struct {
+	// Dir holds the config, data and logs; a new temp dir when empty (removed by Close).
+	Dir string
+	// TCPPort (native protocol) and HTTPPort; 0 picks free ones.
+	TCPPort, HTTPPort int
+	// StartTimeout bounds the wait for the first successful ping (default 60s).
+	StartTimeout time.Duration
+	// StopTimeout is how long Stop waits after SIGTERM before SIGKILL (default 30s).
+	StopTimeout time.Duration
+	Logger      *slog.Logger
+}
+
+// Server is one running (or stopped) clickhouse-server process.
+type Server struct {
+	bin      string
+	dir      string
+	ownDir   bool
+	tcpPort  int
+	httpPort int
+	opts     Options
+	log      *slog.Logger
+
+	mu   sync.Mutex
+	proc *process // nil when stopped
+}
+
+// process is one run of the binary; done closes when it has exited.
+type process struct {
+	cmd  *exec.Cmd
+	done chan struct{}
+	err  error // exit status, valid after done
+}
+
+// portAttempts bounds the retries when a picked free port is taken before the
+// server binds it (picking by bind-and-close is racy).
+const portAttempts = 5
+
+// Start starts clickhouse-server and returns once it answers a native ping.
+func Start(ctx context.Context, opts Options) (*Server, error) {
+	bin, err := findBinary()
+	if err != nil {
+		return nil, err
+	}
+	if opts.StartTimeout <= 0 {
+		opts.StartTimeout = 60 * time.Second
+	}
+	if opts.StopTimeout <= 0 {
+		opts.StopTimeout = 30 * time.Second
+	}
+	if opts.Logger == nil {
+		opts.Logger = slog.New(slog.DiscardHandler)
+	}
+	s := &Server{bin: bin, dir: opts.Dir, opts: opts, log: opts.Logger}
+	if s.dir == "" {
+		if s.dir, err = os.MkdirTemp("", "chserver-"); err != nil {
+			return nil, err
+		}
+		s.ownDir = true
+	}
+	if s.dir, err = filepath.Abs(s.dir); err != nil {
+		return nil, err
+	}
+	pick := opts.TCPPort == 0 || opts.HTTPPort == 0
+	for attempt := 1; ; attempt++ {
+		s.tcpPort, s.httpPort = opts.TCPPort, opts.HTTPPort
+		if pick {
+			if err = s.pickPorts(); err != nil {
+				break
+			}
+		}
+		err = s.start(ctx)
+		if err == nil || !pick || !errors.Is(err, errAddrInUse) || attempt == portAttempts {
+			break
+		}
+		s.log.Debug("clickhouse port taken, retrying with new ports", "tcp", s.tcpPort, "http", s.httpPort)
+	}
+	if err != nil {
+		if s.ownDir {
+			os.RemoveAll(s.dir)
+		}
+		return nil, err
+	}
+	return s, nil
+}
+
+// debianBinary is where Debian's package installs the server; /usr/sbin is
+// often missing from a user's PATH.
+var debianBinary = "/usr/sbin/clickhouse-server"
+
+func findBinary() (string, error) {
+	if p, err := exec.LookPath("clickhouse-server"); err == nil {
+		return p, nil
+	}
+	if _, err := os.Stat(debianBinary); err == nil {
+		return debianBinary, nil
+	}
+	return "", ErrNotFound
+}
+
+func (s *Server) pickPorts() error {
+	for _, p := range []*int{&s.tcpPort, &s.httpPort} {
+		if *p != 0 {
+			continue
+		}
+		l, err := net.Listen("tcp", "127.0.0.1:0")
+		if err != nil {
+			return fmt.Errorf("pick a free port: %w", err)
+		}
+		*p = l.Addr().(*net.TCPAddr).Port
+		l.Close()
+	}
+	return nil
+}
+
+var errAddrInUse = errors.New("address already in use")
+
+// start writes the config, launches the process and waits for a ping.
+func (s *Server) start(ctx context.Context) error {
+	if err := writeConfig(s.dir, s.tcpPort, s.httpPort); err != nil {
+		return fmt.Errorf("clickhouse config: %w", err)
+	}
+	out, err := os.OpenFile(filepath.Join(s.dir, "log", "stdout.log"), os.O_CREATE|os.O_WRONLY|os.O_APPEND, 0o644)
+	if err != nil {
+		return err
+	}
+	defer out.Close() // the child holds its own copy
+	cmd := exec.Command(s.bin, "--config-file="+filepath.Join(s.dir, "config.xml"))
+	cmd.Dir = s.dir
+	cmd.Stdout, cmd.Stderr = out, out
+	// Own process group: a terminal's Ctrl-C reaches our runner only, which
+	// stops the server in order. Pdeathsig kills it if we die without Stop.
+	cmd.SysProcAttr = &syscall.SysProcAttr{Setpgid: true, Pdeathsig: syscall.SIGKILL}
+	start := time.Now()
+	if err := cmd.Start(); err != nil {
+		return fmt.Errorf("start %s: %w", s.bin, err)
+	}
+	p := &process{cmd: cmd, done: make(chan struct{})}
+	go func() {
+		p.err = cmd.Wait()
+		close(p.done)
+	}()
+	s.mu.Lock()
+	s.proc = p
+	s.mu.Unlock()
+
+	if err := s.waitReady(ctx, p); err != nil {
+		s.Stop(context.Background())
+		return err
+	}
+	s.log.Info("clickhouse started", "dsn", s.DSN(), "dir", s.dir, "took", time.Since(start).Round(time.Millisecond))
+	return nil
+}
+
+func (s *Server) waitReady(ctx context.Context, p *process) error {
+	ctx, cancel := context.WithTimeout(ctx, s.opts.StartTimeout)
+	defer cancel()
+	conn, err := clickhouse.Open(&clickhouse.Options{
+		Addr:         []string{s.addr()},
+		DialTimeout:  time.Second,
+		MaxOpenConns: 1,
+	})
+	if err != nil {
+		return err
+	}
+	defer conn.Close()
+	tick := time.NewTicker(100 * time.Millisecond)
+	defer tick.Stop()
+	for {
+		pctx, pcancel := context.WithTimeout(ctx, 2*time.Second)
+		err := conn.Ping(pctx)
+		pcancel()
+		if err == nil {
+			return nil
+		}
+		select {
+		case <-p.done:
+			return s.exitError(p)
+		case <-ctx.Done():
+			return fmt.Errorf("clickhouse-server on %s not ready after %s (last ping: %v); logs in %s",
+				s.addr(), s.opts.StartTimeout, err, filepath.Join(s.dir, "log"))
+		case <-tick.C:
+		}
+	}
+}
+
+// exitError explains an early exit from the tail of the server's logs.
+func (s *Server) exitError(p *process) error {
+	var tail []byte
+	for _, name := range []string{"err.log", "stdout.log"} {
+		b, _ := os.ReadFile(filepath.Join(s.dir, "log", name))
+		if len(b) > 2000 {
+			b = b[len(b)-2000:]
+		}
+		tail = append(tail, b...)
+	}
+	err := fmt.Errorf("clickhouse-server exited (%v): %s", p.err, bytes.TrimSpace(tail))
+	if bytes.Contains(tail, []byte("Address already in use")) {
+		return fmt.Errorf("%w: %w", errAddrInUse, err)
+	}
+	return err
+}
+
+func (s *Server) addr() string { return "127.0.0.1:" + strconv.Itoa(s.tcpPort) }
+
+// DSN is the native-protocol address of the server.
+func (s *Server) DSN() string { return "clickhouse://" + s.addr() }
+
+// TCPPort is the native-protocol port.
+func (s *Server) TCPPort() int { return s.tcpPort }
+
+// HTTPPort is the HTTP interface port.
+func (s *Server) HTTPPort() int { return s.httpPort }
+
+// Dir holds the server's config, data and logs.
+func (s *Server) Dir() string { return s.dir }
+
+// Stop sends SIGTERM to the server's process group and SIGKILL when it has not
+// exited after StopTimeout or when ctx ends. The data stays, so Restart can
+// start it again. Stopping a stopped server does nothing.
+func (s *Server) Stop(ctx context.Context) error {
+	s.mu.Lock()
+	p := s.proc
+	s.proc = nil
+	s.mu.Unlock()
+	if p == nil {
+		return nil
+	}
+	pgid := p.cmd.Process.Pid
+	_ = syscall.Kill(-pgid, syscall.SIGTERM)
+	timer := time.NewTimer(s.opts.StopTimeout)
+	defer timer.Stop()
+	select {
+	case <-p.done:
+		s.log.Info("clickhouse stopped", "dsn", s.DSN())
+		return nil
+	case <-timer.C:
+	case <-ctx.Done():
+	}
+	_ = syscall.Kill(-pgid, syscall.SIGKILL)
+	<-p.done
+	s.log.Warn("clickhouse killed after SIGTERM timeout", "dsn", s.DSN())
+	return nil
+}
+
+// Restart stops the server when it runs and starts it again on the same
+// ports and data.
+func (s *Server) Restart(ctx context.Context) error {
+	if err := s.Stop(ctx); err != nil {
+		return err
+	}
+	return s.start(ctx)
+}
+
+// Close stops the server and removes its directory when Start created it.
+func (s *Server) Close(ctx context.Context) error {
+	err := s.Stop(ctx)
+	if s.ownDir {
+		err = errors.Join(err, os.RemoveAll(s.dir))
+	}
+	return err
+}

@@ -1,0 +1,313 @@
+-- Foundation: the evidence log and one fact table per payload kind.
+-- Every table is a ReplacingMergeTree whose ORDER BY is its identity, so an
+-- event delivered twice collapses to one row (queries use FINAL); rows repeated
+-- within an event carry their index (idx) in the key so distinct rows stay.
+-- Event-keyed tables are partitioned by month of observed_at; latest-state
+-- tables (findings, waivers) are not partitioned, because rows replace each
+-- other only within a partition.
+
+{{define "scope"}}
+  tenant {{.LowCardinality "String"}},
+  event_id String,
+  repository {{.LowCardinality "String"}},
+  commit String,
+  branch {{.LowCardinality "String"}},
+  environment {{.LowCardinality "String"}},
+  service {{.LowCardinality "String"}},
+  journey {{.LowCardinality "String"}},
+  observed_at DateTime,
+{{- end}}
+
+CREATE TABLE IF NOT EXISTS {{.DB}}.evidence_log (
+  event_id String,
+  tenant {{.LowCardinality "String"}},
+  kind {{.LowCardinality "String"}},
+  schema_version UInt32,
+  collector {{.LowCardinality "String"}},
+  tool {{.LowCardinality "String"}},
+  tool_version {{.LowCardinality "String"}},
+  repository {{.LowCardinality "String"}},
+  commit String,
+  branch {{.LowCardinality "String"}},
+  base_branch {{.LowCardinality "String"}},
+  pipeline_run String,
+  environment {{.LowCardinality "String"}},
+  service {{.LowCardinality "String"}},
+  journey {{.LowCardinality "String"}},
+  release String,
+  observed_at DateTime,
+  received_at DateTime,
+  stored_at DateTime,
+  document_sha256 String,
+  document_size Int64,
+  document_media_type {{.LowCardinality "String"}},
+  document_name String,
+  report_id String,
+  part_index UInt32,
+  part_count UInt32,
+  message_sha256 String,
+  message_size UInt32
+) ENGINE = ReplacingMergeTree()
+PARTITION BY toYYYYMM(observed_at)
+ORDER BY (tenant, kind, event_id);
+
+-- findings: the latest state of each finding per repository and branch; the
+-- newest observation wins. The scan lens adds the lifecycle.
+CREATE TABLE IF NOT EXISTS {{.DB}}.findings ({{template "scope" .}}
+  fingerprint String,
+  report_id String,
+  tool {{.LowCardinality "String"}},
+  rule_id String,
+  title String,
+  severity {{.LowCardinality "String"}},
+  category {{.LowCardinality "String"}},
+  cvss_score Float64,
+  cvss_vector String,
+  aliases Array(String),
+  cwes Array(String),
+  package_name String,
+  package_type {{.LowCardinality "String"}},
+  purl String,
+  installed_version String,
+  fixed_version String,
+  path String,
+  start_line UInt32,
+  end_line UInt32,
+  help_uri String,
+  message String
+) ENGINE = ReplacingMergeTree(observed_at)
+ORDER BY (tenant, repository, branch, fingerprint);
+
+-- finding_observations: every sighting of a finding, for lifecycle and age.
+CREATE TABLE IF NOT EXISTS {{.DB}}.finding_observations ({{template "scope" .}}
+  fingerprint String,
+  report_id String,
+  part_index UInt32,
+  part_count UInt32,
+  tool {{.LowCardinality "String"}},
+  rule_id String,
+  severity {{.LowCardinality "String"}},
+  category {{.LowCardinality "String"}}
+) ENGINE = ReplacingMergeTree()
+PARTITION BY toYYYYMM(observed_at)
+ORDER BY (tenant, repository, fingerprint, event_id);
+
+CREATE TABLE IF NOT EXISTS {{.DB}}.components ({{template "scope" .}}
+  idx UInt32,
+  artifact_name String,
+  artifact_digest String,
+  format {{.LowCardinality "String"}},
+  spec_version {{.LowCardinality "String"}},
+  lockfile_present UInt8,
+  purl String,
+  name String,
+  version String,
+  type {{.LowCardinality "String"}},
+  licenses Array(String),
+  cpe String,
+  version_constraint String,
+  pinned UInt8,
+  location String
+) ENGINE = ReplacingMergeTree()
+PARTITION BY toYYYYMM(observed_at)
+ORDER BY (tenant, repository, event_id, idx);
+
+CREATE TABLE IF NOT EXISTS {{.DB}}.artifacts ({{template "scope" .}}
+  name String,
+  digest String,
+  signed UInt8,
+  verified UInt8,
+  verification_error String,
+  signature_format {{.LowCardinality "String"}},
+  signer_identity String,
+  signer_issuer String,
+  predicate_type {{.LowCardinality "String"}},
+  builder_id String,
+  build_type String,
+  source_repository String,
+  source_commit String,
+  slsa_level UInt32,
+  subject_match UInt8,
+  mismatch_reason String
+) ENGINE = ReplacingMergeTree()
+PARTITION BY toYYYYMM(observed_at)
+ORDER BY (tenant, repository, digest, event_id);
+
+-- journey_latency: one row per trace window; service and journey are the
+-- window's own, falling back to the event subject.
+CREATE TABLE IF NOT EXISTS {{.DB}}.journey_latency ({{template "scope" .}}
+  idx UInt32,
+  window_start DateTime,
+  duration_s Float64,
+  count Float64,
+  errors Float64,
+  p50_ms Float64,
+  p95_ms Float64,
+  p99_ms Float64,
+  max_ms Float64,
+  sketch String
+) ENGINE = ReplacingMergeTree()
+PARTITION BY toYYYYMM(window_start)
+ORDER BY (tenant, service, journey, window_start, event_id, idx);
+
+-- hop_latency: one row per hop of a window; window_idx is the window's idx.
+CREATE TABLE IF NOT EXISTS {{.DB}}.hop_latency ({{template "scope" .}}
+  window_idx UInt32,
+  idx UInt32,
+  window_start DateTime,
+  duration_s Float64,
+  hop {{.LowCardinality "String"}},
+  peer String,
+  count Float64,
+  p50_ms Float64,
+  p95_ms Float64,
+  p99_ms Float64,
+  total_ms Float64,
+  sketch String
+) ENGINE = ReplacingMergeTree()
+PARTITION BY toYYYYMM(window_start)
+ORDER BY (tenant, service, journey, window_start, event_id, window_idx, idx);
+
+CREATE TABLE IF NOT EXISTS {{.DB}}.trace_detections ({{template "scope" .}}
+  idx UInt32,
+  window_start DateTime,
+  type {{.LowCardinality "String"}},
+  fingerprint String,
+  operation String,
+  parent_operation String,
+  occurrences Float64,
+  affected_traces Float64,
+  total_ms Float64,
+  savings_ms Float64,
+  exemplar_trace_ids Array(String)
+) ENGINE = ReplacingMergeTree()
+PARTITION BY toYYYYMM(observed_at)
+ORDER BY (tenant, service, fingerprint, event_id, idx);
+
+-- load_runs: one row per scenario of a run (scenario '' is the whole run);
+-- the run's figures repeat on each row.
+CREATE TABLE IF NOT EXISTS {{.DB}}.load_runs ({{template "scope" .}}
+  idx UInt32,
+  run_id String,
+  test_name String,
+  format {{.LowCardinality "String"}},
+  started_at DateTime,
+  duration_s Float64,
+  thresholds_passed UInt8,
+  thresholds_failed Array(String),
+  scenario String,
+  requests Float64,
+  rps Float64,
+  p50_ms Float64,
+  p90_ms Float64,
+  p95_ms Float64,
+  p99_ms Float64,
+  failed_rate Float64,
+  iterations Float64,
+  vus_max Float64,
+  checks_passed Float64,
+  checks_failed Float64,
+  max_sustainable_rps Float64,
+  knee_rps Float64,
+  littles_law_ratio Float64,
+  generator_saturated UInt8,
+  headroom Float64
+) ENGINE = ReplacingMergeTree()
+PARTITION BY toYYYYMM(observed_at)
+ORDER BY (tenant, repository, test_name, event_id, idx);
+
+CREATE TABLE IF NOT EXISTS {{.DB}}.load_steps ({{template "scope" .}}
+  idx UInt32,
+  run_id String,
+  test_name String,
+  step_start DateTime,
+  duration_s Float64,
+  vus Float64,
+  rps Float64,
+  p95_ms Float64,
+  error_rate Float64
+) ENGINE = ReplacingMergeTree()
+PARTITION BY toYYYYMM(observed_at)
+ORDER BY (tenant, repository, test_name, event_id, idx);
+
+CREATE TABLE IF NOT EXISTS {{.DB}}.web_vitals ({{template "scope" .}}
+  url String,
+  form_factor {{.LowCardinality "String"}},
+  lcp_ms Float64,
+  cls Float64,
+  tbt_ms Float64,
+  inp_ms Float64,
+  ttfb_ms Float64,
+  fcp_ms Float64,
+  speed_index_ms Float64,
+  performance_score Float64,
+  runs UInt32,
+  lighthouse_version {{.LowCardinality "String"}}
+) ENGINE = ReplacingMergeTree()
+PARTITION BY toYYYYMM(observed_at)
+ORDER BY (tenant, repository, url, event_id);
+
+-- changes: CI runs, deploys and incidents, one row per change in an event.
+CREATE TABLE IF NOT EXISTS {{.DB}}.changes ({{template "scope" .}}
+  idx UInt32,
+  change_id String,
+  type {{.LowCardinality "String"}},
+  status {{.LowCardinality "String"}},
+  started_at DateTime,
+  finished_at DateTime,
+  url String,
+  title String
+) ENGINE = ReplacingMergeTree()
+PARTITION BY toYYYYMM(observed_at)
+ORDER BY (tenant, repository, service, event_id, idx);
+
+-- kpi_points: every KPI value with its budget and status, derived by the
+-- scorer from the event event_id (one point per kpi and scope per event).
+CREATE TABLE IF NOT EXISTS {{.DB}}.kpi_points ({{template "scope" .}}
+  lens {{.LowCardinality "String"}},
+  kpi {{.LowCardinality "String"}},
+  scope String,
+  value Float64,
+  budget Float64,
+  status {{.LowCardinality "String"}},
+  owner {{.LowCardinality "String"}},
+  evidence_ids Array(String)
+) ENGINE = ReplacingMergeTree()
+PARTITION BY toYYYYMM(observed_at)
+ORDER BY (tenant, lens, kpi, scope, event_id);
+
+CREATE TABLE IF NOT EXISTS {{.DB}}.verdicts ({{template "scope" .}}
+  verdict_id String,
+  lens {{.LowCardinality "String"}},
+  kpi {{.LowCardinality "String"}},
+  scope String,
+  status {{.LowCardinality "String"}},
+  reason {{.LowCardinality "String"}},
+  value Float64,
+  baseline Float64,
+  budget Float64,
+  test {{.LowCardinality "String"}},
+  p_value Float64,
+  owner {{.LowCardinality "String"}},
+  summary String,
+  evidence_ids Array(String)
+) ENGINE = ReplacingMergeTree()
+PARTITION BY toYYYYMM(observed_at)
+ORDER BY (tenant, lens, kpi, scope, verdict_id);
+
+-- waivers: the latest state of each waiver (from the policy); the newest
+-- updated_at wins.
+CREATE TABLE IF NOT EXISTS {{.DB}}.waivers (
+  tenant {{.LowCardinality "String"}},
+  waiver_id String,
+  lens {{.LowCardinality "String"}},
+  target String,
+  scope String,
+  owner {{.LowCardinality "String"}},
+  reason String,
+  created_at DateTime,
+  expires_at DateTime,
+  updated_at DateTime,
+  revoked UInt8
+) ENGINE = ReplacingMergeTree(updated_at)
+ORDER BY (tenant, waiver_id);
