@@ -1,0 +1,24 @@
+#!/usr/bin/env bash
+# Scanners the scan lens needs to regenerate its fixtures (services/scancollector/testdata)
+# and jq for `make bench`. Idempotent: installs only what is missing from .bin or PATH.
+set -euo pipefail
+cd "$(dirname "$0")/../.."
+BIN="$(pwd)/.bin"
+mkdir -p "$BIN"
+
+
+if ! command -v jq >/dev/null 2>&1; then
+	apt-get install -y jq
+fi
+
+install_go() { # name package@version [env...]
+	local name=$1 pkg=$2; shift 2
+	if [ -x "$BIN/$name" ] || command -v "$name" >/dev/null 2>&1; then return; fi
+	echo "deps/scan: installing $pkg" >&2
+	env GOBIN="$BIN" GOWORK=off GOFLAGS=-mod=mod "$@" go install "$pkg"
+}
+
+install_go gosec github.com/securego/gosec/v2/cmd/gosec@v2.29.0
+install_go staticcheck honnef.co/go/tools/cmd/staticcheck@v0.8.2
+install_go gitleaks github.com/zricethezav/gitleaks/v8@v8.30.1
+install_go govulncheck golang.org/x/vuln/cmd/govulncheck@v1.9.0

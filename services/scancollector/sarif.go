@@ -1,0 +1,301 @@
+package scancollector
+
+import (
+	"encoding/json"
+	"fmt"
+	"io"
+	"maps"
+	"slices"
+	"strconv"
+	"strings"
+
+	"github.com/owenrumney/go-sarif/v3/pkg/report/v210/sarif"
+	scanv1 "github.com/trilens/trilens/proto/trilens/scan/v1"
+	"github.com/trilens/trilens/services/scancollector/internal/jsonstream"
+)
+
+// decodeSARIF reads SARIF 2.1.0 one result at a time: go-sarif has no
+// streaming reader, so the document is walked token by token and each result
+// (and each run's tool) is decoded into go-sarif's types alone. Results may
+// precede their run's tool object, so they are resolved against the rules
+// when the run ends.
+func decodeSARIF(r io.Reader, limit int) (*Report, error) {
+	rep := &Report{Format: FormatSARIF, limit: limit}
+	d := jsonstream.New(r)
+	version := ""
+	err := d.Object(func(key string) error {
+		switch key {
+		case "version":
+			return d.Decode(&version)
+		case "runs":
+			return d.Array(func(int) error { return decodeSARIFRun(d, rep) })
+		}
+		return d.Skip()
+	})
+	if err != nil {
+		return nil, err
+	}
+	if version != "2.1.0" {
+		return nil, fmt.Errorf("at $.version: want \"2.1.0\", got %q", version)
+	}
+	return rep, d.End()
+}
+
+// sarifPending is a result decoded before its rule is known.
+type sarifPending struct {
+	f        *scanv1.Finding
+	rule     *sarif.ReportingDescriptorReference
+	level    string
+	props    *sarif.PropertyBag
+	identity []string
+}
+
+func decodeSARIFRun(d *jsonstream.Decoder, rep *Report) error {
+	var tool sarif.Tool
+	var pending []sarifPending
+	err := d.Object(func(key string) error {
+		switch key {
+		case "tool":
+			return d.Decode(&tool)
+		case "results":
+			return d.Array(func(int) error {
+				if err := rep.reserve(); err != nil {
+					return err
+				}
+				res := sarif.Result{RuleIndex: -1}
+				if err := d.Decode(&res); err != nil {
+					return err
+				}
+				if p, ok := sarifResult(&res); ok {
+					pending = append(pending, p)
+				}
+				return nil
+			})
+		}
+		return d.Skip()
+	})
+	if err != nil {
+		return err
+	}
+	if tool.Driver == nil || tool.Driver.Name == nil || *tool.Driver.Name == "" {
+		return d.Errorf("run has no tool.driver.name")
+	}
+	drv := tool.Driver
+	version := deref(drv.Version)
+	if version == "" {
+		version = deref(drv.SemanticVersion)
+	}
+	name := *drv.Name
+	run := rep.newRun(name, version)
+	byID := map[string]*sarif.ReportingDescriptor{}
+	for _, c := range append([]*sarif.ToolComponent{drv}, tool.Extensions...) {
+		for _, rule := range c.Rules {
+			if rule != nil && rule.ID != nil {
+				if _, dup := byID[*rule.ID]; !dup {
+					byID[*rule.ID] = rule
+				}
+			}
+		}
+	}
+	category := sarifCategory(name)
+	for _, p := range pending {
+		rule := lookupRule(&tool, byID, p)
+		sarifFinish(p, rule, category)
+		run.addCode(p.f, append([]string{p.f.RuleId}, p.identity...)...)
+	}
+	return nil
+}
+
+// sarifResult turns a result into a pending finding; suppressed, passing or
+// absent results are no findings.
+func sarifResult(res *sarif.Result) (sarifPending, bool) {
+	switch res.Kind {
+	case "", "fail", "open", "review":
+	default:
+		return sarifPending{}, false
+	}
+	if deref(res.BaselineState) == "absent" {
+		return sarifPending{}, false
+	}
+	for _, s := range res.Suppressions {
+		if s != nil && (s.Status == nil || *s.Status == "accepted") {
+			return sarifPending{}, false
+		}
+	}
+	f := &scanv1.Finding{RuleId: deref(res.RuleID)}
+	if f.RuleId == "" && res.Rule != nil {
+		f.RuleId = deref(res.Rule.ID)
+	}
+	if res.Message != nil {
+		f.Message = truncate(deref(res.Message.Text), maxMessage)
+	}
+	var snippet string
+	if loc := firstPhysical(res.Locations); loc != nil {
+		if loc.ArtifactLocation != nil {
+			f.Path = strings.TrimPrefix(deref(loc.ArtifactLocation.URI), "file://")
+		}
+		if reg := loc.Region; reg != nil {
+			if reg.StartLine != nil && *reg.StartLine > 0 {
+				f.StartLine = uint32(*reg.StartLine)
+				f.EndLine = f.StartLine
+			}
+			if reg.EndLine != nil && *reg.EndLine > 0 {
+				f.EndLine = uint32(*reg.EndLine)
+			}
+			if reg.Snippet != nil {
+				snippet = strings.Join(strings.Fields(deref(reg.Snippet.Text)), " ")
+			}
+		}
+	}
+	// Identity: the tool's own partial fingerprints when it gives them (GitHub
+	// code scanning convention), else location and content without the line.
+	var identity []string
+	fps := res.PartialFingerprints
+	if len(fps) == 0 {
+		fps = res.Fingerprints
+	}
+	if len(fps) > 0 {
+		identity = []string{f.Path}
+		for _, k := range slices.Sorted(maps.Keys(fps)) {
+			identity = append(identity, k+"="+fps[k])
+		}
+	} else {
+		content := snippet
+		if content == "" {
+			content = f.Message
+		}
+		identity = []string{f.Path, content}
+	}
+	ref := res.Rule
+	if ref == nil && res.RuleIndex >= 0 {
+		ref = &sarif.ReportingDescriptorReference{Index: res.RuleIndex}
+	} else if ref != nil && res.RuleIndex >= 0 && ref.ID == nil {
+		ref.Index = res.RuleIndex
+	}
+	return sarifPending{f: f, rule: ref, level: res.Level, props: res.Properties, identity: identity}, true
+}
+
+func firstPhysical(locs []*sarif.Location) *sarif.PhysicalLocation {
+	for _, l := range locs {
+		if l != nil && l.PhysicalLocation != nil {
+			return l.PhysicalLocation
+		}
+	}
+	return nil
+}
+
+// lookupRule finds a result's rule: by index in the driver or the extension
+// its reference names, else by rule id.
+func lookupRule(tool *sarif.Tool, byID map[string]*sarif.ReportingDescriptor, p sarifPending) *sarif.ReportingDescriptor {
+	if ref := p.rule; ref != nil && ref.ID == nil {
+		comp := tool.Driver
+		if tc := ref.ToolComponent; tc != nil && tc.Index >= 0 && tc.Index < len(tool.Extensions) && (tc.Name == nil || *tc.Name != deref(comp.Name)) {
+			comp = tool.Extensions[tc.Index]
+		}
+		if comp != nil && ref.Index >= 0 && ref.Index < len(comp.Rules) {
+			return comp.Rules[ref.Index]
+		}
+	}
+	return byID[p.f.RuleId]
+}
+
+// sarifFinish applies rule metadata. Severity: security-severity (result,
+// then rule) on the CVSS scale; else the level (result, then the rule's
+// default, then SARIF's default "warning"): error high, warning medium, note
+// low, none info.
+func sarifFinish(p sarifPending, rule *sarif.ReportingDescriptor, category scanv1.Category) {
+	f := p.f
+	f.Category = category
+	var tags []string
+	score, hasScore := securitySeverity(p.props)
+	level := p.level
+	if p.props != nil {
+		tags = append(tags, p.props.Tags...)
+	}
+	if rule != nil {
+		if f.RuleId == "" {
+			f.RuleId = deref(rule.ID)
+		}
+		if !hasScore {
+			score, hasScore = securitySeverity(rule.Properties)
+		}
+		if level == "" && rule.DefaultConfiguration != nil {
+			level = rule.DefaultConfiguration.Level
+		}
+		if rule.Properties != nil {
+			tags = append(tags, rule.Properties.Tags...)
+		}
+		if rule.ShortDescription != nil {
+			f.Title = firstLine(deref(rule.ShortDescription.Text))
+		}
+		if f.Title == "" {
+			f.Title = firstLine(deref(rule.Name))
+		}
+		f.HelpUri = deref(rule.HelpURI)
+		for _, rel := range rule.Relationships {
+			if rel != nil && rel.Target != nil && rel.Target.ToolComponent != nil && strings.EqualFold(deref(rel.Target.ToolComponent.Name), "CWE") {
+				f.Cwes = append(f.Cwes, cwe(deref(rel.Target.ID)))
+			}
+		}
+	}
+	if f.Title == "" {
+		f.Title = firstLine(f.Message)
+	}
+	for _, t := range tags {
+		if strings.Contains(strings.ToLower(t), "cwe") {
+			f.Cwes = append(f.Cwes, cwe(t))
+		}
+	}
+	f.Cwes = mergeStrings(f.Cwes)
+	if hasScore {
+		f.CvssScore = score
+		f.Severity = severityFromScore(score)
+		return
+	}
+	if level == "" {
+		level = "warning"
+	}
+	f.Severity = severityFromWord(level)
+}
+
+// securitySeverity reads the GitHub "security-severity" property, a string or number.
+func securitySeverity(b *sarif.PropertyBag) (float64, bool) {
+	if b == nil {
+		return 0, false
+	}
+	var s string
+	switch v := b.Properties["security-severity"].(type) {
+	case string:
+		s = v
+	case json.Number:
+		s = string(v)
+	case float64:
+		return v, true
+	default:
+		return 0, false
+	}
+	f, err := strconv.ParseFloat(strings.TrimSpace(s), 64)
+	return f, err == nil && f >= 0 && f <= 10
+}
+
+// sarifCategory guesses the kind of finding from the tool: secret and
+// dependency scanners also speak SARIF.
+func sarifCategory(tool string) scanv1.Category {
+	switch strings.ToLower(tool) {
+	case "gitleaks", "trufflehog", "detect-secrets":
+		return scanv1.Category_CATEGORY_SECRET
+	case "trivy", "grype", "govulncheck", "osv-scanner", "dependabot":
+		return scanv1.Category_CATEGORY_VULNERABILITY
+	case "zap", "owasp zap":
+		return scanv1.Category_CATEGORY_DYNAMIC
+	}
+	return scanv1.Category_CATEGORY_CODE
+}
+
+func deref[T any](p *T) T {
+	var zero T
+	if p == nil {
+		return zero
+	}
+	return *p
+}
