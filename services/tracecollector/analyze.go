@@ -49,8 +49,7 @@ type query struct {
 
 // analyzer works out one trace at a time, reusing its scratch space.
 type analyzer struct {
-	rules    *Rules
-	detect   Thresholds
+	rules    *rules
 	index    map[pcommon.SpanID]int
 	children [][]int
 	crit     []int64
@@ -58,8 +57,8 @@ type analyzer struct {
 	order    []int
 }
 
-func newAnalyzer(r *Rules) *analyzer {
-	return &analyzer{rules: r, detect: r.Detect.withDefaults(), index: map[pcommon.SpanID]int{}}
+func newAnalyzer(r *rules) *analyzer {
+	return &analyzer{rules: r, index: map[pcommon.SpanID]int{}}
 }
 
 // analyze reduces the spans of one trace to its result. spans is reordered.
@@ -115,7 +114,7 @@ func (a *analyzer) analyze(spans []span, res *result) {
 		if s.class == tracev1.HopClass_HOP_CLASS_DB {
 			res.queries = append(res.queries, query{stmt: s.stmt, dur: s.dur()})
 		}
-		if s.class == tracev1.HopClass_HOP_CLASS_EXTERNAL && s.client() && a.crit[i] >= int64(a.detect.ThirdPartyMin) {
+		if s.class == tracev1.HopClass_HOP_CLASS_EXTERNAL && s.client() && a.crit[i] >= max(a.rules.thirdPartyMin, 1) {
 			res.found = append(res.found, finding{
 				typ: tracev1.DetectionType_DETECTION_TYPE_SYNC_THIRD_PARTY, operation: s.peer + " " + s.name,
 				parentOp: a.parentName(spans, s), occurrences: 1, total: a.crit[i], savings: a.crit[i],
@@ -230,7 +229,7 @@ func (a *analyzer) siblings(spans []span, p int, res *result) {
 		for j < len(kids) && spans[kids[j]].stmt == spans[kids[i]].stmt {
 			j++
 		}
-		if s := &spans[kids[i]]; s.class == tracev1.HopClass_HOP_CLASS_DB && j-i >= a.detect.NPlusOneMin {
+		if s := &spans[kids[i]]; s.class == tracev1.HopClass_HOP_CLASS_DB && j-i >= a.rules.nPlusOneMin {
 			var total, longest int64
 			for _, k := range kids[i:j] {
 				total += spans[k].dur()
@@ -256,12 +255,12 @@ func (a *analyzer) siblings(spans []span, p int, res *result) {
 		j := i + 1
 		for j < len(calls) {
 			prev, next := &spans[calls[j-1]], &spans[calls[j]]
-			if next.start < prev.end || next.start-prev.end > int64(a.detect.SerialMaxGap) {
+			if next.start < prev.end || next.start-prev.end > a.rules.serialMaxGap {
 				break
 			}
 			j++
 		}
-		if j-i >= a.detect.SerialMin {
+		if j-i >= a.rules.serialMin {
 			var total, longest int64
 			for _, k := range calls[i:j] {
 				total += spans[k].dur()

@@ -18,6 +18,7 @@ import (
 	"go.opentelemetry.io/otel/sdk/trace/tracetest"
 	"go.opentelemetry.io/otel/trace"
 
+	"github.com/trilens/trilens/pkg/policy"
 	eventv1 "github.com/trilens/trilens/proto/trilens/event/v1"
 	tracev1 "github.com/trilens/trilens/proto/trilens/trace/v1"
 )
@@ -124,12 +125,36 @@ func traffic(t0 time.Time, cdn, edge, checkout, catalog *service) {
 	}
 }
 
-func testRules() Rules {
-	return Rules{
-		Journeys: []JourneyRule{{Name: "checkout", Route: "/checkout"}, {Name: "browse", Route: "/products/*"}},
-		Hops:     []HopRule{{Service: "cdn", Class: tracev1.HopClass_HOP_CLASS_CDN}, {Service: "edge-*", Class: tracev1.HopClass_HOP_CLASS_EDGE}},
-		Detect:   Thresholds{NPlusOneMin: 5, SerialMin: 3},
+// testPolicy is a trilens.yaml with the two journeys, the CDN and edge hop
+// rules and the detection thresholds the traffic above exercises.
+const testPolicy = `
+version: 1
+journeys:
+  - name: checkout
+    match: [{ http_route: /checkout }]
+    p95_ms: 300
+    hops: { cdn: 30, edge: 40, api: 120, db: 80, margin: 30 }
+  - name: browse
+    match: [{ http_route: /products/* }, { attributes: { tenant.tier: gold } }]
+hop_rules:
+  - { service: cdn, hop: cdn }
+  - { service: edge-*, hop: edge }
+detections:
+  window: 1m
+  exemplars: 5
+  n_plus_one: { min_similar_spans: 5 }
+  serial_calls: { min_calls: 3, max_gap_ms: 5 }
+  sync_third_party: { any_external_host: true, min_ms: 1 }
+  slow_queries: { top_n: 10, min_total_ms: 1 }
+`
+
+func testPolicyT(t testing.TB) *policy.Policy {
+	t.Helper()
+	p, err := policy.Parse([]byte(testPolicy), "trilens.yaml")
+	if err != nil {
+		t.Fatal(err)
 	}
+	return p
 }
 
 // TestOTelExportersToEvents sends traces with the OpenTelemetry Go SDK's
@@ -138,7 +163,7 @@ func testRules() Rules {
 func TestOTelExportersToEvents(t *testing.T) {
 	b := newBus(t)
 	cfg := testConfig()
-	cfg.Rules = testRules()
+	cfg.Policy = testPolicyT(t)
 	c := startCollector(t, cfg, b, nil)
 	ctx := context.Background()
 

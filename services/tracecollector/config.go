@@ -10,6 +10,8 @@ import (
 	"fmt"
 	"runtime"
 	"time"
+
+	"github.com/trilens/trilens/pkg/policy"
 )
 
 // Config is the trace collector's configuration.
@@ -17,8 +19,6 @@ type Config struct {
 	// GRPCAddress and HTTPAddress are where OTLP/gRPC and OTLP/HTTP listen.
 	GRPCAddress string `yaml:"grpc_address"`
 	HTTPAddress string `yaml:"http_address"`
-	// Window is the width of a latency window.
-	Window time.Duration `yaml:"window"`
 	// DecisionWait is how long a trace must be quiet before it is analysed:
 	// the spans of one trace arrive from several services at different times.
 	DecisionWait time.Duration `yaml:"decision_wait"`
@@ -50,15 +50,16 @@ type Config struct {
 	// InstanceID tells this replica's windows apart from other replicas' in
 	// event ids (default: random at start).
 	InstanceID string `yaml:"instance_id"`
-	// Rules come from the policy file, not from flags.
-	Rules Rules `yaml:"-"`
+	// Policy gives journeys, hop rules, third-party hosts, detection
+	// thresholds and the window width (detections.window); nil means
+	// policy.Default(). The runner sets it from trilens.yaml.
+	Policy *policy.Policy `yaml:"-"`
 }
 
 // RegisterFlags sets the defaults and registers the flags under prefix.
 func (c *Config) RegisterFlags(prefix string, fs *flag.FlagSet) {
 	fs.StringVar(&c.GRPCAddress, prefix+"grpc-address", ":4317", "OTLP/gRPC listen address")
 	fs.StringVar(&c.HTTPAddress, prefix+"http-address", ":4318", "OTLP/HTTP listen address")
-	fs.DurationVar(&c.Window, prefix+"window", time.Minute, "latency window width")
 	fs.DurationVar(&c.DecisionWait, prefix+"decision-wait", 5*time.Second, "quiet time after which a trace is analysed")
 	fs.DurationVar(&c.MaxTraceAge, prefix+"max-trace-age", 30*time.Second, "analyse a trace at this age even if spans keep arriving")
 	fs.DurationVar(&c.Lateness, prefix+"lateness", 40*time.Second, "how long a window waits after its end for late traces")
@@ -89,7 +90,6 @@ func (c *Config) Validate() error {
 			errs = append(errs, fmt.Errorf("%s: must be positive, got %v", name, d))
 		}
 	}
-	positive("window", c.Window)
 	positive("decision_wait", c.DecisionWait)
 	positive("max_trace_age", c.MaxTraceAge)
 	positive("flush_interval", c.FlushInterval)

@@ -11,15 +11,14 @@ import (
 // decodeAndAnalyse runs a decoded request through everything that reads
 // span data: conversion, per-trace analysis, window aggregation and rendering.
 func decodeAndAnalyse(t *testing.T, req ptraceotlp.ExportRequest) {
-	rules := testRules()
-	rules.Journeys = append(rules.Journeys, JourneyRule{Name: "attr", Attributes: map[string]string{"tenant.tier": "gold"}})
-	conv := converter{rules: &rules, attrKeys: rules.attrKeys()}
+	rules := newRules(testPolicyT(t))
+	conv := converter{rules: rules}
 	spans, _, _ := conv.convert(req.Traces(), nil)
 	byTrace := map[pcommon.TraceID][]span{}
 	for _, s := range spans {
 		byTrace[s.traceID] = append(byTrace[s.traceID], s)
 	}
-	an := newAnalyzer(&rules)
+	an := newAnalyzer(rules)
 	w := newWindow()
 	var res result
 	for _, ss := range byTrace {
@@ -35,7 +34,7 @@ func decodeAndAnalyse(t *testing.T, req ptraceotlp.ExportRequest) {
 	}
 	k := windowKey{service: "s", start: time.Now().UnixNano()}
 	w.proto(k, int64(time.Minute))
-	w.detections(k, 10)
+	w.detections(k, 10, 0)
 }
 
 func fuzzSeeds() [][]byte {

@@ -23,7 +23,7 @@ var errStopping = errors.New("trace collector is shutting down")
 // merged when they close.
 type pipeline struct {
 	cfg     *Config
-	rules   *Rules
+	rules   *rules
 	now     func() time.Time
 	metrics *metrics
 	shards  []*shard
@@ -72,7 +72,7 @@ type shard struct {
 	res          result
 }
 
-func newPipeline(cfg *Config, rules *Rules, now func() time.Time, m *metrics) *pipeline {
+func newPipeline(cfg *Config, rules *rules, now func() time.Time, m *metrics) *pipeline {
 	p := &pipeline{cfg: cfg, rules: rules, now: now, metrics: m}
 	for range cfg.shards() {
 		p.shards = append(p.shards, &shard{
@@ -136,7 +136,7 @@ func (p *pipeline) collect(cutoff int64) map[windowKey]*window {
 		s.flush <- req
 		for k, w := range <-req.reply {
 			if o := out[k]; o != nil {
-				o.merge(w, p.rules.Detect.withDefaults().Exemplars)
+				o.merge(w, p.rules.exemplars)
 			} else {
 				out[k] = w
 			}
@@ -243,7 +243,7 @@ func (s *shard) expire(all bool) {
 // finish analyses one trace and adds it to its window.
 func (s *shard) finish(tenant string, spans []span, outcome string) {
 	s.an.analyze(spans, &s.res)
-	width := int64(s.p.cfg.Window)
+	width := int64(s.p.rules.window)
 	start := s.res.start - mod(s.res.start, width)
 	if start < s.closedBefore {
 		s.p.metrics.traces.WithLabelValues("late").Inc()
@@ -256,12 +256,12 @@ func (s *shard) finish(tenant string, spans []span, outcome string) {
 		w = newWindow()
 		s.windows[k] = w
 	}
-	w.add(&s.res, s.p.rules.Detect.withDefaults().Exemplars)
+	w.add(&s.res, s.p.rules.exemplars)
 }
 
 // take removes and returns the windows that end at or before cutoff.
 func (s *shard) take(cutoff int64) map[windowKey]*window {
-	width := int64(s.p.cfg.Window)
+	width := int64(s.p.rules.window)
 	out := map[windowKey]*window{}
 	for k, w := range s.windows {
 		if cutoff == math.MaxInt64 || k.start+width <= cutoff {

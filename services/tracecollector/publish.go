@@ -31,7 +31,7 @@ type reportKey struct {
 // buildEvents turns closed windows into window and detection events. Event
 // ids derive from tenant, environment, window, replica and part, so a
 // republished report replaces itself.
-func buildEvents(ws map[windowKey]*window, cfg *Config, top int) []*eventv1.Event {
+func buildEvents(ws map[windowKey]*window, r *rules, instance string) []*eventv1.Event {
 	reports := map[reportKey][]windowKey{}
 	for k := range ws {
 		r := reportKey{k.tenant, k.env, k.start}
@@ -44,10 +44,10 @@ func buildEvents(ws map[windowKey]*window, cfg *Config, top int) []*eventv1.Even
 	slices.SortFunc(rks, func(a, b reportKey) int {
 		return cmp.Or(cmp.Compare(a.start, b.start), cmp.Compare(a.tenant, b.tenant), cmp.Compare(a.env, b.env))
 	})
-	width := int64(cfg.Window)
+	width := int64(r.window)
 	var out []*eventv1.Event
-	for _, r := range rks {
-		keys := reports[r]
+	for _, rk := range rks {
+		keys := reports[rk]
 		slices.SortFunc(keys, func(a, b windowKey) int {
 			return cmp.Or(cmp.Compare(a.service, b.service), cmp.Compare(a.journey, b.journey))
 		})
@@ -55,15 +55,15 @@ func buildEvents(ws map[windowKey]*window, cfg *Config, top int) []*eventv1.Even
 		var dets []*tracev1.Detection
 		for _, k := range keys {
 			wins = append(wins, ws[k].proto(k, width))
-			dets = append(dets, ws[k].detections(k, top)...)
+			dets = append(dets, ws[k].detections(k, r.slowTop, r.slowMinTotalMs)...)
 		}
-		observed := time.Unix(0, r.start+width)
-		subject := &eventv1.Subject{Environment: r.env}
-		out = appendParts(out, r, cfg.InstanceID, eventv1.Kind_KIND_TRACE_WINDOW, subject, observed, len(wins), windowsPerEvent,
+		observed := time.Unix(0, rk.start+width)
+		subject := &eventv1.Subject{Environment: rk.env}
+		out = appendParts(out, rk, instance, eventv1.Kind_KIND_TRACE_WINDOW, subject, observed, len(wins), windowsPerEvent,
 			func(ev *eventv1.Event, lo, hi int) {
 				ev.Payload = &eventv1.Event_TraceWindows{TraceWindows: &tracev1.WindowBatch{Windows: wins[lo:hi]}}
 			})
-		out = appendParts(out, r, cfg.InstanceID, eventv1.Kind_KIND_TRACE_DETECTION, subject, observed, len(dets), detectionsPerEvent,
+		out = appendParts(out, rk, instance, eventv1.Kind_KIND_TRACE_DETECTION, subject, observed, len(dets), detectionsPerEvent,
 			func(ev *eventv1.Event, lo, hi int) {
 				ev.Payload = &eventv1.Event_TraceDetections{TraceDetections: &tracev1.DetectionBatch{Detections: dets[lo:hi]}}
 			})
@@ -90,7 +90,7 @@ func appendParts(out []*eventv1.Event, r reportKey, instance string, kind eventv
 	return out
 }
 
-// publisher publishes events, keeping those that failed for the next try.
+// outbox publishes events, keeping those that failed for the next try.
 type outbox struct {
 	c       *Collector
 	pending []*eventv1.Event

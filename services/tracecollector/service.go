@@ -28,6 +28,7 @@ type Collector struct {
 	log     *slog.Logger
 	now     func() time.Time
 	metrics *metrics
+	rules   *rules
 	conv    converter
 	pipe    *pipeline
 	out     outbox
@@ -74,8 +75,9 @@ func New(cfg Config, set collect.Settings) (*Collector, error) {
 		cfg: cfg, set: set, log: set.Logger.With("service", "tracecollector"), now: set.Now,
 		requests: make(chan struct{}, cfg.MaxConcurrentRequests),
 	}
-	c.conv = converter{rules: &c.cfg.Rules, attrKeys: c.cfg.Rules.attrKeys(), defaultEnv: env}
-	c.pipe = newPipeline(&c.cfg, &c.cfg.Rules, set.Now, nil)
+	c.rules = newRules(cfg.Policy)
+	c.conv = converter{rules: c.rules, defaultEnv: env}
+	c.pipe = newPipeline(&c.cfg, c.rules, set.Now, nil)
 	c.metrics = newMetrics(set.Registerer, func() float64 { return float64(c.pipe.queued.Load()) })
 	c.pipe.metrics = c.metrics
 	c.out.c = c
@@ -197,7 +199,7 @@ func (c *Collector) Stop(ctx context.Context) error {
 		c.serveWG.Wait()
 		c.cancel()
 		c.flushWG.Wait()
-		evs := buildEvents(c.pipe.close(), &c.cfg, c.cfg.Rules.Detect.withDefaults().SlowQueryTop)
+		evs := buildEvents(c.pipe.close(), c.rules, c.cfg.InstanceID)
 		if err := c.out.send(ctx, evs); err != nil {
 			c.stopErr = fmt.Errorf("tracecollector: publishing the last windows: %w", err)
 		}
@@ -216,7 +218,7 @@ func (c *Collector) flushLoop(ctx context.Context) {
 			return
 		case <-t.C:
 			cutoff := c.now().Add(-c.cfg.Lateness).UnixNano()
-			evs := buildEvents(c.pipe.collect(cutoff), &c.cfg, c.cfg.Rules.Detect.withDefaults().SlowQueryTop)
+			evs := buildEvents(c.pipe.collect(cutoff), c.rules, c.cfg.InstanceID)
 			if err := c.out.send(ctx, evs); err != nil && ctx.Err() == nil {
 				c.log.Warn("publishing trace windows failed; will retry", "err", err, "pending", len(c.out.pending))
 			}

@@ -38,13 +38,13 @@ type span struct {
 	attrs []string
 }
 
-func (s *span) attr(k string) string {
+func (s *span) attr(k string) (string, bool) {
 	for i := 0; i+1 < len(s.attrs); i += 2 {
 		if s.attrs[i] == k {
-			return s.attrs[i+1]
+			return s.attrs[i+1], true
 		}
 	}
-	return ""
+	return "", false
 }
 
 func (s *span) dur() int64 { return max(s.end-s.start, 0) }
@@ -54,8 +54,7 @@ func (s *span) client() bool { return s.kind == ptrace.SpanKindClient }
 
 // converter turns OTLP traces into spans under one set of rules.
 type converter struct {
-	rules    *Rules
-	attrKeys map[string]bool
+	rules *rules
 	// defaultEnv applies when a resource names no known deployment environment.
 	defaultEnv eventv1.Environment
 }
@@ -152,7 +151,7 @@ func (c *converter) span(ps ptrace.Span, service string, env eventv1.Environment
 				s.weight = w
 			}
 		}
-		if c.attrKeys[k] {
+		if c.rules.attrKeys[k] {
 			s.attrs = append(s.attrs, k, v.AsString())
 		}
 		return true

@@ -252,7 +252,7 @@ func topPeer(peers map[string]float64) string {
 }
 
 // detections renders the window's findings, and its top statements by total time.
-func (w *window) detections(k windowKey, top int) []*tracev1.Detection {
+func (w *window) detections(k windowKey, top int, minTotalMs float64) []*tracev1.Detection {
 	var out []*tracev1.Detection
 	for fk, f := range w.found {
 		out = append(out, detection(k, fk, f))
@@ -268,6 +268,9 @@ func (w *window) detections(k windowKey, top int) []*tracev1.Detection {
 		return cmp.Compare(a, b)
 	})
 	for _, s := range stmts[:min(top, len(stmts))] {
+		if w.queries[s].totalMs < minTotalMs {
+			break
+		}
 		d := detection(k, findingKey{typ: tracev1.DetectionType_DETECTION_TYPE_SLOW_QUERY, operation: s}, w.queries[s])
 		out = append(out, d)
 	}
