@@ -1,0 +1,227 @@
+package loadcollector
+
+import (
+	"bytes"
+	"context"
+	"encoding/json"
+	"flag"
+	"io"
+	"net/http"
+	"net/http/httptest"
+	"os"
+	"path/filepath"
+	"strings"
+	"testing"
+	"time"
+
+	"github.com/nats-io/nats.go/jetstream"
+	"github.com/prometheus/client_golang/prometheus"
+	"github.com/trilens/trilens/pkg/bus"
+	"github.com/trilens/trilens/pkg/collect"
+	eventv1 "github.com/trilens/trilens/proto/trilens/event/v1"
+	"google.golang.org/protobuf/encoding/protojson"
+	"google.golang.org/protobuf/proto"
+)
+
+var update = flag.Bool("update", false, "rewrite testdata/golden from the current output")
+
+func testConfig() Config {
+	var c Config
+	fs := flag.NewFlagSet("t", flag.ContinueOnError)
+	c.RegisterFlags("", fs)
+	return c
+}
+
+func startServer(t *testing.T, b *bus.Bus) *httptest.Server {
+	t.Helper()
+	fixed := time.Date(2026, 11, 22, 12, 0, 0, 0, time.UTC)
+	c, err := New(testConfig(), collect.Settings{Publisher: b, Registerer: prometheus.NewRegistry(), Now: func() time.Time { return fixed }})
+	if err != nil {
+		t.Fatal(err)
+	}
+	mux := http.NewServeMux()
+	c.Register(mux)
+	srv := httptest.NewServer(mux)
+	t.Cleanup(srv.Close)
+	return srv
+}
+
+func post(t *testing.T, url string, body []byte) (int, []byte) {
+	t.Helper()
+	resp, err := http.Post(url, "application/json", bytes.NewReader(body))
+	if err != nil {
+		t.Fatal(err)
+	}
+	defer resp.Body.Close()
+	out, _ := io.ReadAll(resp.Body)
+	return resp.StatusCode, out
+}
+
+// published reads every event on the evidence stream.
+func published(t *testing.T, b *bus.Bus) []*eventv1.Event {
+	t.Helper()
+	ctx, cancel := context.WithTimeout(context.Background(), 10*time.Second)
+	defer cancel()
+	st, err := b.JetStream().Stream(ctx, bus.StreamEvidence)
+	if err != nil {
+		t.Fatal(err)
+	}
+	info, err := st.Info(ctx)
+	if err != nil {
+		t.Fatal(err)
+	}
+	var out []*eventv1.Event
+	for seq := info.State.FirstSeq; seq <= info.State.LastSeq && info.State.Msgs > 0; seq++ {
+		msg, err := st.GetMsg(ctx, seq)
+		if err != nil {
+			t.Fatal(err)
+		}
+		ev := &eventv1.Event{}
+		if err := proto.Unmarshal(msg.Data, ev); err != nil {
+			t.Fatal(err)
+		}
+		if msg.Header.Get(jetstream.MsgIDHeader) != ev.Envelope.EventId {
+			t.Errorf("Nats-Msg-Id %q, event id %q", msg.Header.Get(jetstream.MsgIDHeader), ev.Envelope.EventId)
+		}
+		out = append(out, ev)
+	}
+	return out
+}
+
+// golden compares events with testdata/golden/name (protojson, times cleared).
+func golden(t *testing.T, name string, evs []*eventv1.Event) {
+	t.Helper()
+	var buf bytes.Buffer
+	for _, ev := range evs {
+		ev = proto.Clone(ev).(*eventv1.Event)
+		ev.Envelope.ReceivedAt = nil
+		b, err := protojson.MarshalOptions{Multiline: true, Indent: "  "}.Marshal(ev)
+		if err != nil {
+			t.Fatal(err)
+		}
+		var pretty bytes.Buffer
+		_ = json.Indent(&pretty, b, "", "  ") // protojson randomises spacing; normalise it
+		buf.Write(pretty.Bytes())
+		buf.WriteByte('\n')
+	}
+	path := filepath.Join("testdata", "golden", name)
+	if *update {
+		if err := os.WriteFile(path, buf.Bytes(), 0o644); err != nil {
+			t.Fatal(err)
+		}
+	}
+	want, err := os.ReadFile(path)
+	if err != nil {
+		t.Fatalf("%v (run go test -update)", err)
+	}
+	if !bytes.Equal(want, buf.Bytes()) {
+		t.Errorf("events differ from %s (go test -update to accept):\n%s", path, buf.String())
+	}
+}
+
+func TestPostPublishesEventsMatchingGolden(t *testing.T) {
+	for _, tc := range []struct {
+		golden, endpoint, query string
+		files                   []string
+		rows                    int
+	}{
+		{"mixed-summary-export.json", "loadruns", "name=checkout&repo=acme/shop&commit=abc123&branch=main&env=ci", []string{"k6/mixed-summary-export.json"}, 2},
+		{"mixed-handle-summary.json", "loadruns", "repo=acme/shop", []string{"k6/mixed-handle-summary.json"}, 2},
+		{"stepped-ndjson.json", "loadruns", "name=steps&repo=acme/shop&journey=checkout", []string{"k6/stepped.ndjson.gz"}, 2 + 7},
+		{"lighthouse.json", "webvitals", "repo=acme/shop&journey=checkout", lighthouseRuns, 1},
+	} {
+		t.Run(tc.golden, func(t *testing.T) {
+			b := newBus(t)
+			srv := startServer(t, b)
+			var body []byte
+			for _, f := range tc.files {
+				body = append(body, fixture(t, f)...)
+			}
+			status, out := post(t, srv.URL+"/v1/"+tc.endpoint+"?"+tc.query, body)
+			if status != http.StatusAccepted {
+				t.Fatalf("status %d: %s", status, out)
+			}
+			var resp Response
+			if err := json.Unmarshal(out, &resp); err != nil {
+				t.Fatal(err)
+			}
+			evs := published(t, b)
+			if resp.Events != len(evs) || resp.Rows != tc.rows || len(resp.SHA256) != 64 || resp.Bytes != int64(len(body)) {
+				t.Errorf("response %+v with %d events published, want %d rows, %d bytes", resp, len(evs), tc.rows, len(body))
+			}
+			for _, ev := range evs {
+				if ev.Envelope.Document.GetSha256() != resp.SHA256 || ev.Envelope.Part.GetReportId() != resp.SHA256 {
+					t.Errorf("event %s: document %v, part %v; want the body's sha256 %s", ev.Envelope.EventId, ev.Envelope.Document, ev.Envelope.Part, resp.SHA256)
+				}
+			}
+			// The claim check holds the document byte for byte.
+			rc, err := b.GetDocument(context.Background(), resp.SHA256)
+			if err != nil {
+				t.Fatal(err)
+			}
+			stored, _ := io.ReadAll(rc)
+			rc.Close()
+			if !bytes.Equal(stored, body) {
+				t.Errorf("stored document is %d bytes, sent %d", len(stored), len(body))
+			}
+			golden(t, tc.golden, evs)
+
+			// The same document again publishes nothing new: ids are deterministic.
+			if status, out := post(t, srv.URL+"/v1/"+tc.endpoint+"?"+tc.query, body); status != http.StatusAccepted {
+				t.Fatalf("resubmit: %d %s", status, out)
+			}
+			if again := published(t, b); len(again) != len(evs) {
+				t.Errorf("resubmitting stored %d events, want %d (duplicates dropped)", len(again), len(evs))
+			}
+		})
+	}
+}
+
+func TestPostRejectsBadInputAndPublishesNothing(t *testing.T) {
+	b := newBus(t)
+	srv := startServer(t, b)
+	stepped := fixture(t, "k6/stepped.ndjson.gz")
+	cut := append(bytes.Clone(stepped[:len(stepped)/2]), []byte("{\"type\":\"Point\",\"metric\":\"http_reqs\",\"data\":{\"time\":\"x\"")...)
+	for name, c := range map[string]struct {
+		endpoint, query, body string
+		status                int
+		field                 string
+	}{
+		"lighthouse to loadruns": {"loadruns", "", string(fixture(t, lighthouseRuns[0])), 400, "metrics"},
+		"k6 to webvitals":        {"webvitals", "", string(fixture(t, "k6/mixed-summary-export.json")), 400, "lighthouseVersion"},
+		"bad env":                {"loadruns", "env=moon", "{}", 400, "env"},
+		"wrong format":           {"loadruns", "format=k6-ndjson", string(fixture(t, "k6/mixed-summary-export.json")), 400, "body"},
+		"unknown format":         {"loadruns", "format=jmeter", "{}", 400, "format"},
+		// Half a stream ending in a broken sample: nothing of it may be published.
+		"broken ndjson": {"loadruns", "", string(cut), 400, "body"},
+	} {
+		t.Run(name, func(t *testing.T) {
+			status, out := post(t, srv.URL+"/v1/"+c.endpoint+"?"+c.query, []byte(c.body))
+			var e struct{ Field, Error string }
+			_ = json.Unmarshal(out, &e)
+			if status != c.status || e.Field != c.field || e.Error == "" {
+				t.Errorf("got %d %s, want %d naming %q", status, out, c.status, c.field)
+			}
+		})
+	}
+	if evs := published(t, b); len(evs) != 0 {
+		t.Errorf("%d events published from rejected input", len(evs))
+	}
+}
+
+func TestConfigValidate(t *testing.T) {
+	c := testConfig()
+	if err := c.Validate(); err != nil {
+		t.Fatalf("defaults invalid: %v", err)
+	}
+	c.Steps.MinSeconds, c.Steps.KneeEfficiency, c.Steps.SaturationRatio, c.MaxDocumentBytes = 0, 1, 1, 0
+	err := c.Validate()
+	for _, key := range []string{"steps.min_seconds", "steps.knee_efficiency", "steps.saturation_ratio", "max_document_bytes"} {
+		if err == nil || !strings.Contains(err.Error(), key) {
+			t.Errorf("Validate() = %v, want it to name %s", err, key)
+		}
+	}
+	if _, err := New(c, collect.Settings{}); err == nil {
+		t.Error("New accepted an invalid config")
+	}
+}
