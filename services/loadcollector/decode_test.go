@@ -118,7 +118,7 @@ func TestSummariesMatchTheirDocuments(t *testing.T) {
 				got[th.Metric+" "+th.Expression] = th.Passed
 			}
 			wantTh := map[string]bool{
-				"http_req_duration p(95)<500":                 true,
+				"http_req_duration p(95)<500":                  true,
 				"http_req_failed rate<0.01":                    false,
 				"checks rate>0.9":                              true,
 				"http_req_duration{scenario:checkout} p(99)<5": false,
@@ -271,6 +271,19 @@ func TestDecodeRejectsWhatIsNotK6(t *testing.T) {
 		}
 		if status := statusOf(err); status != 400 {
 			t.Errorf("%s: status %d (%v), want 400", name, status, err)
+		}
+	}
+}
+
+// BenchmarkDecodeNDJSON is the decoder alone over a real k6 stream (the
+// end-to-end figure with HTTP and JetStream is scripts/bench.d/60-load.sh).
+func BenchmarkDecodeNDJSON(b *testing.B) {
+	body := fixture(b, "k6/mixed.ndjson.gz")
+	b.SetBytes(int64(len(body)))
+	b.ReportAllocs()
+	for b.Loop() {
+		if _, _, err := DecodeLoadRun(bufio.NewReader(bytes.NewReader(body)), "", testSteps); err != nil {
+			b.Fatal(err)
 		}
 	}
 }
