@@ -10,7 +10,18 @@ import (
 
 // The row types hold one slice per column, tagged `ch:"column_name"`. The
 // tags are the only list of a table's columns: Columns, AppendTo and Reset
-// derive from them here (reflection once per batch, never per row).
+// derive from them here (reflection once per batch, never per row). Tables
+// outside this package can implement Table the same way:
+//
+//	type partRows struct {
+//		Tenant   []string `ch:"tenant"`
+//		ReportID []string `ch:"report_id"`
+//	}
+//	func (r *partRows) Name() string                   { return "scan_report_parts" }
+//	func (r *partRows) Columns() []string              { return store.ColumnNames(r) }
+//	func (r *partRows) Len() int                       { return len(r.Tenant) }
+//	func (r *partRows) AppendTo(b driver.Batch) error { return store.AppendColumns(b, r) }
+//	func (r *partRows) Reset()                         { store.ResetColumns(r) }
 
 type columnSet struct {
 	names  []string
@@ -35,18 +46,22 @@ func columnsOf(t reflect.Type) *columnSet {
 		cs.names = append(cs.names, name)
 		cs.fields = append(cs.fields, f.Index)
 	}
+	if len(cs.names) == 0 {
+		panic(fmt.Sprintf("store: %s has no ch-tagged columns", t.Name()))
+	}
 	columnSets.Store(t, cs)
 	return cs
 }
 
-// columnNames lists the ch tags of the struct rows points to.
-func columnNames(rows any) []string {
+// ColumnNames lists the ch tags of the struct rows points to, in field order
+// (fields of embedded structs such as ScopeColumns included).
+func ColumnNames(rows any) []string {
 	return columnsOf(reflect.TypeOf(rows).Elem()).names
 }
 
-// appendColumns appends every column slice to the batch, after checking that
+// AppendColumns appends every column slice to the batch, after checking that
 // all have the same length (a forgotten column in an Append method).
-func appendColumns(b driver.Batch, rows any) error {
+func AppendColumns(b driver.Batch, rows any) error {
 	v := reflect.ValueOf(rows).Elem()
 	cs := columnsOf(v.Type())
 	n := v.FieldByIndex(cs.fields[0]).Len()
@@ -62,8 +77,8 @@ func appendColumns(b driver.Batch, rows any) error {
 	return nil
 }
 
-// resetColumns empties every column, keeping the arrays for the next batch.
-func resetColumns(rows any) {
+// ResetColumns empties every column, keeping the arrays for the next batch.
+func ResetColumns(rows any) {
 	v := reflect.ValueOf(rows).Elem()
 	for _, f := range columnsOf(v.Type()).fields {
 		col := v.FieldByIndex(f)

@@ -7,6 +7,7 @@ import (
 	"fmt"
 	"os"
 	"reflect"
+	"regexp"
 	"slices"
 	"sort"
 	"strings"
@@ -212,10 +213,15 @@ func TestInsertRoundTrip(t *testing.T) {
 		}
 	}
 
-	// Every table the migrations made has a row type.
-	for _, n := range strings1(t, st, "SELECT name FROM system.tables WHERE database = ?", st.Database()) {
-		if n != "schema_migrations" && !slices.ContainsFunc(fixtures(), func(f fixture) bool { return f.rows.Name() == n }) {
-			t.Errorf("table %s has no row type in fixtures", n)
+	// Every table the foundation migration makes has a row type here (the
+	// lenses' migrations keep their row types with their code).
+	sql, err := os.ReadFile("migrations/0001_foundation.sql")
+	if err != nil {
+		t.Fatal(err)
+	}
+	for _, m := range regexp.MustCompile(`CREATE TABLE IF NOT EXISTS \{\{\.DB\}\}\.(\w+)`).FindAllStringSubmatch(string(sql), -1) {
+		if !slices.ContainsFunc(fixtures(), func(f fixture) bool { return f.rows.Name() == m[1] }) {
+			t.Errorf("table %s has no row type in fixtures", m[1])
 		}
 	}
 }

@@ -153,10 +153,10 @@ func (r *EvidenceLogRows) Append(x EvidenceLog) {
 }
 
 func (r *EvidenceLogRows) Name() string                  { return "evidence_log" }
-func (r *EvidenceLogRows) Columns() []string             { return columnNames(r) }
+func (r *EvidenceLogRows) Columns() []string             { return ColumnNames(r) }
 func (r *EvidenceLogRows) Len() int                      { return len(r.EventID) }
-func (r *EvidenceLogRows) AppendTo(b driver.Batch) error { return appendColumns(b, r) }
-func (r *EvidenceLogRows) Reset()                        { resetColumns(r) }
+func (r *EvidenceLogRows) AppendTo(b driver.Batch) error { return AppendColumns(b, r) }
+func (r *EvidenceLogRows) Reset()                        { ResetColumns(r) }
 
 // Finding is the latest state of one finding (per tenant, repository, branch and fingerprint).
 type Finding struct {
@@ -237,10 +237,10 @@ func (r *FindingRows) Append(x Finding) {
 }
 
 func (r *FindingRows) Name() string                  { return "findings" }
-func (r *FindingRows) Columns() []string             { return columnNames(r) }
+func (r *FindingRows) Columns() []string             { return ColumnNames(r) }
 func (r *FindingRows) Len() int                      { return len(r.Tenant) }
-func (r *FindingRows) AppendTo(b driver.Batch) error { return appendColumns(b, r) }
-func (r *FindingRows) Reset()                        { resetColumns(r) }
+func (r *FindingRows) AppendTo(b driver.Batch) error { return AppendColumns(b, r) }
+func (r *FindingRows) Reset()                        { ResetColumns(r) }
 
 // FindingObservation is one sighting of a finding in one event.
 type FindingObservation struct {
@@ -282,10 +282,10 @@ func (r *FindingObservationRows) Append(x FindingObservation) {
 }
 
 func (r *FindingObservationRows) Name() string                  { return "finding_observations" }
-func (r *FindingObservationRows) Columns() []string             { return columnNames(r) }
+func (r *FindingObservationRows) Columns() []string             { return ColumnNames(r) }
 func (r *FindingObservationRows) Len() int                      { return len(r.Tenant) }
-func (r *FindingObservationRows) AppendTo(b driver.Batch) error { return appendColumns(b, r) }
-func (r *FindingObservationRows) Reset()                        { resetColumns(r) }
+func (r *FindingObservationRows) AppendTo(b driver.Batch) error { return AppendColumns(b, r) }
+func (r *FindingObservationRows) Reset()                        { ResetColumns(r) }
 
 // Component is one SBOM component; Idx is its position in the event.
 type Component struct {
@@ -348,10 +348,10 @@ func (r *ComponentRows) Append(x Component) {
 }
 
 func (r *ComponentRows) Name() string                  { return "components" }
-func (r *ComponentRows) Columns() []string             { return columnNames(r) }
+func (r *ComponentRows) Columns() []string             { return ColumnNames(r) }
 func (r *ComponentRows) Len() int                      { return len(r.Tenant) }
-func (r *ComponentRows) AppendTo(b driver.Batch) error { return appendColumns(b, r) }
-func (r *ComponentRows) Reset()                        { resetColumns(r) }
+func (r *ComponentRows) AppendTo(b driver.Batch) error { return AppendColumns(b, r) }
+func (r *ComponentRows) Reset()                        { ResetColumns(r) }
 
 // Artifact is the signature and provenance verification of one artifact.
 type Artifact struct {
@@ -417,10 +417,10 @@ func (r *ArtifactRows) Append(x Artifact) {
 }
 
 func (r *ArtifactRows) Name() string                  { return "artifacts" }
-func (r *ArtifactRows) Columns() []string             { return columnNames(r) }
+func (r *ArtifactRows) Columns() []string             { return ColumnNames(r) }
 func (r *ArtifactRows) Len() int                      { return len(r.Tenant) }
-func (r *ArtifactRows) AppendTo(b driver.Batch) error { return appendColumns(b, r) }
-func (r *ArtifactRows) Reset()                        { resetColumns(r) }
+func (r *ArtifactRows) AppendTo(b driver.Batch) error { return AppendColumns(b, r) }
+func (r *ArtifactRows) Reset()                        { ResetColumns(r) }
 
 // JourneyLatency is one trace window of a journey; Idx is the window's position in the event.
 type JourneyLatency struct {
@@ -468,10 +468,10 @@ func (r *JourneyLatencyRows) Append(x JourneyLatency) {
 }
 
 func (r *JourneyLatencyRows) Name() string                  { return "journey_latency" }
-func (r *JourneyLatencyRows) Columns() []string             { return columnNames(r) }
+func (r *JourneyLatencyRows) Columns() []string             { return ColumnNames(r) }
 func (r *JourneyLatencyRows) Len() int                      { return len(r.Tenant) }
-func (r *JourneyLatencyRows) AppendTo(b driver.Batch) error { return appendColumns(b, r) }
-func (r *JourneyLatencyRows) Reset()                        { resetColumns(r) }
+func (r *JourneyLatencyRows) AppendTo(b driver.Batch) error { return AppendColumns(b, r) }
+func (r *JourneyLatencyRows) Reset()                        { ResetColumns(r) }
 
 // HopLatency is one hop of a trace window; WindowIdx is the window's Idx.
 type HopLatency struct {
@@ -525,10 +525,10 @@ func (r *HopLatencyRows) Append(x HopLatency) {
 }
 
 func (r *HopLatencyRows) Name() string                  { return "hop_latency" }
-func (r *HopLatencyRows) Columns() []string             { return columnNames(r) }
+func (r *HopLatencyRows) Columns() []string             { return ColumnNames(r) }
 func (r *HopLatencyRows) Len() int                      { return len(r.Tenant) }
-func (r *HopLatencyRows) AppendTo(b driver.Batch) error { return appendColumns(b, r) }
-func (r *HopLatencyRows) Reset()                        { resetColumns(r) }
+func (r *HopLatencyRows) AppendTo(b driver.Batch) error { return AppendColumns(b, r) }
+func (r *HopLatencyRows) Reset()                        { ResetColumns(r) }
 
 // TraceDetection is one pattern the trace collector found (N+1, serial calls, ...).
 type TraceDetection struct {
@@ -579,10 +579,10 @@ func (r *TraceDetectionRows) Append(x TraceDetection) {
 }
 
 func (r *TraceDetectionRows) Name() string                  { return "trace_detections" }
-func (r *TraceDetectionRows) Columns() []string             { return columnNames(r) }
+func (r *TraceDetectionRows) Columns() []string             { return ColumnNames(r) }
 func (r *TraceDetectionRows) Len() int                      { return len(r.Tenant) }
-func (r *TraceDetectionRows) AppendTo(b driver.Batch) error { return appendColumns(b, r) }
-func (r *TraceDetectionRows) Reset()                        { resetColumns(r) }
+func (r *TraceDetectionRows) AppendTo(b driver.Batch) error { return AppendColumns(b, r) }
+func (r *TraceDetectionRows) Reset()                        { ResetColumns(r) }
 
 // LoadRun is one scenario of a load-test run (Scenario "" is the whole run); the run's figures repeat on each.
 type LoadRun struct {
@@ -675,10 +675,10 @@ func (r *LoadRunRows) Append(x LoadRun) {
 }
 
 func (r *LoadRunRows) Name() string                  { return "load_runs" }
-func (r *LoadRunRows) Columns() []string             { return columnNames(r) }
+func (r *LoadRunRows) Columns() []string             { return ColumnNames(r) }
 func (r *LoadRunRows) Len() int                      { return len(r.Tenant) }
-func (r *LoadRunRows) AppendTo(b driver.Batch) error { return appendColumns(b, r) }
-func (r *LoadRunRows) Reset()                        { resetColumns(r) }
+func (r *LoadRunRows) AppendTo(b driver.Batch) error { return AppendColumns(b, r) }
+func (r *LoadRunRows) Reset()                        { ResetColumns(r) }
 
 // LoadStep is one load level of a stepped load-test run.
 type LoadStep struct {
@@ -723,10 +723,10 @@ func (r *LoadStepRows) Append(x LoadStep) {
 }
 
 func (r *LoadStepRows) Name() string                  { return "load_steps" }
-func (r *LoadStepRows) Columns() []string             { return columnNames(r) }
+func (r *LoadStepRows) Columns() []string             { return ColumnNames(r) }
 func (r *LoadStepRows) Len() int                      { return len(r.Tenant) }
-func (r *LoadStepRows) AppendTo(b driver.Batch) error { return appendColumns(b, r) }
-func (r *LoadStepRows) Reset()                        { resetColumns(r) }
+func (r *LoadStepRows) AppendTo(b driver.Batch) error { return AppendColumns(b, r) }
+func (r *LoadStepRows) Reset()                        { ResetColumns(r) }
 
 // WebVitals is one Lighthouse measurement of a page.
 type WebVitals struct {
@@ -780,10 +780,10 @@ func (r *WebVitalsRows) Append(x WebVitals) {
 }
 
 func (r *WebVitalsRows) Name() string                  { return "web_vitals" }
-func (r *WebVitalsRows) Columns() []string             { return columnNames(r) }
+func (r *WebVitalsRows) Columns() []string             { return ColumnNames(r) }
 func (r *WebVitalsRows) Len() int                      { return len(r.Tenant) }
-func (r *WebVitalsRows) AppendTo(b driver.Batch) error { return appendColumns(b, r) }
-func (r *WebVitalsRows) Reset()                        { resetColumns(r) }
+func (r *WebVitalsRows) AppendTo(b driver.Batch) error { return AppendColumns(b, r) }
+func (r *WebVitalsRows) Reset()                        { ResetColumns(r) }
 
 // Change is one CI run, deploy or incident.
 type Change struct {
@@ -825,10 +825,10 @@ func (r *ChangeRows) Append(x Change) {
 }
 
 func (r *ChangeRows) Name() string                  { return "changes" }
-func (r *ChangeRows) Columns() []string             { return columnNames(r) }
+func (r *ChangeRows) Columns() []string             { return ColumnNames(r) }
 func (r *ChangeRows) Len() int                      { return len(r.Tenant) }
-func (r *ChangeRows) AppendTo(b driver.Batch) error { return appendColumns(b, r) }
-func (r *ChangeRows) Reset()                        { resetColumns(r) }
+func (r *ChangeRows) AppendTo(b driver.Batch) error { return AppendColumns(b, r) }
+func (r *ChangeRows) Reset()                        { ResetColumns(r) }
 
 // KPIPoint is one KPI value with its budget and status, derived from the event EventID.
 type KPIPoint struct {
@@ -870,10 +870,10 @@ func (r *KPIPointRows) Append(x KPIPoint) {
 }
 
 func (r *KPIPointRows) Name() string                  { return "kpi_points" }
-func (r *KPIPointRows) Columns() []string             { return columnNames(r) }
+func (r *KPIPointRows) Columns() []string             { return ColumnNames(r) }
 func (r *KPIPointRows) Len() int                      { return len(r.Tenant) }
-func (r *KPIPointRows) AppendTo(b driver.Batch) error { return appendColumns(b, r) }
-func (r *KPIPointRows) Reset()                        { resetColumns(r) }
+func (r *KPIPointRows) AppendTo(b driver.Batch) error { return AppendColumns(b, r) }
+func (r *KPIPointRows) Reset()                        { ResetColumns(r) }
 
 // Verdict is one judgement the alerter and the gate act on.
 type Verdict struct {
@@ -933,10 +933,10 @@ func (r *VerdictRows) Append(x Verdict) {
 }
 
 func (r *VerdictRows) Name() string                  { return "verdicts" }
-func (r *VerdictRows) Columns() []string             { return columnNames(r) }
+func (r *VerdictRows) Columns() []string             { return ColumnNames(r) }
 func (r *VerdictRows) Len() int                      { return len(r.Tenant) }
-func (r *VerdictRows) AppendTo(b driver.Batch) error { return appendColumns(b, r) }
-func (r *VerdictRows) Reset()                        { resetColumns(r) }
+func (r *VerdictRows) AppendTo(b driver.Batch) error { return AppendColumns(b, r) }
+func (r *VerdictRows) Reset()                        { ResetColumns(r) }
 
 // Waiver is the latest state of one waiver from the policy; the newest UpdatedAt wins.
 type Waiver struct {
@@ -984,7 +984,7 @@ func (r *WaiverRows) Append(x Waiver) {
 }
 
 func (r *WaiverRows) Name() string                  { return "waivers" }
-func (r *WaiverRows) Columns() []string             { return columnNames(r) }
+func (r *WaiverRows) Columns() []string             { return ColumnNames(r) }
 func (r *WaiverRows) Len() int                      { return len(r.Tenant) }
-func (r *WaiverRows) AppendTo(b driver.Batch) error { return appendColumns(b, r) }
-func (r *WaiverRows) Reset()                        { resetColumns(r) }
+func (r *WaiverRows) AppendTo(b driver.Batch) error { return AppendColumns(b, r) }
+func (r *WaiverRows) Reset()                        { ResetColumns(r) }
