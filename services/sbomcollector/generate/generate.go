@@ -1,0 +1,107 @@
+// Package generate makes an SBOM with syft, as a library, from what sits on
+// disk: a directory, an OCI layout, or an OCI or docker archive. It never
+// pulls from a registry or asks a container daemon.
+package generate
+
+import (
+	"context"
+	"fmt"
+	"io"
+	"sort"
+
+	"github.com/anchore/syft/syft"
+	"github.com/anchore/syft/syft/format/cyclonedxjson"
+	"github.com/anchore/syft/syft/format/spdxjson"
+	"github.com/anchore/syft/syft/format/syftjson"
+	"github.com/anchore/syft/syft/sbom"
+	"github.com/anchore/syft/syft/source"
+)
+
+// Formats the generator writes.
+const (
+	SyftJSON      = "syft-json"
+	CycloneDXJSON = "cyclonedx-json"
+	SPDXJSON      = "spdx-json"
+)
+
+// localSources are syft's source providers for local inputs, tried in this order.
+var localSources = []string{"oci-dir", "oci-archive", "docker-archive", "dir"}
+
+// Options of one generation.
+type Options struct {
+	// Format is SyftJSON (default), CycloneDXJSON or SPDXJSON.
+	Format string
+	// Name overrides the source name recorded in the SBOM.
+	Name string
+	// Parallelism of syft's catalogers (0 = syft's default).
+	Parallelism int
+}
+
+// Result says what was written.
+type Result struct {
+	// Source is the kind of input syft recognised: directory, image.
+	Source string
+	Name   string
+	// Digest is the image's manifest digest, empty for a directory.
+	Digest string
+	// Packages is the number of packages syft found.
+	Packages int
+}
+
+// Generate catalogues path and writes the SBOM to w.
+func Generate(ctx context.Context, path string, w io.Writer, opts Options) (*Result, error) {
+	enc, err := encoder(opts.Format)
+	if err != nil {
+		return nil, err
+	}
+	cfg := syft.DefaultGetSourceConfig().WithSources(localSources...)
+	if opts.Name != "" {
+		cfg = cfg.WithAlias(source.Alias{Name: opts.Name})
+	}
+	src, err := syft.GetSource(ctx, path, cfg)
+	if err != nil {
+		return nil, fmt.Errorf("syft source %s: %w", path, err)
+	}
+	defer src.Close()
+	screate := syft.DefaultCreateSBOMConfig()
+	if opts.Parallelism > 0 {
+		screate = screate.WithParallelism(opts.Parallelism)
+	}
+	s, err := syft.CreateSBOM(ctx, src, screate)
+	if err != nil {
+		return nil, fmt.Errorf("syft catalog %s: %w", path, err)
+	}
+	if err := enc.Encode(w, *s); err != nil {
+		return nil, fmt.Errorf("encode SBOM: %w", err)
+	}
+	desc := src.Describe()
+	res := &Result{Name: desc.Name, Packages: s.Artifacts.Packages.PackageCount()}
+	switch m := desc.Metadata.(type) {
+	case source.ImageMetadata:
+		res.Source, res.Digest = "image", m.ManifestDigest
+	case source.DirectoryMetadata:
+		res.Source = "directory"
+	default:
+		res.Source = fmt.Sprintf("%T", m)
+	}
+	return res, nil
+}
+
+func encoder(format string) (sbom.FormatEncoder, error) {
+	switch format {
+	case "", SyftJSON:
+		return syftjson.NewFormatEncoder(), nil
+	case CycloneDXJSON:
+		return cyclonedxjson.NewFormatEncoderWithConfig(cyclonedxjson.DefaultEncoderConfig())
+	case SPDXJSON:
+		return spdxjson.NewFormatEncoderWithConfig(spdxjson.DefaultEncoderConfig())
+	}
+	return nil, fmt.Errorf("format %q: want one of %v", format, Formats())
+}
+
+// Formats lists the formats Generate writes.
+func Formats() []string {
+	f := []string{SyftJSON, CycloneDXJSON, SPDXJSON}
+	sort.Strings(f)
+	return f
+}

@@ -1,0 +1,255 @@
+package sbomcollector
+
+import (
+	"bytes"
+	"crypto/sha256"
+	"encoding/base64"
+	"encoding/hex"
+	"errors"
+	"fmt"
+	"io"
+	"net/http"
+	"os"
+	"time"
+
+	"github.com/prometheus/client_golang/prometheus"
+
+	"github.com/trilens/trilens/pkg/collect"
+	"github.com/trilens/trilens/pkg/events"
+	eventv1 "github.com/trilens/trilens/proto/trilens/event/v1"
+)
+
+// Media types of the documents kept in the object store.
+var mediaTypes = map[string]string{
+	FormatCycloneDX: "application/vnd.cyclonedx+json",
+	FormatSPDX:      "application/spdx+json",
+	FormatSyft:      "application/vnd.syft+json",
+}
+
+// Collector serves POST /v1/sboms and POST /v1/attestations.
+type Collector struct {
+	cfg      Config
+	set      collect.Settings
+	verifier *Verifier
+
+	requests *prometheus.CounterVec
+	rows     prometheus.Counter
+	bytes    prometheus.Counter
+	errors   *prometheus.CounterVec
+	verified *prometheus.CounterVec
+}
+
+// New builds the collector; it loads trusted keys and, when keyless
+// verification is on, the trusted root.
+func New(cfg Config, set collect.Settings) (*Collector, error) {
+	if err := cfg.Validate(); err != nil {
+		return nil, err
+	}
+	ver, err := NewVerifier(cfg.Verify)
+	if err != nil {
+		return nil, err
+	}
+	c := &Collector{
+		cfg: cfg, set: set, verifier: ver,
+		requests: prometheus.NewCounterVec(prometheus.CounterOpts{Name: "trilens_sbomcollector_requests_total", Help: "Ingest requests by endpoint and status code."}, []string{"endpoint", "code"}),
+		rows:     prometheus.NewCounter(prometheus.CounterOpts{Name: "trilens_sbomcollector_components_total", Help: "SBOM components published."}),
+		bytes:    prometheus.NewCounter(prometheus.CounterOpts{Name: "trilens_sbomcollector_bytes_total", Help: "Decoded bytes of SBOM and attestation documents read."}),
+		errors:   prometheus.NewCounterVec(prometheus.CounterOpts{Name: "trilens_sbomcollector_errors_total", Help: "Failed requests by reason."}, []string{"reason"}),
+		verified: prometheus.NewCounterVec(prometheus.CounterOpts{Name: "trilens_sbomcollector_artifacts_total", Help: "Artifacts checked, by signature format and outcome."}, []string{"format", "verified"}),
+	}
+	if set.Registerer != nil {
+		for _, m := range []prometheus.Collector{c.requests, c.rows, c.bytes, c.errors, c.verified} {
+			if err := set.Registerer.Register(m); err != nil {
+				return nil, fmt.Errorf("sbomcollector metrics: %w", err)
+			}
+		}
+	}
+	return c, nil
+}
+
+// Register mounts the collector's endpoints.
+func (c *Collector) Register(mux *http.ServeMux) {
+	mux.Handle("POST /v1/sboms", c.handler("sboms", c.ingestSBOM))
+	mux.Handle("POST /v1/attestations", c.handler("attestations", c.ingestAttestation))
+}
+
+func (c *Collector) handler(endpoint string, fn func(*http.Request) (any, error)) http.Handler {
+	return http.HandlerFunc(func(w http.ResponseWriter, r *http.Request) {
+		resp, err := fn(r)
+		if err != nil {
+			status := http.StatusInternalServerError
+			var ie *collect.Error
+			switch {
+			case errors.As(err, &ie):
+				status = ie.Status
+				c.errors.WithLabelValues("invalid").Inc()
+			case errors.Is(err, collect.ErrTooLarge):
+				status = http.StatusRequestEntityTooLarge
+				c.errors.WithLabelValues("too_large").Inc()
+			default:
+				c.errors.WithLabelValues("internal").Inc()
+			}
+			c.requests.WithLabelValues(endpoint, fmt.Sprint(status)).Inc()
+			collect.WriteError(w, c.set.Logger, err)
+			return
+		}
+		c.requests.WithLabelValues(endpoint, "202").Inc()
+		collect.WriteJSON(w, http.StatusAccepted, resp)
+	})
+}
+
+// SBOMResponse answers an accepted SBOM.
+type SBOMResponse struct {
+	ReportID string `json:"report_id"`
+	Events   int    `json:"events"`
+	Rows     int    `json:"rows"`
+	SHA256   string `json:"document_sha256"`
+	Format   string `json:"format"`
+	Artifact string `json:"artifact"`
+	Digest   string `json:"artifact_digest,omitempty"`
+}
+
+// ingestSBOM decodes the whole document while copying it to a temp file,
+// stores the file, then publishes: nothing is published for a bad document.
+func (c *Collector) ingestSBOM(r *http.Request) (any, error) {
+	req, err := c.set.Open(r)
+	if err != nil {
+		return nil, err
+	}
+	tmp, err := os.CreateTemp(c.cfg.TempDir, "sbom-*.json")
+	if err != nil {
+		return nil, err
+	}
+	defer func() { tmp.Close(); os.Remove(tmp.Name()) }()
+	h := sha256.New()
+	counted := &countingWriter{}
+	doc, err := Decode(io.TeeReader(req.Body, io.MultiWriter(tmp, h, counted)))
+	c.bytes.Add(float64(counted.n))
+	if err != nil {
+		return nil, asBadRequest(err)
+	}
+	sum := hex.EncodeToString(h.Sum(nil))
+	name := req.Name
+	if name == "" {
+		name = doc.ArtifactName
+	}
+	digest := r.URL.Query().Get("digest")
+	if digest == "" {
+		digest = r.Header.Get("X-Trilens-Digest")
+	}
+	if digest == "" {
+		digest = doc.ArtifactDigest
+	} else if _, err := parseDigest(digest); err != nil {
+		return nil, asBadRequest(err)
+	}
+	if name == "" {
+		return nil, collect.Errorf(http.StatusBadRequest, "name", "the document names no artifact: pass name=<artifact name>")
+	}
+	if _, err := tmp.Seek(0, io.SeekStart); err != nil {
+		return nil, err
+	}
+	ctx := r.Context()
+	ref, err := c.set.Publisher.PutDocument(ctx, "sbom/"+sum, mediaTypes[doc.Format], tmp)
+	if err != nil {
+		return nil, fmt.Errorf("store document: %w", err)
+	}
+	reportID := SBOMReportID(req.Tenant, req.Subject, name, sum)
+	producer := &eventv1.Producer{Collector: Producer, Tool: doc.Tool, ToolVersion: doc.ToolVersion}
+	env := func(id string) *eventv1.Envelope {
+		return c.set.Envelope(req, id, eventv1.Kind_KIND_SBOM, producer, doc.Created)
+	}
+	evs := SBOMEvents(env, req.Tenant, reportID, ref, SBOMBatches(doc, name, digest, c.cfg.MaxComponentsPerEvent))
+	if err := c.set.Publisher.Publish(ctx, evs...); err != nil {
+		return nil, fmt.Errorf("publish: %w", err)
+	}
+	c.rows.Add(float64(len(doc.Components)))
+	return &SBOMResponse{ReportID: reportID, Events: len(evs), Rows: len(doc.Components), SHA256: sum,
+		Format: doc.Format, Artifact: name, Digest: digest}, nil
+}
+
+// AttestationResponse answers a checked signature or attestation.
+type AttestationResponse struct {
+	ReportID          string `json:"report_id"`
+	Events            int    `json:"events"`
+	Rows              int    `json:"rows"`
+	SHA256            string `json:"document_sha256"`
+	Artifact          string `json:"artifact"`
+	Digest            string `json:"artifact_digest"`
+	Verified          bool   `json:"verified"`
+	VerificationError string `json:"verification_error,omitempty"`
+}
+
+// ingestAttestation verifies a signature, bundle or attestation and
+// publishes the outcome; a failed verification is evidence, not an error.
+func (c *Collector) ingestAttestation(r *http.Request) (any, error) {
+	req, err := c.set.Open(r)
+	if err != nil {
+		return nil, err
+	}
+	doc, err := io.ReadAll(io.LimitReader(req.Body, c.cfg.Verify.MaxAttestationBytes+1))
+	if err != nil {
+		return nil, err
+	}
+	c.bytes.Add(float64(len(doc)))
+	if int64(len(doc)) > c.cfg.Verify.MaxAttestationBytes {
+		return nil, collect.ErrTooLarge
+	}
+	vreq := VerifyRequest{Name: req.Name, Digest: param(r, "digest"), Subject: req.Subject}
+	if k := param(r, "key"); k != "" {
+		pem, err := base64.StdEncoding.DecodeString(k)
+		if err != nil {
+			return nil, collect.Errorf(http.StatusBadRequest, "key", "want the PEM public key in standard base64: %v", err)
+		}
+		vreq.Key = pem
+	}
+	art, err := c.verifier.Verify(doc, vreq)
+	if err != nil {
+		return nil, asBadRequest(err)
+	}
+	if art.GetDigest() == "" {
+		return nil, collect.Errorf(http.StatusBadRequest, "digest", "the artifact digest is unknown: pass digest=sha256:<hex>")
+	}
+	if art.Name == "" {
+		art.Name = art.Digest
+	}
+	sum := sha256.Sum256(doc)
+	docSum := hex.EncodeToString(sum[:])
+	ctx := r.Context()
+	ref, err := c.set.Publisher.PutDocument(ctx, "attestation/"+docSum, "application/json", bytes.NewReader(doc))
+	if err != nil {
+		return nil, fmt.Errorf("store document: %w", err)
+	}
+	reportID := events.ID(req.Tenant, "artifact", art.Digest, req.Subject.GetRepository(), req.Subject.GetCommit(), docSum)
+	e := c.set.Envelope(req, events.ID(req.Tenant, "artifact", reportID, "0"), eventv1.Kind_KIND_ARTIFACT,
+		&eventv1.Producer{Collector: Producer, Tool: "sigstore-go"}, time.Time{})
+	e.Document = ref
+	e.Part = &eventv1.Part{ReportId: reportID, Index: 0, Count: 1}
+	if err := c.set.Publisher.Publish(ctx, &eventv1.Event{Envelope: e, Payload: &eventv1.Event_Artifact{Artifact: art}}); err != nil {
+		return nil, fmt.Errorf("publish: %w", err)
+	}
+	c.verified.WithLabelValues(art.SignatureFormat, fmt.Sprint(art.Verified)).Inc()
+	return &AttestationResponse{ReportID: reportID, Events: 1, Rows: 1, SHA256: docSum, Artifact: art.Name,
+		Digest: art.Digest, Verified: art.Verified, VerificationError: art.VerificationError}, nil
+}
+
+// param reads a request parameter from the query or an X-Trilens-<Name> header.
+func param(r *http.Request, name string) string {
+	if v := r.URL.Query().Get(name); v != "" {
+		return v
+	}
+	return r.Header.Get("X-Trilens-" + name)
+}
+
+// asBadRequest turns a document the collector cannot take into a 400 that
+// names the problem; reader failures (too large, broken connection) pass.
+func asBadRequest(err error) error {
+	var de *DecodeError
+	if errors.As(err, &de) {
+		return collect.Errorf(http.StatusBadRequest, "body", "%s", de.Msg)
+	}
+	return err
+}
+
+type countingWriter struct{ n int64 }
+
+func (w *countingWriter) Write(p []byte) (int, error) { w.n += int64(len(p)); return len(p), nil }
