@@ -13,6 +13,7 @@ import (
 	"strings"
 	"sync"
 	"testing"
+	"testing/fstest"
 	"time"
 
 	"github.com/ClickHouse/clickhouse-go/v2/lib/driver"
@@ -394,5 +395,36 @@ func TestConfig(t *testing.T) {
 	err := c.Validate()
 	if err == nil || !strings.Contains(err.Error(), "database:") || !strings.Contains(err.Error(), "dsn:") {
 		t.Fatalf("Validate = %v, want errors for dsn and database", err)
+	}
+}
+
+// TestMigrateToleratesRepeats: a statement another migrator (or a half-applied
+// earlier run) already applied passes, even where 18.16 has no IF NOT EXISTS;
+// a broken statement fails naming its file.
+func TestMigrateToleratesRepeats(t *testing.T) {
+	ctx := context.Background()
+	st := chtest.Store(t)
+	create := "CREATE TABLE IF NOT EXISTS {{.DB}}.m (a UInt8) ENGINE = MergeTree() ORDER BY a;\n"
+	addB := "ALTER TABLE {{.DB}}.m ADD COLUMN b String;\n"
+	if err := st.MigrateFS(ctx, fstest.MapFS{"migrations/0290_a.sql": {Data: []byte(create + addB)}}); err != nil {
+		t.Fatal(err)
+	}
+	err := st.MigrateFS(ctx, fstest.MapFS{
+		"migrations/0290_a.sql": {Data: []byte(create + addB)},
+		"migrations/0291_b.sql": {Data: []byte(create + addB)},
+	})
+	if err != nil {
+		t.Fatalf("repeated statements: %v", err)
+	}
+	applied, err := st.AppliedMigrations(ctx)
+	if err != nil {
+		t.Fatal(err)
+	}
+	if applied[290] != "a" || applied[291] != "b" {
+		t.Fatalf("applied %v", applied)
+	}
+	err = st.MigrateFS(ctx, fstest.MapFS{"migrations/0292_broken.sql": {Data: []byte("CREATE TABLE {{.DB}}.n (a NoSuchType) ENGINE = Memory;\n")}})
+	if err == nil || !strings.Contains(err.Error(), "0292_broken") {
+		t.Fatalf("broken migration: err = %v", err)
 	}
 }

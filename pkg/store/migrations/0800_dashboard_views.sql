@@ -16,7 +16,7 @@ SELECT tenant, lens, kpi, scope,
   argMax(value, observed_at) AS value,
   argMax(budget, observed_at) AS budget,
   argMax(status, observed_at) AS status,
-  max(observed_at) AS observed_at
+  max(observed_at) AS updated_at
 FROM {{.DB}}.kpi_points FINAL
 GROUP BY tenant, lens, kpi, scope;
 
@@ -31,7 +31,7 @@ GROUP BY tenant, lens, week;
 
 -- dash_risks: KPIs over budget now, with how far over (value / budget).
 CREATE VIEW IF NOT EXISTS {{.DB}}.dash_risks AS
-SELECT tenant, lens, kpi, scope, owner, value, budget, status, observed_at,
+SELECT tenant, lens, kpi, scope, owner, value, budget, status, updated_at,
   if(budget != 0, value / budget, 0) AS over_budget
 FROM {{.DB}}.dash_kpi_latest
 WHERE status != 'pass';
@@ -110,7 +110,7 @@ SELECT tenant, repository, name, digest,
   argMax(verified, observed_at) AS verified,
   argMax(predicate_type, observed_at) != '' AS has_provenance,
   argMax(slsa_level, observed_at) AS slsa_level,
-  max(observed_at) AS observed_at
+  max(observed_at) AS verified_at
 FROM {{.DB}}.artifacts FINAL
 GROUP BY tenant, repository, name, digest;
 
