@@ -262,7 +262,9 @@ PARTITION BY toYYYYMM(observed_at)
 ORDER BY (tenant, repository, service, event_id, idx);
 
 -- kpi_points: every KPI value with its budget and status, derived by the
--- scorer from the event event_id (one point per kpi and scope per event).
+-- scorer from the event event_id. An event may give several points of one KPI
+-- (one per trace window, per service), so observed_at (the time the value
+-- describes) and service are part of the key.
 CREATE TABLE IF NOT EXISTS {{.DB}}.kpi_points ({{template "scope" .}}
   lens {{.LowCardinality "String"}},
   kpi {{.LowCardinality "String"}},
@@ -274,7 +276,7 @@ CREATE TABLE IF NOT EXISTS {{.DB}}.kpi_points ({{template "scope" .}}
   evidence_ids Array(String)
 ) ENGINE = ReplacingMergeTree()
 PARTITION BY toYYYYMM(observed_at)
-ORDER BY (tenant, lens, kpi, scope, event_id);
+ORDER BY (tenant, lens, kpi, scope, service, observed_at, event_id);
 
 CREATE TABLE IF NOT EXISTS {{.DB}}.verdicts ({{template "scope" .}}
   verdict_id String,
