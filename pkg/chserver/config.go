@@ -17,6 +17,8 @@ const configXML = `<yandex>
     <log>{{DIR}}/log/server.log</log>
     <errorlog>{{DIR}}/log/err.log</errorlog>
     <console>0</console>
+    <size>100M</size>
+    <count>3</count>
   </logger>
   <listen_host>127.0.0.1</listen_host>
   <tcp_port>{{TCP}}</tcp_port>

@@ -14,6 +14,7 @@ import (
 	"os"
 	"os/exec"
 	"path/filepath"
+	"regexp"
 	"strconv"
 	"sync"
 	"syscall"
@@ -57,6 +58,9 @@ type process struct {
 	cmd  *exec.Cmd
 	done chan struct{}
 	err  error // exit status, valid after done
+	// logStart is where each log file ended before this run, so an early
+	// exit is explained by this run's lines only (a persistent Dir keeps logs).
+	logStart map[string]int64
 }
 
 // portAttempts bounds the retries when a picked free port is taken before the
@@ -88,19 +92,18 @@ func Start(ctx context.Context, opts Options) (*Server, error) {
 	if s.dir, err = filepath.Abs(s.dir); err != nil {
 		return nil, err
 	}
-	pick := opts.TCPPort == 0 || opts.HTTPPort == 0
 	for attempt := 1; ; attempt++ {
 		s.tcpPort, s.httpPort = opts.TCPPort, opts.HTTPPort
-		if pick {
-			if err = s.pickPorts(); err != nil {
-				break
-			}
-		}
-		err = s.start(ctx)
-		if err == nil || !pick || !errors.Is(err, errAddrInUse) || attempt == portAttempts {
+		if err = s.pickPorts(); err != nil {
 			break
 		}
-		s.log.Debug("clickhouse port taken, retrying with new ports", "tcp", s.tcpPort, "http", s.httpPort)
+		err = s.start(ctx)
+		var inUse *addrInUseError
+		if err == nil || !errors.As(err, &inUse) || attempt == portAttempts ||
+			inUse.port == 0 || inUse.port == opts.TCPPort || inUse.port == opts.HTTPPort {
+			break // only a port we picked is worth picking again
+		}
+		s.log.Debug("clickhouse port taken, retrying with new ports", "port", inUse.port)
 	}
 	if err != nil {
 		if s.ownDir {
@@ -130,17 +133,36 @@ func (s *Server) pickPorts() error {
 		if *p != 0 {
 			continue
 		}
-		l, err := net.Listen("tcp", "127.0.0.1:0")
+		port, err := freePort()
 		if err != nil {
 			return fmt.Errorf("pick a free port: %w", err)
 		}
-		*p = l.Addr().(*net.TCPAddr).Port
-		l.Close()
+		*p = port
 	}
 	return nil
 }
 
-var errAddrInUse = errors.New("address already in use")
+// freePort asks the kernel for a free port; another process may take it
+// before the server binds it, hence the retries in Start.
+var freePort = func() (int, error) {
+	l, err := net.Listen("tcp", "127.0.0.1:0")
+	if err != nil {
+		return 0, err
+	}
+	defer l.Close()
+	return l.Addr().(*net.TCPAddr).Port, nil
+}
+
+// addrInUseError: the server could not bind port (0 when the log does not say).
+type addrInUseError struct {
+	port int
+	err  error
+}
+
+func (e *addrInUseError) Error() string { return e.err.Error() }
+func (e *addrInUseError) Unwrap() error { return e.err }
+
+var addrInUseRE = regexp.MustCompile(`Address already in use: [^\s]*:(\d+)`)
 
 // start writes the config, launches the process and waits for a ping.
 func (s *Server) start(ctx context.Context) error {
@@ -158,11 +180,16 @@ func (s *Server) start(ctx context.Context) error {
 	// Own process group: a terminal's Ctrl-C reaches our runner only, which
 	// stops the server in order. Pdeathsig kills it if we die without Stop.
 	cmd.SysProcAttr = &syscall.SysProcAttr{Setpgid: true, Pdeathsig: syscall.SIGKILL}
+	p := &process{cmd: cmd, done: make(chan struct{}), logStart: map[string]int64{}}
+	for _, name := range logNames {
+		if fi, err := os.Stat(filepath.Join(s.dir, "log", name)); err == nil {
+			p.logStart[name] = fi.Size()
+		}
+	}
 	start := time.Now()
 	if err := cmd.Start(); err != nil {
 		return fmt.Errorf("start %s: %w", s.bin, err)
 	}
-	p := &process{cmd: cmd, done: make(chan struct{})}
 	go func() {
 		p.err = cmd.Wait()
 		close(p.done)
@@ -211,19 +238,23 @@ func (s *Server) waitReady(ctx context.Context, p *process) error {
 	}
 }
 
-// exitError explains an early exit from the tail of the server's logs.
+var logNames = []string{"err.log", "stdout.log"}
+
+// exitError explains an early exit from what this run wrote to the logs.
 func (s *Server) exitError(p *process) error {
 	var tail []byte
-	for _, name := range []string{"err.log", "stdout.log"} {
+	for _, name := range logNames {
 		b, _ := os.ReadFile(filepath.Join(s.dir, "log", name))
+		b = b[min(p.logStart[name], int64(len(b))):]
 		if len(b) > 2000 {
 			b = b[len(b)-2000:]
 		}
 		tail = append(tail, b...)
 	}
 	err := fmt.Errorf("clickhouse-server exited (%v): %s", p.err, bytes.TrimSpace(tail))
-	if bytes.Contains(tail, []byte("Address already in use")) {
-		return fmt.Errorf("%w: %w", errAddrInUse, err)
+	if m := addrInUseRE.FindAllSubmatch(tail, -1); m != nil {
+		port, _ := strconv.Atoi(string(m[len(m)-1][1]))
+		return &addrInUseError{port: port, err: err}
 	}
 	return err
 }

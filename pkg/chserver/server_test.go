@@ -5,7 +5,6 @@ import (
 	"errors"
 	"net"
 	"os"
-	"strconv"
 	"testing"
 	"time"
 
@@ -139,10 +138,13 @@ func TestPortInUse(t *testing.T) {
 	}
 	defer l.Close()
 	port := l.Addr().(*net.TCPAddr).Port
-	_, err = Start(context.Background(), Options{Dir: t.TempDir(), TCPPort: port, HTTPPort: freePort(t)})
-	if !errors.Is(err, errAddrInUse) {
+	start := time.Now()
+	_, err = Start(context.Background(), Options{Dir: t.TempDir(), TCPPort: port})
+	var inUse *addrInUseError
+	if !errors.As(err, &inUse) || inUse.port != port {
 		t.Fatalf("err = %v, want address in use on %d", err, port)
 	}
+	t.Logf("failed in %s: %v", time.Since(start).Round(time.Millisecond), err)
 }
 
 func TestNotFound(t *testing.T) {
@@ -160,13 +162,33 @@ func TestNotFound(t *testing.T) {
 	}
 }
 
-func freePort(t *testing.T) int {
+// TestPickedPortTakenRetries: when a port Start picked is taken before the
+// server binds it, Start picks new ports and succeeds.
+func TestPickedPortTakenRetries(t *testing.T) {
 	l, err := net.Listen("tcp", "127.0.0.1:0")
 	if err != nil {
 		t.Fatal(err)
 	}
 	defer l.Close()
-	p := l.Addr().(*net.TCPAddr).Port
-	t.Log("free port " + strconv.Itoa(p))
-	return p
+	taken := l.Addr().(*net.TCPAddr).Port
+	orig := freePort
+	calls := 0
+	freePort = func() (int, error) {
+		calls++
+		if calls == 1 {
+			return taken, nil
+		}
+		return orig()
+	}
+	defer func() { freePort = orig }()
+
+	ctx := context.Background()
+	s, err := Start(ctx, Options{})
+	if err != nil {
+		t.Fatal(err)
+	}
+	defer s.Close(ctx)
+	if s.TCPPort() == taken || calls < 4 {
+		t.Fatalf("tcp port %d (taken %d) after %d picks", s.TCPPort(), taken, calls)
+	}
 }
