@@ -1,0 +1,51 @@
+package scorer
+
+import (
+	"errors"
+	"flag"
+	"time"
+)
+
+// Config of the scorer.
+type Config struct {
+	// Durable is the consumer every scorer replica shares.
+	Durable string `yaml:"durable"`
+	// BatchRows and BatchWait decide when a batch is written: inserts under
+	// ten thousand rows cost several times more per row in ClickHouse.
+	BatchRows int           `yaml:"batch_rows"`
+	BatchWait time.Duration `yaml:"batch_wait"`
+	// AckWait is how soon evidence a crashed replica held is delivered again.
+	AckWait time.Duration `yaml:"ack_wait"`
+	// MaxDeliver is how often a message is tried before it is dead-lettered.
+	MaxDeliver int `yaml:"max_deliver"`
+}
+
+// RegisterFlags sets the defaults and binds the flags under prefix.
+func (c *Config) RegisterFlags(prefix string, fs *flag.FlagSet) {
+	fs.StringVar(&c.Durable, prefix+"durable", "scorer", "name of the JetStream consumer the scorer replicas share")
+	fs.IntVar(&c.BatchRows, prefix+"batch-rows", 50_000, "rows per ClickHouse insert")
+	fs.DurationVar(&c.BatchWait, prefix+"batch-wait", time.Second, "longest wait before a partial batch is inserted")
+	fs.DurationVar(&c.AckWait, prefix+"ack-wait", 30*time.Second, "time before unacknowledged evidence is delivered again")
+	fs.IntVar(&c.MaxDeliver, prefix+"max-deliver", 10, "deliveries before a message is dead-lettered")
+}
+
+// Validate reports unusable settings.
+func (c *Config) Validate() error {
+	var errs []error
+	if c.Durable == "" {
+		errs = append(errs, errors.New("durable: must not be empty"))
+	}
+	if c.BatchRows < 1 {
+		errs = append(errs, errors.New("batch_rows: must be at least 1"))
+	}
+	if c.BatchWait <= 0 {
+		errs = append(errs, errors.New("batch_wait: must be positive"))
+	}
+	if c.AckWait < time.Second {
+		errs = append(errs, errors.New("ack_wait: must be at least 1s"))
+	}
+	if c.MaxDeliver < 1 {
+		errs = append(errs, errors.New("max_deliver: must be at least 1"))
+	}
+	return errors.Join(errs...)
+}

@@ -1,0 +1,137 @@
+package scorer
+
+import (
+	"context"
+	"crypto/sha256"
+	"encoding/hex"
+	"errors"
+	"fmt"
+	"log/slog"
+	"net/http"
+	"time"
+
+	"github.com/prometheus/client_golang/prometheus"
+	"github.com/trilens/trilens/pkg/bus"
+	"github.com/trilens/trilens/pkg/policy"
+	"github.com/trilens/trilens/pkg/store"
+	eventv1 "github.com/trilens/trilens/proto/trilens/event/v1"
+)
+
+// Settings are the scorer's dependencies.
+type Settings struct {
+	Logger     *slog.Logger
+	Bus        *bus.Bus
+	Store      *store.Store
+	Policy     *policy.Policy
+	Registerer prometheus.Registerer
+	Now        func() time.Time
+}
+
+// Scorer consumes evidence into ClickHouse, then lets each Processor derive
+// state from it, and acks only when all of that succeeded.
+type Scorer struct {
+	cfg        Config
+	set        Settings
+	processors []Processor
+	metrics    *bus.ConsumerMetrics
+
+	cancel context.CancelFunc
+	done   chan error
+}
+
+// New builds a scorer; Start runs it.
+func New(cfg Config, set Settings) (*Scorer, error) {
+	if err := cfg.Validate(); err != nil {
+		return nil, err
+	}
+	if set.Logger == nil {
+		set.Logger = slog.Default()
+	}
+	if set.Now == nil {
+		set.Now = time.Now
+	}
+	if set.Policy == nil {
+		set.Policy = policy.Default()
+	}
+	s := &Scorer{cfg: cfg, set: set, metrics: bus.NewConsumerMetrics(set.Registerer, cfg.Durable)}
+	s.processors = newProcessors(set)
+	return s, nil
+}
+
+// Name of the service.
+func (s *Scorer) Name() string { return "scorer" }
+
+// Register mounts the scorer's HTTP API.
+func (s *Scorer) Register(mux *http.ServeMux) {
+	for _, p := range s.processors {
+		if r, ok := p.(interface{ Register(*http.ServeMux) }); ok {
+			r.Register(mux)
+		}
+	}
+}
+
+// Start begins consuming in the background.
+func (s *Scorer) Start(context.Context) error {
+	ctx, cancel := context.WithCancel(context.Background())
+	s.cancel = cancel
+	s.done = make(chan error, 1)
+	spec := bus.ConsumerSpec{
+		Stream:     bus.StreamEvidence,
+		Durable:    s.cfg.Durable,
+		AckWait:    s.cfg.AckWait,
+		MaxDeliver: s.cfg.MaxDeliver,
+	}
+	opts := bus.BatchOptions{
+		MaxRows:     s.cfg.BatchRows,
+		MaxMessages: s.cfg.BatchRows,
+		MaxWait:     s.cfg.BatchWait,
+		Rows:        RowCount,
+		Metrics:     s.metrics,
+	}
+	go func() { s.done <- s.set.Bus.Consume(ctx, spec, opts, s.handle) }()
+	return nil
+}
+
+// Stop stops fetching and waits until the batches in flight are stored.
+func (s *Scorer) Stop(ctx context.Context) error {
+	if s.cancel == nil {
+		return nil
+	}
+	s.cancel()
+	s.cancel = nil
+	select {
+	case err := <-s.done:
+		return err
+	case <-ctx.Done():
+		return fmt.Errorf("scorer drain: %w", ctx.Err())
+	}
+}
+
+// handle stores a batch: raw rows first, then derived state. A ClickHouse
+// that is down or restarting is a passing error (the batch is retried); bad
+// data is permanent (the culprit is dead-lettered).
+func (s *Scorer) handle(ctx context.Context, batch []bus.Delivery) error {
+	var rows Rows
+	evs := make([]*eventv1.Event, len(batch))
+	for i, d := range batch {
+		sum := sha256.Sum256(d.Data)
+		rows.Add(d.Event, hex.EncodeToString(sum[:]), len(d.Data))
+		evs[i] = d.Event
+	}
+	if err := s.set.Store.Insert(ctx, rows.Tables()...); err != nil {
+		return classify(err)
+	}
+	for _, p := range s.processors {
+		if err := p.Process(ctx, evs); err != nil {
+			return classify(fmt.Errorf("%s: %w", p.Name(), err))
+		}
+	}
+	return nil
+}
+
+func classify(err error) error {
+	if store.IsRetryable(err) || errors.Is(err, context.Canceled) || errors.Is(err, context.DeadlineExceeded) {
+		return err
+	}
+	return bus.Permanent(err)
+}

@@ -1,0 +1,236 @@
+package trilens
+
+import (
+	"context"
+	"errors"
+	"fmt"
+	"log/slog"
+	"net"
+	"net/http"
+	"os"
+	"path/filepath"
+	"time"
+
+	"github.com/prometheus/client_golang/prometheus"
+	"github.com/prometheus/client_golang/prometheus/collectors"
+	"github.com/trilens/trilens/pkg/bus"
+	"github.com/trilens/trilens/pkg/chserver"
+	"github.com/trilens/trilens/pkg/lifecycle"
+	"github.com/trilens/trilens/pkg/natsserver"
+	"github.com/trilens/trilens/pkg/policy"
+	"github.com/trilens/trilens/pkg/server"
+	"github.com/trilens/trilens/pkg/store"
+	"github.com/trilens/trilens/services/scorer"
+)
+
+// App is one Trilens process: the services its targets need, started in
+// order by a lifecycle manager.
+type App struct {
+	cfg Config
+	log *slog.Logger
+	reg *prometheus.Registry
+	mgr *lifecycle.Manager
+
+	Policy *policy.Policy
+	Server *server.Server
+	gate   *server.Gate
+	api    *http.ServeMux
+
+	NATS       *natsserver.Server
+	ClickHouse *chserver.Server
+	Store      *store.Store
+	Bus        *bus.Bus
+	Scorer     *scorer.Scorer
+}
+
+// NewApp builds the services cfg asks for; Start starts them.
+func NewApp(cfg Config, log *slog.Logger) (*App, error) {
+	if err := cfg.Validate(); err != nil {
+		return nil, err
+	}
+	pol, err := loadPolicy(cfg.PolicyFile)
+	if err != nil {
+		return nil, err
+	}
+	a := &App{cfg: cfg, log: log, reg: prometheus.NewRegistry(), Policy: pol, gate: &server.Gate{}, api: http.NewServeMux()}
+	a.reg.MustRegister(collectors.NewGoCollector(), collectors.NewProcessCollector(collectors.ProcessCollectorOpts{}))
+	names, err := cfg.services()
+	if err != nil {
+		return nil, err
+	}
+	a.Server = server.New(cfg.Server, log, a.reg, a.Ready)
+	a.Server.Mux.Handle("/v1/", a.gate.Wrap(a.api))
+	var svcs []lifecycle.Service
+	for _, name := range names {
+		svcs = append(svcs, a.module(name))
+	}
+	a.mgr = lifecycle.NewManager(log, svcs...)
+	return a, nil
+}
+
+// loadPolicy reads the policy file, or the defaults when it does not exist.
+func loadPolicy(path string) (*policy.Policy, error) {
+	if _, err := os.Stat(path); errors.Is(err, os.ErrNotExist) {
+		return policy.Default(), nil
+	}
+	return policy.Load(path)
+}
+
+func (a *App) module(name string) lifecycle.Service {
+	switch name {
+	case modServer:
+		return a.Server
+	case modNATS:
+		return module{name: name,
+			start: func(context.Context) error {
+				cfg := a.cfg.NATS
+				if !filepath.IsAbs(cfg.StoreDir) && a.cfg.DataDir != "" && cfg.StoreDir == ".run/nats" {
+					cfg.StoreDir = filepath.Join(a.cfg.DataDir, "nats")
+				}
+				s, err := natsserver.Start(cfg)
+				a.NATS = s
+				return err
+			},
+			stop:  func(context.Context) error { a.NATS.Shutdown(); return nil },
+			ready: func(context.Context) error { return a.NATS.Healthz() },
+		}
+	case modClickHouse:
+		return module{name: name, start: a.startLocalClickHouse,
+			stop: func(ctx context.Context) error {
+				if a.ClickHouse == nil {
+					return nil
+				}
+				return a.ClickHouse.Stop(ctx)
+			}}
+	case modStore:
+		return module{name: name,
+			start: func(ctx context.Context) error {
+				s, err := store.Open(ctx, a.cfg.Store)
+				if err != nil {
+					return err
+				}
+				a.Store = s
+				return s.Migrate(ctx)
+			},
+			stop: func(context.Context) error {
+				if a.Store == nil {
+					return nil
+				}
+				return a.Store.Close()
+			},
+			ready: func(ctx context.Context) error { return a.Store.Ping(ctx) },
+		}
+	case modBus:
+		return module{name: name,
+			start: func(ctx context.Context) error {
+				var err error
+				if a.cfg.Bus.URL == "" {
+					nc, cerr := a.NATS.Connect()
+					if cerr != nil {
+						return cerr
+					}
+					a.Bus, err = bus.New(nc, a.cfg.Bus, a.log)
+				} else {
+					a.Bus, err = bus.Connect(ctx, a.cfg.Bus, a.log)
+				}
+				if err != nil {
+					return err
+				}
+				return a.Bus.Provision(ctx)
+			},
+			stop: func(context.Context) error {
+				if a.Bus == nil {
+					return nil
+				}
+				return a.Bus.Close()
+			},
+			ready: func(ctx context.Context) error { return a.Bus.Ready(ctx) },
+		}
+	case modScorer:
+		return module{name: name,
+			start: func(ctx context.Context) error {
+				s, err := scorer.New(a.cfg.Scorer, scorer.Settings{Logger: a.log.With("service", name), Bus: a.Bus, Store: a.Store, Policy: a.Policy, Registerer: a.reg})
+				if err != nil {
+					return err
+				}
+				a.Scorer = s
+				s.Register(a.api)
+				return s.Start(ctx)
+			},
+			stop: func(ctx context.Context) error {
+				if a.Scorer == nil {
+					return nil
+				}
+				return a.Scorer.Stop(ctx)
+			},
+		}
+	case modIngest:
+		return a.gate
+	}
+	panic("no module " + name)
+}
+
+// startLocalClickHouse starts a private clickhouse-server on the DSN's port
+// when nothing answers there, keeping its data under the data directory.
+func (a *App) startLocalClickHouse(ctx context.Context) error {
+	host, port := dsnHostPort(a.cfg.Store.DSN)
+	if c, err := net.DialTimeout("tcp", net.JoinHostPort(host, fmt.Sprint(port)), time.Second); err == nil {
+		_ = c.Close()
+		a.log.Info("using the ClickHouse already listening", "dsn", a.cfg.Store.DSN)
+		return nil
+	}
+	dir := a.cfg.ClickHouse.Dir
+	if dir == "" {
+		dir = filepath.Join(a.cfg.DataDir, "clickhouse")
+	}
+	abs, err := filepath.Abs(dir)
+	if err != nil {
+		return err
+	}
+	a.log.Info("starting a private ClickHouse", "dir", abs, "port", port)
+	s, err := chserver.Start(ctx, chserver.Options{Dir: abs, TCPPort: port, Logger: a.log})
+	if err != nil {
+		return err
+	}
+	a.ClickHouse = s
+	return nil
+}
+
+// Start starts every service in order.
+func (a *App) Start(ctx context.Context) error { return a.mgr.Start(ctx) }
+
+// Ready reports whether every service is up.
+func (a *App) Ready(ctx context.Context) error { return a.mgr.Ready(ctx) }
+
+// API is the mux behind /v1/, for collectors and the scorer's API.
+func (a *App) API() *http.ServeMux { return a.api }
+
+// Stop shuts down gracefully: /ready turns 503 at once, the process waits
+// the shutdown delay, then stops the services in reverse order. After three
+// quarters of the shutdown timeout it stops waiting for the drain.
+func (a *App) Stop(ctx context.Context) error {
+	a.mgr.SetStopping()
+	if d := a.cfg.Shutdown.Delay; d > 0 {
+		a.log.Info("shutdown delay", "delay", d)
+		time.Sleep(d)
+	}
+	ctx, cancel := context.WithTimeout(ctx, a.cfg.Shutdown.Timeout*3/4)
+	defer cancel()
+	return a.mgr.Stop(ctx)
+}
+
+// Run starts the app, blocks until ctx ends, then stops it.
+func (a *App) Run(ctx context.Context) error {
+	if err := a.Start(ctx); err != nil {
+		return err
+	}
+	<-ctx.Done()
+	a.log.Info("shutting down")
+	return a.Stop(context.Background())
+}
+
+// StoreTCPPort is the native port of the ClickHouse the store uses.
+func (a *App) StoreTCPPort() int {
+	_, port := dsnHostPort(a.cfg.Store.DSN)
+	return port
+}

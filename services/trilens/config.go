@@ -1,0 +1,133 @@
+package trilens
+
+import (
+	"bytes"
+	"errors"
+	"flag"
+	"fmt"
+	"os"
+	"strings"
+	"time"
+
+	"github.com/trilens/trilens/pkg/bus"
+	"github.com/trilens/trilens/pkg/natsserver"
+	"github.com/trilens/trilens/pkg/server"
+	"github.com/trilens/trilens/pkg/store"
+	"github.com/trilens/trilens/services/scorer"
+	"go.yaml.in/yaml/v3"
+)
+
+// Config is the whole process's configuration: each service's own Config
+// nested under its name. Later sources win: flag defaults, then the YAML
+// file, then flags given on the command line.
+type Config struct {
+	Target     string            `yaml:"target"`
+	DataDir    string            `yaml:"data_dir"`
+	PolicyFile string            `yaml:"policy_file"`
+	Server     server.Config     `yaml:"server"`
+	NATS       natsserver.Config `yaml:"nats"`
+	Bus        bus.Config        `yaml:"bus"`
+	Store      store.Config      `yaml:"store"`
+	ClickHouse LocalClickHouse   `yaml:"clickhouse"`
+	Scorer     scorer.Config     `yaml:"scorer"`
+	Shutdown   ShutdownConfig    `yaml:"shutdown"`
+}
+
+// LocalClickHouse says whether `trilens up` may start a private ClickHouse
+// when nothing answers at the store's loopback DSN.
+type LocalClickHouse struct {
+	Start bool   `yaml:"start"`
+	Dir   string `yaml:"dir"`
+}
+
+// ShutdownConfig times the graceful shutdown: /ready turns 503 at once, the
+// process waits Delay for load balancers to notice, then drains; after three
+// quarters of Timeout it stops waiting for the drain.
+type ShutdownConfig struct {
+	Delay   time.Duration `yaml:"delay"`
+	Timeout time.Duration `yaml:"timeout"`
+}
+
+// RegisterFlags binds every flag and sets the defaults.
+func (c *Config) RegisterFlags(fs *flag.FlagSet) {
+	fs.StringVar(&c.Target, "target", "all", "comma-separated services to run: "+strings.Join(Targets(), ", "))
+	fs.StringVar(&c.DataDir, "data.dir", ".run", "directory for the embedded NATS store and the local ClickHouse")
+	fs.StringVar(&c.PolicyFile, "policy.file", "trilens.yaml", "budgets-as-code policy; built-in defaults when the file does not exist")
+	c.Server.RegisterFlags("server.", fs)
+	c.NATS.RegisterFlags("nats.", fs)
+	c.Bus.RegisterFlags("bus.", fs)
+	c.Store.RegisterFlags("store.", fs)
+	fs.BoolVar(&c.ClickHouse.Start, "clickhouse.start", true, "start a private clickhouse-server when nothing answers at a loopback store.dsn")
+	fs.StringVar(&c.ClickHouse.Dir, "clickhouse.dir", "", "data directory of the private ClickHouse (default <data.dir>/clickhouse)")
+	c.Scorer.RegisterFlags("scorer.", fs)
+	fs.DurationVar(&c.Shutdown.Delay, "shutdown.delay", 0, "time between /ready turning 503 and the drain starting")
+	fs.DurationVar(&c.Shutdown.Timeout, "shutdown.timeout", time.Minute, "bound of the whole shutdown")
+}
+
+// Validate checks the whole tree and reports every error with its key path.
+func (c *Config) Validate() error {
+	var errs []error
+	add := func(path string, err error) {
+		if err != nil {
+			for _, e := range splitJoined(err) {
+				errs = append(errs, fmt.Errorf("%s.%v", path, e))
+			}
+		}
+	}
+	if _, err := ResolveTargets(c.Target); err != nil {
+		errs = append(errs, fmt.Errorf("target: %w", err))
+	}
+	add("server", c.Server.Validate())
+	if c.Bus.URL == "" {
+		add("nats", c.NATS.Validate())
+	}
+	add("bus", c.Bus.Validate())
+	add("store", c.Store.Validate())
+	add("scorer", c.Scorer.Validate())
+	if c.Shutdown.Timeout <= 0 {
+		errs = append(errs, errors.New("shutdown.timeout: must be positive"))
+	}
+	return errors.Join(errs...)
+}
+
+func splitJoined(err error) []error {
+	if j, ok := err.(interface{ Unwrap() []error }); ok {
+		return j.Unwrap()
+	}
+	return []error{err}
+}
+
+// LoadYAML decodes a config file over c; unknown keys are errors, and
+// ${VAR} is expanded only when expandEnv is set.
+func (c *Config) LoadYAML(path string, expandEnv bool) error {
+	data, err := os.ReadFile(path)
+	if err != nil {
+		return fmt.Errorf("config file: %w", err)
+	}
+	if expandEnv {
+		data = []byte(os.ExpandEnv(string(data)))
+	}
+	dec := yaml.NewDecoder(bytes.NewReader(data))
+	dec.KnownFields(true)
+	if err := dec.Decode(c); err != nil {
+		return fmt.Errorf("config file %s: %w", path, err)
+	}
+	return nil
+}
+
+// Redacted is c as YAML with secrets blanked, for -config.print.
+func (c Config) Redacted() string {
+	c.Store.DSN = redactDSN(c.Store.DSN)
+	c.Bus.URL = redactDSN(c.Bus.URL)
+	out, _ := yaml.Marshal(c)
+	return string(out)
+}
+
+func redactDSN(dsn string) string {
+	at := strings.LastIndex(dsn, "@")
+	scheme := strings.Index(dsn, "://")
+	if at < 0 || scheme < 0 || at < scheme {
+		return dsn
+	}
+	return dsn[:scheme+3] + "REDACTED" + dsn[at:]
+}
