@@ -125,9 +125,9 @@ func TestPostPublishesEventsMatchingGolden(t *testing.T) {
 		files                   []string
 		rows                    int
 	}{
-		{"mixed-summary-export.json", "loadruns", "name=checkout&repo=acme/shop&commit=abc123&branch=main&env=ci", []string{"k6/mixed-summary-export.json"}, 2},
+		{"mixed-summary-export.json", "loadruns", "test=checkout&repo=acme/shop&commit=abc123&branch=main&env=ci", []string{"k6/mixed-summary-export.json"}, 2},
 		{"mixed-handle-summary.json", "loadruns", "repo=acme/shop", []string{"k6/mixed-handle-summary.json"}, 2},
-		{"stepped-ndjson.json", "loadruns", "name=steps&repo=acme/shop&journey=checkout", []string{"k6/stepped.ndjson.gz"}, 2 + 7},
+		{"stepped-ndjson.json", "loadruns", "test=steps&repo=acme/shop&journey=checkout", []string{"k6/stepped.ndjson.gz"}, 2 + 7},
 		{"lighthouse.json", "webvitals", "repo=acme/shop&journey=checkout", lighthouseRuns, 1},
 	} {
 		t.Run(tc.golden, func(t *testing.T) {

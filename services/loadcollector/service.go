@@ -158,7 +158,11 @@ func (c *Collector) loadRun(r *http.Request, req *collect.Request, body *bufio.R
 		return nil, Response{}, err
 	}
 	c.metrics.samples.Add(float64(samples))
-	build := func(id string) []*eventv1.Event { return []*eventv1.Event{loadRunEvent(c.set, req, run, id)} }
+	test := r.URL.Query().Get("test")
+	if test == "" {
+		test = r.Header.Get("X-Trilens-Test")
+	}
+	build := func(id string) []*eventv1.Event { return []*eventv1.Event{loadRunEvent(c.set, req, test, run, id)} }
 	return build, Response{Format: run.Format, Rows: len(run.Scenarios) + len(run.Steps), Samples: samples}, nil
 }
 

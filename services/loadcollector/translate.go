@@ -83,11 +83,12 @@ func bodyError(err error, what string) error {
 	return collect.Errorf(http.StatusBadRequest, "body", "%s: %v", what, err)
 }
 
-// testName names a run for baselines: the `name` parameter, else the
-// journey, else the scenarios it ran.
-func testName(req *collect.Request, run *loadtestv1.LoadRun) string {
-	if req.Name != "" {
-		return req.Name
+// testName names a run for baselines: the `test` parameter (or
+// X-Trilens-Test header), else the journey, else the scenarios it ran. The
+// document's file name is not used: every k6 run may write summary.json.
+func testName(test string, req *collect.Request, run *loadtestv1.LoadRun) string {
+	if test != "" {
+		return test
 	}
 	if j := req.Subject.GetJourney(); j != "" {
 		return j
@@ -112,9 +113,9 @@ func producer(tool, version string) *eventv1.Producer {
 
 // loadRunEvent wraps a run in its one event: a run is a few kilobytes
 // whatever the size of the stream it came from.
-func loadRunEvent(set collect.Settings, req *collect.Request, run *loadtestv1.LoadRun, reportID string) *eventv1.Event {
+func loadRunEvent(set collect.Settings, req *collect.Request, test string, run *loadtestv1.LoadRun, reportID string) *eventv1.Event {
 	run.RunId = reportID
-	run.TestName = testName(req, run)
+	run.TestName = testName(test, req, run)
 	id := events.ID(req.Tenant, events.KindName(eventv1.Kind_KIND_LOAD_RUN), reportID, "0")
 	env := set.Envelope(req, id, eventv1.Kind_KIND_LOAD_RUN, producer("k6", ""), startTime(run, set.Now))
 	env.Part = &eventv1.Part{ReportId: reportID, Index: 0, Count: 1}

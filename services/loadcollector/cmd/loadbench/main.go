@@ -79,7 +79,7 @@ func run(file string) error {
 	defer f.Close()
 	st, _ := f.Stat()
 	start := time.Now()
-	resp, err := http.Post("http://"+ln.Addr().String()+"/v1/loadruns?name=bench", "application/x-ndjson", f)
+	resp, err := http.Post("http://"+ln.Addr().String()+"/v1/loadruns?test=bench", "application/x-ndjson", f)
 	if err != nil {
 		return err
 	}
