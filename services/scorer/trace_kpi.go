@@ -16,7 +16,6 @@ const (
 	KPIJourneyErrorRate = "journey_error_rate"
 	// KPIHopP95 is scored per hop class; its scope is "<journey>/<hop>".
 	KPIHopP95 = "hop_p95_ms"
-
 )
 
 // The lens and statuses trace KPI points carry.
