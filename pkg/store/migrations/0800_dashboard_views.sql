@@ -135,3 +135,9 @@ FROM {{.DB}}.load_steps FINAL;
 CREATE VIEW IF NOT EXISTS {{.DB}}.dash_web_vitals AS
 SELECT tenant, url, form_factor, observed_at, lcp_ms, cls, tbt_ms, inp_ms, ttfb_ms, performance_score
 FROM {{.DB}}.web_vitals FINAL;
+
+-- dash_journey_windows: request and error counts per trace window, what the
+-- SLO burn-rate alert rules read over their short and long windows.
+CREATE VIEW IF NOT EXISTS {{.DB}}.dash_journey_windows AS
+SELECT tenant, service, journey, window_start, count, errors
+FROM {{.DB}}.journey_latency FINAL;
