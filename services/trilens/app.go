@@ -188,7 +188,7 @@ func (a *App) startLocalClickHouse(ctx context.Context) error {
 		return err
 	}
 	a.log.Info("starting a private ClickHouse", "dir", abs, "port", port)
-	s, err := chserver.Start(ctx, chserver.Options{Dir: abs, TCPPort: port, Logger: a.log})
+	s, err := chserver.Start(ctx, chserver.Options{Dir: abs, TCPPort: port, HTTPPort: a.cfg.ClickHouse.HTTPPort, Logger: a.log})
 	if err != nil {
 		return err
 	}

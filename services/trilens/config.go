@@ -36,8 +36,9 @@ type Config struct {
 // LocalClickHouse says whether `trilens up` may start a private ClickHouse
 // when nothing answers at the store's loopback DSN.
 type LocalClickHouse struct {
-	Start bool   `yaml:"start"`
-	Dir   string `yaml:"dir"`
+	Start    bool   `yaml:"start"`
+	Dir      string `yaml:"dir"`
+	HTTPPort int    `yaml:"http_port"`
 }
 
 // ShutdownConfig times the graceful shutdown: /ready turns 503 at once, the
@@ -59,6 +60,7 @@ func (c *Config) RegisterFlags(fs *flag.FlagSet) {
 	c.Store.RegisterFlags("store.", fs)
 	fs.BoolVar(&c.ClickHouse.Start, "clickhouse.start", true, "start a private clickhouse-server when nothing answers at a loopback store.dsn")
 	fs.StringVar(&c.ClickHouse.Dir, "clickhouse.dir", "", "data directory of the private ClickHouse (default <data.dir>/clickhouse)")
+	fs.IntVar(&c.ClickHouse.HTTPPort, "clickhouse.http-port", 18123, "HTTP port of the private ClickHouse (its native port is store.dsn's)")
 	c.Scorer.RegisterFlags("scorer.", fs)
 	fs.DurationVar(&c.Shutdown.Delay, "shutdown.delay", 0, "time between /ready turning 503 and the drain starting")
 	fs.DurationVar(&c.Shutdown.Timeout, "shutdown.timeout", time.Minute, "bound of the whole shutdown")
