@@ -72,25 +72,26 @@ func (p *loadKPIs) Process(ctx context.Context, evs []*eventv1.Event) error {
 			p.webPoints(&points, env, pl.WebVitals)
 		}
 	}
-	if points.Len() > 0 {
-		if err := p.store.Insert(ctx, &points); err != nil {
+	// Verdicts first: once an event's points are stored, its processing is
+	// complete (what a waiting gate or test can rely on).
+	if len(verdicts) > 0 {
+		var rows store.VerdictRows
+		for _, v := range verdicts {
+			rows.Append(verdictRow(v))
+		}
+		if err := p.store.Insert(ctx, &rows); err != nil {
 			return err
 		}
+		if p.bus != nil {
+			if err := p.bus.Publish(ctx, verdicts...); err != nil {
+				return err
+			}
+		}
 	}
-	if len(verdicts) == 0 {
+	if points.Len() == 0 {
 		return nil
 	}
-	var rows store.VerdictRows
-	for _, v := range verdicts {
-		rows.Append(verdictRow(v))
-	}
-	if err := p.store.Insert(ctx, &rows); err != nil {
-		return err
-	}
-	if p.bus != nil {
-		return p.bus.Publish(ctx, verdicts...)
-	}
-	return nil
+	return p.store.Insert(ctx, &points)
 }
 
 func scopeOf(env *eventv1.Envelope) store.Scope {
