@@ -56,6 +56,7 @@ require (
 	github.com/sirupsen/logrus v1.10.1 // indirect
 	github.com/spf13/cobra v1.10.1
 	github.com/spf13/pflag v1.0.9
+	github.com/trilens/trilens/services/loadcollector v0.0.0
 	github.com/trilens/trilens/services/scorer v0.0.0
 	github.com/xhit/go-str2duration/v2 v2.1.0 // indirect
 	go.yaml.in/yaml/v4 v4.0.0-rc.4 // indirect
@@ -72,3 +73,5 @@ replace (
 )
 
 replace github.com/trilens/trilens/services/scorer => ../scorer
+
+replace github.com/trilens/trilens/services/loadcollector => ../loadcollector

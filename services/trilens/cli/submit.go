@@ -31,6 +31,7 @@ Defaults come from the environment: TRILENS_URL, TRILENS_TOKEN, TRILENS_TENANT,
 and in GitHub Actions GITHUB_REPOSITORY, GITHUB_SHA, GITHUB_REF_NAME,
 GITHUB_BASE_REF and GITHUB_RUN_ID.`,
 	}
+	cmd.AddCommand(newLoadSubmitCommands()...)
 	return cmd
 }
 
@@ -41,6 +42,9 @@ type Submitter struct {
 	Env, Service, Journey, Release             string
 	Timeout                                    time.Duration
 	Quiet                                      bool
+	// Params are further query parameters a kind of evidence takes (the load
+	// collector's test and format).
+	Params url.Values
 }
 
 // Register binds the submit flags, defaulting from the environment.
@@ -79,6 +83,9 @@ func (s *Submitter) query() url.Values {
 		if v != "" {
 			q.Set(k, v)
 		}
+	}
+	for k, vs := range s.Params {
+		q[k] = vs
 	}
 	return q
 }
