@@ -21,5 +21,6 @@ func newProcessors(set Settings) []Processor {
 	return []Processor{
 		newTraceKPIs(set),
 		newLoadKPIs(set),
+		newScanLifecycle(set),
 	}
 }
