@@ -62,6 +62,7 @@ all) in one process. "trilens up" does the same with a demo option.`
 		newReadyCommand(),
 		newPolicyCommand(),
 		newSubmitCommand(),
+		newDashboardsCommand(),
 	)
 	return root
 }
