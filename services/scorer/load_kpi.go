@@ -4,6 +4,7 @@ import (
 	"context"
 	"fmt"
 	"strings"
+	"time"
 
 	"github.com/trilens/trilens/pkg/bus"
 	"github.com/trilens/trilens/pkg/events"
@@ -12,6 +13,7 @@ import (
 	eventv1 "github.com/trilens/trilens/proto/trilens/event/v1"
 	loadtestv1 "github.com/trilens/trilens/proto/trilens/loadtest/v1"
 	scorev1 "github.com/trilens/trilens/proto/trilens/score/v1"
+	"google.golang.org/protobuf/proto"
 )
 
 // Load and web-vitals KPIs. Load KPIs are scoped by test name, web vitals by URL.
@@ -57,12 +59,14 @@ func (p *loadKPIs) Name() string { return "load_kpis" }
 
 func (p *loadKPIs) Process(ctx context.Context, evs []*eventv1.Event) error {
 	var points store.KPIPointRows
+	var runs Rows
 	var verdicts []*eventv1.Event
 	for _, ev := range evs {
 		env := ev.GetEnvelope()
 		switch pl := ev.GetPayload().(type) {
 		case *eventv1.Event_LoadRun:
-			p.loadPoints(&points, env, pl.LoadRun)
+			c := p.loadPoints(&points, env, pl.LoadRun)
+			p.withCapacity(&runs, env, pl.LoadRun, c)
 			vs, err := p.regressions(ctx, env, pl.LoadRun)
 			if err != nil {
 				return err
@@ -88,10 +92,31 @@ func (p *loadKPIs) Process(ctx context.Context, evs []*eventv1.Event) error {
 			}
 		}
 	}
+	if runs.LoadRuns.Len() > 0 {
+		if err := p.store.Insert(ctx, &runs.LoadRuns); err != nil {
+			return err
+		}
+	}
 	if points.Len() == 0 {
 		return nil
 	}
 	return p.store.Insert(ctx, &points)
+}
+
+// withCapacity rewrites a run's load_runs rows with the capacity judged
+// against its target: the collector cannot know the budgets, so the rows the
+// scorer stored first carry no max sustainable RPS or headroom. Same key,
+// same partition, inserted later: ReplacingMergeTree keeps these.
+func (p *loadKPIs) withCapacity(rows *Rows, env *eventv1.Envelope, run *loadtestv1.LoadRun, c Capacity) {
+	if c.MaxSustainableRPS == 0 && c.Headroom == 0 {
+		return
+	}
+	run = proto.Clone(run).(*loadtestv1.LoadRun)
+	if run.Capacity == nil {
+		run.Capacity = &loadtestv1.Capacity{}
+	}
+	run.Capacity.MaxSustainableRps, run.Capacity.Headroom = c.MaxSustainableRPS, c.Headroom
+	rows.addLoadRun(scopeOf(env), &eventv1.Event_LoadRun{LoadRun: run})
 }
 
 func scopeOf(env *eventv1.Envelope) store.Scope {
@@ -105,8 +130,16 @@ func scopeOf(env *eventv1.Envelope) store.Scope {
 		Environment: enumName(sub.GetEnvironment(), "ENVIRONMENT_"),
 		Service:     sub.GetService(),
 		Journey:     sub.GetJourney(),
-		ObservedAt:  timeOf(env.GetObservedAt()),
+		ObservedAt:  observedAt(env),
 	}
+}
+
+// observedAt is the time Rows.Add files an event under (received when not observed).
+func observedAt(env *eventv1.Envelope) time.Time {
+	if env.GetObservedAt() == nil {
+		return timeOf(env.GetReceivedAt())
+	}
+	return timeOf(env.GetObservedAt())
 }
 
 // Capacity is a run's envelope judged against a scalability target.
@@ -171,7 +204,8 @@ func wholeRun(run *loadtestv1.LoadRun) *loadtestv1.ScenarioStats {
 	return nil
 }
 
-func (p *loadKPIs) loadPoints(rows *store.KPIPointRows, env *eventv1.Envelope, run *loadtestv1.LoadRun) {
+// loadPoints appends a run's KPI points and returns its judged capacity.
+func (p *loadKPIs) loadPoints(rows *store.KPIPointRows, env *eventv1.Envelope, run *loadtestv1.LoadRun) Capacity {
 	sub := env.GetSubject()
 	t, _ := p.policy.ScalabilityFor(run.GetTestName(), sub.GetService(), sub.GetJourney())
 	scope, test := scopeOf(env), run.GetTestName()
@@ -208,6 +242,7 @@ func (p *loadKPIs) loadPoints(rows *store.KPIPointRows, env *eventv1.Envelope, r
 		sat = 1
 	}
 	add(KPILoadGeneratorSat, sat, 0, sat == 0)
+	return c
 }
 
 func (p *loadKPIs) webPoints(rows *store.KPIPointRows, env *eventv1.Envelope, w *loadtestv1.WebVitals) {
@@ -289,7 +324,7 @@ func (p *loadKPIs) regressions(ctx context.Context, env *eventv1.Envelope, run *
 		WHERE tenant = ? AND repository = ? AND test_name = ? AND branch = ? AND scenario = ''
 		  AND thresholds_passed = 1 AND requests > 0 AND event_id != ? AND observed_at < ?
 		ORDER BY observed_at DESC LIMIT ` + fmt.Sprint(limit)
-	rows, err := p.store.Conn().Query(ctx, q, env.GetTenant(), sub.GetRepository(), run.GetTestName(), base, env.GetEventId(), timeOf(env.GetObservedAt()))
+	rows, err := p.store.Conn().Query(ctx, q, env.GetTenant(), sub.GetRepository(), run.GetTestName(), base, env.GetEventId(), observedAt(env))
 	if err != nil {
 		return nil, fmt.Errorf("load baseline: %w", err)
 	}
@@ -344,7 +379,7 @@ func (p *loadKPIs) verdict(env *eventv1.Envelope, run *loadtestv1.LoadRun, kpi s
 		Summary:     fmt.Sprintf("%s %s: %.4g, %s", run.GetTestName(), kpi, value, b),
 		EvidenceIds: []string{env.GetEventId()},
 	}
-	venv := events.NewEnvelope(id, env.GetTenant(), eventv1.Kind_KIND_VERDICT, &eventv1.Producer{Collector: "scorer", Tool: "load_kpis"}, env.GetSubject(), env.GetObservedAt().AsTime())
+	venv := events.NewEnvelope(id, env.GetTenant(), eventv1.Kind_KIND_VERDICT, &eventv1.Producer{Collector: "scorer", Tool: "load_kpis"}, env.GetSubject(), observedAt(env))
 	return &eventv1.Event{Envelope: venv, Payload: &eventv1.Event_Verdict{Verdict: v}}
 }
 

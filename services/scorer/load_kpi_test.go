@@ -76,10 +76,25 @@ func TestLoadAndWebVitalsKPIPoints(t *testing.T) {
 		Payload:  &eventv1.Event_WebVitals{WebVitals: &loadtestv1.WebVitals{Url: "http://127.0.0.1/page", LcpMs: 2600, Cls: 0.01, TbtMs: 950, TtfbMs: 5, PerformanceScore: 0.79}},
 	}
 	ctx := context.Background()
-	for range 2 { // a replayed batch adds nothing
+	for range 2 { // a replayed batch adds nothing: rows first, as the scorer does, then the processor
+		var rows Rows
+		rows.Add(run, "", 0)
+		rows.Add(wv, "", 0)
+		if err := st.Insert(ctx, rows.Tables()...); err != nil {
+			t.Fatal(err)
+		}
 		if err := p.Process(ctx, []*eventv1.Event{run, wv}); err != nil {
 			t.Fatal(err)
 		}
+	}
+	// The stored run now carries its capacity against the target.
+	var n uint64
+	var maxRPS, headroom float64
+	if err := st.Conn().QueryRow(ctx, "SELECT count(), any(max_sustainable_rps), any(headroom) FROM "+st.Database()+".load_runs FINAL").Scan(&n, &maxRPS, &headroom); err != nil {
+		t.Fatal(err)
+	}
+	if n != 1 || maxRPS != 96 || math.Abs(headroom-0.6) > 1e-9 {
+		t.Errorf("load_runs: %d rows, max sustainable %v, headroom %v; want 1 row, 96, 0.6", n, maxRPS, headroom)
 	}
 	got := kpis(t, st)
 	want := map[string]string{
