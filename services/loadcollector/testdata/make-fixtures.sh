@@ -1,14 +1,14 @@
 #!/usr/bin/env bash
 # Regenerates the load-lens fixtures with the real tools (k6, Lighthouse +
-# Chromium, installed by scripts/deps.d/60-load.sh) against cmd/loadtarget on
-# loopback. Timings differ run to run: after regenerating, run the package
+# Chromium, installed here by scripts/deps.d/60-load.sh with
+# LOAD_FIXTURE_TOOLS=1) against cmd/loadtarget on loopback. Timings differ run to run: after regenerating, run the package
 # tests with -update to refresh the golden files, and check the knee test.
 set -euo pipefail
 here="$(cd "$(dirname "$0")" && pwd)"
 root="$(cd "$here/../../.." && pwd)"
 k6="$root/.bin/k6"
 lh="$root/.cache/lighthouse/node_modules/.bin/lighthouse"
-[ -x "$k6" ] && [ -x "$lh" ] || { echo "k6 or lighthouse missing: run make deps" >&2; exit 2; }
+LOAD_FIXTURE_TOOLS=1 "$root/scripts/deps.d/60-load.sh"
 export K6_NO_USAGE_REPORT=true
 
 bin="$(mktemp -d)"
