@@ -59,3 +59,14 @@ tidy:
 
 tidy-check: tidy
 	@git diff --exit-code --stat -- '*go.mod' '*go.sum' || { echo "go.mod/go.sum not tidy: run make tidy and commit" >&2; exit 1; }
+
+# grafana builds a real Grafana (API only) and the ClickHouse data source
+# plugin under .cache/grafana (30-45 minutes cold, cached); test-grafana
+# pushes every dashboard, folder and alert rule to it and runs one panel
+# query through it against a real ClickHouse. Both stay out of `make test`.
+.PHONY: grafana test-grafana
+grafana:
+	scripts/grafana/build.sh
+
+test-grafana: grafana
+	cd services/trilens && TRILENS_GRAFANA_HOME=$(CURDIR)/.cache/grafana go test -tags grafana -count=1 -timeout 15m -run TestRealGrafana ./dashboards/
