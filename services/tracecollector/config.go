@@ -35,8 +35,9 @@ type Config struct {
 	// MaxQueuedSpans bounds spans accepted but not yet buffered in a trace;
 	// past it requests are refused with 429 / UNAVAILABLE and Retry-After.
 	MaxQueuedSpans int `yaml:"max_queued_spans"`
-	// MaxBufferedSpans bounds the spans each shard holds while traces
-	// assemble; past it the oldest traces are analysed early.
+	// MaxBufferedSpans bounds the spans held while traces assemble (about
+	// 300 bytes each), split evenly over the shards; past it the oldest
+	// traces are analysed early.
 	MaxBufferedSpans int `yaml:"max_buffered_spans"`
 	// MaxSpansPerTrace drops the spans of a trace past this many.
 	MaxSpansPerTrace int `yaml:"max_spans_per_trace"`
@@ -66,8 +67,8 @@ func (c *Config) RegisterFlags(prefix string, fs *flag.FlagSet) {
 	fs.DurationVar(&c.FlushInterval, prefix+"flush-interval", time.Second, "how often closed windows are published")
 	fs.Int64Var(&c.MaxRequestBytes, prefix+"max-request-bytes", 32<<20, "largest request body, compressed or not")
 	fs.IntVar(&c.MaxConcurrentRequests, prefix+"max-concurrent-requests", 32, "requests decoded at once; more are refused")
-	fs.IntVar(&c.MaxQueuedSpans, prefix+"max-queued-spans", 200_000, "spans waiting for a shard; more are refused")
-	fs.IntVar(&c.MaxBufferedSpans, prefix+"max-buffered-spans", 1_000_000, "spans held per shard while traces assemble")
+	fs.IntVar(&c.MaxQueuedSpans, prefix+"max-queued-spans", 100_000, "spans waiting for a shard; more are refused")
+	fs.IntVar(&c.MaxBufferedSpans, prefix+"max-buffered-spans", 250_000, "spans held while traces assemble; past it the oldest traces are analysed early")
 	fs.IntVar(&c.MaxSpansPerTrace, prefix+"max-spans-per-trace", 10_000, "spans kept per trace")
 	fs.DurationVar(&c.RetryAfter, prefix+"retry-after", time.Second, "delay suggested to refused clients")
 	fs.IntVar(&c.Shards, prefix+"shards", 0, "assembling goroutines (0: one per CPU)")

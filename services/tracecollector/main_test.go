@@ -43,13 +43,15 @@ func newBus(t testing.TB) *bus.Bus {
 	return b
 }
 
-// testConfig listens on free loopback ports and never closes a window by
-// time, so a test decides when windows flush (at Stop).
+// testConfig listens on free loopback ports, and neither finishes a trace
+// nor closes a window by time, so a test decides when both happen (at Stop)
+// however slowly the exporters of its services deliver on a busy machine.
 func testConfig() Config {
 	cfg := DefaultConfig()
 	cfg.GRPCAddress = "127.0.0.1:0"
 	cfg.HTTPAddress = "127.0.0.1:0"
-	cfg.DecisionWait = 100 * time.Millisecond
+	cfg.DecisionWait = time.Hour
+	cfg.MaxTraceAge = time.Hour
 	cfg.Lateness = 24 * time.Hour
 	cfg.FlushInterval = 50 * time.Millisecond
 	return cfg

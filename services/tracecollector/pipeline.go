@@ -70,15 +70,18 @@ type shard struct {
 	closedBefore int64
 	an           *analyzer
 	res          result
+	// maxBuffered is this shard's share of MaxBufferedSpans.
+	maxBuffered int
 }
 
 func newPipeline(cfg *Config, rules *rules, now func() time.Time, m *metrics) *pipeline {
 	p := &pipeline{cfg: cfg, rules: rules, now: now, metrics: m}
 	for range cfg.shards() {
 		p.shards = append(p.shards, &shard{
-			p: p, in: make(chan batch, cfg.MaxQueuedSpans), flush: make(chan flushReq),
+			p: p, in: make(chan batch, 256), flush: make(chan flushReq),
 			traces: map[traceKey]*traceBuf{}, windows: map[windowKey]*window{},
 			closedBefore: math.MinInt64, an: newAnalyzer(rules),
+			maxBuffered: max(cfg.MaxBufferedSpans/cfg.shards(), 1),
 		})
 	}
 	return p
@@ -116,7 +119,8 @@ func (p *pipeline) submit(tenant string, spans []span) error {
 		if len(part) == 0 {
 			continue
 		}
-		// Never blocks: the channel has room for MaxQueuedSpans batches of one span.
+		// May wait for the shard, but not for long: queued bounds the spans
+		// ahead, and MaxConcurrentRequests the handlers waiting here.
 		p.shards[k].in <- batch{tenant: tenant, spans: part}
 	}
 	return nil
@@ -204,7 +208,7 @@ func (s *shard) add(b batch) {
 		s.buffered++
 	}
 	s.p.queued.Add(-int64(len(b.spans)))
-	if s.buffered > cfg.MaxBufferedSpans {
+	if s.buffered > s.maxBuffered {
 		s.expire(false)
 	}
 }
@@ -217,7 +221,7 @@ func (s *shard) expire(all bool) {
 	now := s.p.now().UnixNano()
 	for s.due.Len() > 0 {
 		d := s.due[0]
-		over := s.buffered > cfg.MaxBufferedSpans
+		over := s.buffered > s.maxBuffered
 		if !all && !over && d.at > now {
 			return
 		}
