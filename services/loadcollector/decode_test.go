@@ -287,3 +287,20 @@ func BenchmarkDecodeNDJSON(b *testing.B) {
 		}
 	}
 }
+
+func TestStepsStayBounded(t *testing.T) {
+	var in []step
+	for i := range 2500 {
+		s := step{Step: &loadtestv1.Step{StartUnixNano: int64(i) * 5e9, DurationS: 5, Vus: float64(1 + i)}, reqs: 500}
+		s.Rps = 100
+		s.dur.Add(10)
+		in = append(in, s)
+	}
+	out := in
+	for len(out) > maxSteps {
+		out = halveSteps(out)
+	}
+	if len(out) != 625 || out[0].DurationS != 20 || out[0].Rps != 100 || out[0].Vus != 2.5 {
+		t.Errorf("%d steps, first %v: want 625 steps of 20 s at 100 req/s, mean 2.5 VUs", len(out), out[0].Step)
+	}
+}

@@ -418,6 +418,35 @@ func (d *ndjsonDecoder) steps() []step {
 		}
 	}
 	flush()
+	for len(out) > maxSteps {
+		out = halveSteps(out)
+	}
+	return out
+}
+
+// maxSteps bounds the steps of one run, so its event stays small however
+// long and finely stepped the run was.
+const maxSteps = 1000
+
+// halveSteps merges neighbouring levels pairwise (their mean VU count).
+func halveSteps(in []step) []step {
+	out := make([]step, 0, (len(in)+1)/2)
+	for i := 0; i < len(in); i += 2 {
+		if i+1 == len(in) {
+			out = append(out, in[i])
+			break
+		}
+		a, b := in[i], in[i+1]
+		m := step{Step: &loadtestv1.Step{StartUnixNano: a.StartUnixNano}, reqs: a.reqs + b.reqs}
+		m.dur.Merge(&a.dur)
+		m.dur.Merge(&b.dur)
+		m.DurationS = a.DurationS + b.DurationS
+		m.Vus = (a.Vus*a.DurationS + b.Vus*b.DurationS) / m.DurationS
+		m.Rps = m.reqs / m.DurationS
+		m.P95Ms = m.dur.Quantile(0.95)
+		m.ErrorRate = (a.ErrorRate*a.DurationS + b.ErrorRate*b.DurationS) / m.DurationS
+		out = append(out, m)
+	}
 	return out
 }
 

@@ -258,15 +258,15 @@ func TestSteppedRunAndWebVitalsEndToEnd(t *testing.T) {
 	if n := r.count(t, fmt.Sprintf("%s.load_steps FINAL WHERE run_id = '%s'", db, res.ReportID)); n != 7 {
 		t.Errorf("%d load steps stored, want 7", n)
 	}
-	var knee, maxRPS float64
-	if err := r.store.Conn().QueryRow(context.Background(), `SELECT knee_rps FROM `+db+`.load_runs FINAL WHERE run_id = ? AND scenario = ''`, res.ReportID).Scan(&knee); err != nil {
+	var knee, maxRPS, storedMax float64
+	if err := r.store.Conn().QueryRow(context.Background(), `SELECT knee_rps, max_sustainable_rps FROM `+db+`.load_runs FINAL WHERE run_id = ? AND scenario = ''`, res.ReportID).Scan(&knee, &storedMax); err != nil {
 		t.Fatal(err)
 	}
 	if err := r.store.Conn().QueryRow(context.Background(), `SELECT value FROM `+db+`.kpi_points FINAL WHERE kpi = 'load_max_sustainable_rps' AND scope = 'steps'`).Scan(&maxRPS); err != nil {
 		t.Fatal(err)
 	}
-	if math.Abs(knee-100) > 10 || maxRPS < 60 {
-		t.Errorf("knee %v req/s (want about 100), max sustainable %v (want at least the 60 req/s peak)", knee, maxRPS)
+	if math.Abs(knee-100) > 10 || maxRPS < 60 || storedMax != maxRPS {
+		t.Errorf("knee %v req/s (want about 100), max sustainable %v (want at least the 60 req/s peak; the run row says %v)", knee, maxRPS, storedMax)
 	}
 
 	var body []byte
