@@ -225,3 +225,27 @@ func TestConfigValidate(t *testing.T) {
 		t.Error("New accepted an invalid config")
 	}
 }
+
+func TestBodyPastLimitIs413(t *testing.T) {
+	b := newBus(t)
+	c, err := New(testConfig(), collect.Settings{Publisher: b, Limits: collect.Limits{MaxBodyBytes: 4096, MaxDecodedBytes: 4096}})
+	if err != nil {
+		t.Fatal(err)
+	}
+	mux := http.NewServeMux()
+	c.Register(mux)
+	srv := httptest.NewServer(mux)
+	defer srv.Close()
+	for _, f := range []string{"k6/mixed-summary-export.json", "k6/stepped.ndjson.gz", lighthouseRuns[0]} {
+		endpoint := "loadruns"
+		if strings.HasPrefix(f, "lighthouse") {
+			endpoint = "webvitals"
+		}
+		if status, out := post(t, srv.URL+"/v1/"+endpoint, fixture(t, f)); status != http.StatusRequestEntityTooLarge {
+			t.Errorf("%s: %d %s, want 413", f, status, out)
+		}
+	}
+	if evs := published(t, b); len(evs) != 0 {
+		t.Errorf("%d events published from truncated bodies", len(evs))
+	}
+}

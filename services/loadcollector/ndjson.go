@@ -92,6 +92,9 @@ func decodeNDJSON(r *bufio.Reader, opt StepOptions) (*loadtestv1.LoadRun, int64,
 			}
 			line = long
 		}
+		if err != nil && err != io.EOF {
+			return nil, d.lines, err // a read failure (body past its limit: 413), not the line's fault
+		}
 		if len(line) > 0 {
 			d.lines++
 			if perr := d.line(line); perr != nil {
@@ -100,9 +103,6 @@ func decodeNDJSON(r *bufio.Reader, opt StepOptions) (*loadtestv1.LoadRun, int64,
 		}
 		if err == io.EOF {
 			break
-		}
-		if err != nil {
-			return nil, d.lines, err
 		}
 	}
 	if d.all.reqs == 0 && d.all.iterations == 0 && len(d.bins) == 0 {
