@@ -2,6 +2,7 @@ package loadcollector
 
 import (
 	"bytes"
+	"compress/gzip"
 	"context"
 	"encoding/json"
 	"flag"
@@ -247,5 +248,46 @@ func TestBodyPastLimitIs413(t *testing.T) {
 	}
 	if evs := published(t, b); len(evs) != 0 {
 		t.Errorf("%d events published from truncated bodies", len(evs))
+	}
+}
+
+// A gzipped k6 stream (k6 --out json=run.ndjson.gz) sent gzipped again, as
+// trilens submit does, decodes like the plain one.
+func TestDoublyGzippedNDJSON(t *testing.T) {
+	b := newBus(t)
+	srv := startServer(t, b)
+	inner, err := os.ReadFile(filepath.Join("testdata", "k6", "stepped.ndjson.gz"))
+	if err != nil {
+		t.Fatal(err)
+	}
+	var outer bytes.Buffer
+	zw := gzip.NewWriter(&outer)
+	_, _ = zw.Write(inner)
+	_ = zw.Close()
+	req, _ := http.NewRequest(http.MethodPost, srv.URL+"/v1/loadruns?test=steps", bytes.NewReader(outer.Bytes()))
+	req.Header.Set("Content-Encoding", "gzip")
+	resp, err := http.DefaultClient.Do(req)
+	if err != nil {
+		t.Fatal(err)
+	}
+	out, _ := io.ReadAll(resp.Body)
+	resp.Body.Close()
+	var r Response
+	_ = json.Unmarshal(out, &r)
+	if resp.StatusCode != http.StatusAccepted || r.Format != FormatNDJSON || r.Rows != 2+7 {
+		t.Errorf("%d %s: want the stepped run (9 rows)", resp.StatusCode, out)
+	}
+	// The inner stream is bounded too: 226 kB of gzip inside the 1 MB limit,
+	// 8 MB of NDJSON inside that.
+	c, err := New(testConfig(), collect.Settings{Publisher: b, Limits: collect.Limits{MaxBodyBytes: 1 << 20, MaxDecodedBytes: 1 << 20}})
+	if err != nil {
+		t.Fatal(err)
+	}
+	mux := http.NewServeMux()
+	c.Register(mux)
+	small := httptest.NewServer(mux)
+	defer small.Close()
+	if status, out := post(t, small.URL+"/v1/loadruns", outer.Bytes()); status != http.StatusRequestEntityTooLarge {
+		t.Errorf("8 MB inside a 1 MB limit: %d %s, want 413", status, out)
 	}
 }

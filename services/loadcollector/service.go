@@ -2,6 +2,7 @@ package loadcollector
 
 import (
 	"bufio"
+	"compress/gzip"
 	"crypto/sha256"
 	"encoding/hex"
 	"errors"
@@ -107,7 +108,11 @@ func (c *Collector) ingest(r *http.Request, endpoint, mediaType string, decode d
 		tee = io.MultiWriter(h, counted, sp)
 	}
 	body := bufio.NewReaderSize(io.TeeReader(req.Body, tee), 256<<10)
-	build, resp, err := decode(r, req, body)
+	doc, err := c.unwrapGzip(body)
+	if err != nil {
+		return Response{}, err
+	}
+	build, resp, err := decode(r, req, doc)
 	if err != nil {
 		return Response{}, err
 	}
@@ -135,6 +140,42 @@ func (c *Collector) ingest(r *http.Request, endpoint, mediaType string, decode d
 	}
 	c.log.Info("accepted", "endpoint", endpoint, "report_id", reportID, "format", resp.Format, "events", len(evs), "bytes", counted.n)
 	return resp, nil
+}
+
+// unwrapGzip opens a gzipped document inside the body: k6 writes
+// `--out json=run.ndjson.gz` gzipped, and `trilens submit` gzips the upload
+// again. The inner stream is bounded like the body, against gzip bombs.
+func (c *Collector) unwrapGzip(body *bufio.Reader) (*bufio.Reader, error) {
+	magic, _ := body.Peek(2)
+	if len(magic) < 2 || magic[0] != 0x1f || magic[1] != 0x8b {
+		return body, nil
+	}
+	zr, err := gzip.NewReader(body)
+	if err != nil {
+		return nil, collect.Errorf(http.StatusBadRequest, "body", "gzip document: %v", err)
+	}
+	limit := c.set.Limits.MaxDecodedBytes
+	if limit == 0 {
+		limit = collect.DefaultLimits.MaxDecodedBytes
+	}
+	return bufio.NewReaderSize(&boundedReader{r: zr, n: limit}, 256<<10), nil
+}
+
+// boundedReader fails with collect.ErrTooLarge past n bytes.
+type boundedReader struct {
+	r io.Reader
+	n int64
+}
+
+func (b *boundedReader) Read(p []byte) (int, error) {
+	n, err := b.r.Read(p)
+	if b.n -= int64(n); b.n < 0 {
+		return 0, collect.ErrTooLarge
+	}
+	if err != nil && !errors.Is(err, io.EOF) {
+		return n, collect.Errorf(http.StatusBadRequest, "body", "gzip document: %v", err)
+	}
+	return n, err
 }
 
 func (c *Collector) putDocument(r *http.Request, sp *spool, name, endpoint, mediaType string) (*eventv1.DocumentRef, error) {
