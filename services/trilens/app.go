@@ -15,12 +15,18 @@ import (
 	"github.com/prometheus/client_golang/prometheus/collectors"
 	"github.com/trilens/trilens/pkg/bus"
 	"github.com/trilens/trilens/pkg/chserver"
+	"github.com/trilens/trilens/pkg/collect"
 	"github.com/trilens/trilens/pkg/lifecycle"
 	"github.com/trilens/trilens/pkg/natsserver"
 	"github.com/trilens/trilens/pkg/policy"
 	"github.com/trilens/trilens/pkg/server"
 	"github.com/trilens/trilens/pkg/store"
+	"github.com/trilens/trilens/services/alerter"
+	"github.com/trilens/trilens/services/loadcollector"
+	"github.com/trilens/trilens/services/sbomcollector"
+	"github.com/trilens/trilens/services/scancollector"
 	"github.com/trilens/trilens/services/scorer"
+	"github.com/trilens/trilens/services/tracecollector"
 )
 
 // App is one Trilens process: the services its targets need, started in
@@ -41,6 +47,7 @@ type App struct {
 	Store      *store.Store
 	Bus        *bus.Bus
 	Scorer     *scorer.Scorer
+	Alerter    *alerter.Alerter
 }
 
 // NewApp builds the services cfg asks for; Start starts them.
@@ -166,8 +173,77 @@ func (a *App) module(name string) lifecycle.Service {
 		}
 	case modIngest:
 		return a.gate
+	case modAlerter:
+		return module{name: name,
+			start: func(ctx context.Context) error {
+				al, err := alerter.New(a.cfg.Alerter, alerter.Settings{Logger: a.log.With("service", name), Bus: a.Bus, Policy: a.Policy, Registerer: a.reg})
+				if err != nil {
+					return err
+				}
+				a.Alerter = al
+				return al.Start(ctx)
+			},
+			stop: func(ctx context.Context) error {
+				if a.Alerter == nil {
+					return nil
+				}
+				return a.Alerter.Stop(ctx)
+			},
+		}
+	case modScan:
+		return a.httpCollector(name, func(set collect.Settings) (routes, error) { return scancollector.New(a.cfg.Scan, set) })
+	case modSBOM:
+		return a.httpCollector(name, func(set collect.Settings) (routes, error) { return sbomcollector.New(a.cfg.SBOM, set) })
+	case modLoad:
+		return a.httpCollector(name, func(set collect.Settings) (routes, error) { return loadcollector.New(a.cfg.Load, set) })
+	case modTrace:
+		var c *tracecollector.Collector
+		return module{name: name,
+			start: func(ctx context.Context) error {
+				cfg := a.cfg.Trace
+				cfg.Policy = a.Policy
+				var err error
+				if c, err = tracecollector.New(cfg, a.collectSettings(name)); err != nil {
+					return err
+				}
+				c.Register(a.api)
+				return c.Start(ctx)
+			},
+			stop: func(ctx context.Context) error {
+				if c == nil {
+					return nil
+				}
+				return c.Stop(ctx)
+			},
+		}
 	}
 	panic("no module " + name)
+}
+
+// routes is what an HTTP collector offers the runner.
+type routes interface{ Register(*http.ServeMux) }
+
+// httpCollector is a collector that only serves routes under /v1/: the
+// ingest gate in front of them stops its input and waits for its requests.
+func (a *App) httpCollector(name string, build func(collect.Settings) (routes, error)) lifecycle.Service {
+	return module{name: name, start: func(context.Context) error {
+		c, err := build(a.collectSettings(name))
+		if err != nil {
+			return err
+		}
+		c.Register(a.api)
+		return nil
+	}}
+}
+
+func (a *App) collectSettings(name string) collect.Settings {
+	return collect.Settings{
+		Logger:     a.log.With("service", name),
+		Publisher:  a.Bus,
+		Registerer: a.reg,
+		Auth:       collect.NewAuth(a.cfg.Auth.Tokens),
+		Limits:     a.cfg.Limits.collectLimits(),
+	}
 }
 
 // startLocalClickHouse starts a private clickhouse-server on the DSN's port

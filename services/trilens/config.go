@@ -10,10 +10,17 @@ import (
 	"time"
 
 	"github.com/trilens/trilens/pkg/bus"
+	"github.com/trilens/trilens/pkg/collect"
+	"github.com/trilens/trilens/pkg/events"
 	"github.com/trilens/trilens/pkg/natsserver"
 	"github.com/trilens/trilens/pkg/server"
 	"github.com/trilens/trilens/pkg/store"
+	"github.com/trilens/trilens/services/alerter"
+	"github.com/trilens/trilens/services/loadcollector"
+	"github.com/trilens/trilens/services/sbomcollector"
+	"github.com/trilens/trilens/services/scancollector"
 	"github.com/trilens/trilens/services/scorer"
+	"github.com/trilens/trilens/services/tracecollector"
 	"go.yaml.in/yaml/v3"
 )
 
@@ -21,16 +28,40 @@ import (
 // nested under its name. Later sources win: flag defaults, then the YAML
 // file, then flags given on the command line.
 type Config struct {
-	Target     string            `yaml:"target"`
-	DataDir    string            `yaml:"data_dir"`
-	PolicyFile string            `yaml:"policy_file"`
-	Server     server.Config     `yaml:"server"`
-	NATS       natsserver.Config `yaml:"nats"`
-	Bus        bus.Config        `yaml:"bus"`
-	Store      store.Config      `yaml:"store"`
-	ClickHouse LocalClickHouse   `yaml:"clickhouse"`
-	Scorer     scorer.Config     `yaml:"scorer"`
-	Shutdown   ShutdownConfig    `yaml:"shutdown"`
+	Target     string                `yaml:"target"`
+	DataDir    string                `yaml:"data_dir"`
+	PolicyFile string                `yaml:"policy_file"`
+	Server     server.Config         `yaml:"server"`
+	NATS       natsserver.Config     `yaml:"nats"`
+	Bus        bus.Config            `yaml:"bus"`
+	Store      store.Config          `yaml:"store"`
+	ClickHouse LocalClickHouse       `yaml:"clickhouse"`
+	Scorer     scorer.Config         `yaml:"scorer"`
+	Alerter    alerter.Config        `yaml:"alerter"`
+	Auth       AuthConfig            `yaml:"auth"`
+	Limits     LimitsConfig          `yaml:"limits"`
+	Scan       scancollector.Config  `yaml:"scancollector"`
+	SBOM       sbomcollector.Config  `yaml:"sbomcollector"`
+	Trace      tracecollector.Config `yaml:"tracecollector"`
+	Load       loadcollector.Config  `yaml:"loadcollector"`
+	Shutdown   ShutdownConfig        `yaml:"shutdown"`
+}
+
+// AuthConfig maps collector bearer tokens to tenants. Without tokens the
+// collectors are open and take the tenant from the request (single machine).
+type AuthConfig struct {
+	Tokens map[string]string `yaml:"tokens"`
+}
+
+// LimitsConfig bounds what one ingest request may make a collector read.
+type LimitsConfig struct {
+	MaxBodyBytes    int64 `yaml:"max_body_bytes"`
+	MaxDecodedBytes int64 `yaml:"max_decoded_bytes"`
+}
+
+// collectLimits converts the limits for pkg/collect.
+func (l LimitsConfig) collectLimits() collect.Limits {
+	return collect.Limits{MaxBodyBytes: l.MaxBodyBytes, MaxDecodedBytes: l.MaxDecodedBytes}
 }
 
 // LocalClickHouse says whether `trilens up` may start a private ClickHouse
@@ -62,6 +93,13 @@ func (c *Config) RegisterFlags(fs *flag.FlagSet) {
 	fs.StringVar(&c.ClickHouse.Dir, "clickhouse.dir", "", "data directory of the private ClickHouse (default <data.dir>/clickhouse)")
 	fs.IntVar(&c.ClickHouse.HTTPPort, "clickhouse.http-port", 18123, "HTTP port of the private ClickHouse (its native port is store.dsn's)")
 	c.Scorer.RegisterFlags("scorer.", fs)
+	c.Alerter.RegisterFlags("alerter.", fs)
+	c.Scan.RegisterFlags("scancollector.", fs)
+	c.SBOM.RegisterFlags("sbomcollector.", fs)
+	c.Trace.RegisterFlags("otlp.", fs)
+	c.Load.RegisterFlags("loadcollector.", fs)
+	fs.Int64Var(&c.Limits.MaxBodyBytes, "limits.max-body-bytes", collect.DefaultLimits.MaxBodyBytes, "largest request body a collector reads, as sent")
+	fs.Int64Var(&c.Limits.MaxDecodedBytes, "limits.max-decoded-bytes", collect.DefaultLimits.MaxDecodedBytes, "largest request body after decompression (gzip bombs stop here)")
 	fs.DurationVar(&c.Shutdown.Delay, "shutdown.delay", 0, "time between /ready turning 503 and the drain starting")
 	fs.DurationVar(&c.Shutdown.Timeout, "shutdown.timeout", time.Minute, "bound of the whole shutdown")
 }
@@ -86,6 +124,19 @@ func (c *Config) Validate() error {
 	add("bus", c.Bus.Validate())
 	add("store", c.Store.Validate())
 	add("scorer", c.Scorer.Validate())
+	add("alerter", c.Alerter.Validate())
+	add("scancollector", c.Scan.Validate())
+	add("sbomcollector", c.SBOM.Validate())
+	add("tracecollector", c.Trace.Validate())
+	add("loadcollector", c.Load.Validate())
+	for token, tenant := range c.Auth.Tokens {
+		if token == "" {
+			errs = append(errs, errors.New("auth.tokens: empty token"))
+		}
+		if err := events.ValidateTenant(tenant); err != nil {
+			errs = append(errs, fmt.Errorf("auth.tokens: %w", err))
+		}
+	}
 	if c.Shutdown.Timeout <= 0 {
 		errs = append(errs, errors.New("shutdown.timeout: must be positive"))
 	}
@@ -121,6 +172,13 @@ func (c *Config) LoadYAML(path string, expandEnv bool) error {
 func (c Config) Redacted() string {
 	c.Store.DSN = redactDSN(c.Store.DSN)
 	c.Bus.URL = redactDSN(c.Bus.URL)
+	if len(c.Auth.Tokens) > 0 {
+		redacted := map[string]string{}
+		for _, tenant := range c.Auth.Tokens {
+			redacted["REDACTED-"+tenant] = tenant
+		}
+		c.Auth.Tokens = redacted
+	}
 	out, _ := yaml.Marshal(c)
 	return string(out)
 }

@@ -21,14 +21,24 @@ const (
 	modBus        = "bus"
 	modScorer     = "scorer"
 	modIngest     = "ingest"
+	modAlerter    = "alerter"
+	modScan       = "scancollector"
+	modSBOM       = "sbomcollector"
+	modLoad       = "loadcollector"
+	modTrace      = "tracecollector"
 )
 
-var startOrder = []string{modServer, modNATS, modClickHouse, modStore, modBus, modScorer, modIngest}
+var startOrder = []string{modServer, modNATS, modClickHouse, modStore, modBus, modScorer, modAlerter, modIngest, modScan, modSBOM, modLoad, modTrace}
 
 // dependencies of each runnable target; nats and clickhouse are added by
 // ResolveTargets only when the configuration asks for embedded servers.
 var dependencies = map[string][]string{
-	modScorer: {modServer, modStore, modBus},
+	modScorer:  {modServer, modStore, modBus},
+	modAlerter: {modServer, modBus},
+	modScan:    {modServer, modBus, modIngest},
+	modSBOM:    {modServer, modBus, modIngest},
+	modLoad:    {modServer, modBus, modIngest},
+	modTrace:   {modServer, modBus},
 }
 
 // Targets lists the names -target accepts.

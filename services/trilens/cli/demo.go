@@ -4,6 +4,10 @@ import (
 	"context"
 	"fmt"
 	"io"
+	"maps"
+	"os"
+	"path/filepath"
+	"slices"
 	"strings"
 	"text/tabwriter"
 	"time"
@@ -17,14 +21,54 @@ import (
 // demoTenant is the tenant the demo evidence belongs to.
 const demoTenant = "demo"
 
-// runDemo feeds demo evidence into a running app, waits until the scorer has
-// stored it, and prints what is in ClickHouse and where to look.
-func runDemo(ctx context.Context, out io.Writer, app *trilens.App) error {
-	evs := demoChanges(time.Now())
-	if err := app.Bus.Publish(ctx, evs...); err != nil {
-		return fmt.Errorf("publish demo evidence: %w", err)
+// demoFile is one piece of demo evidence: a real tool's output committed as
+// a test fixture, sent to its collector as `trilens submit` would.
+type demoFile struct {
+	path, file, service string
+}
+
+// demoFiles are read from the source tree, so the demo is the tests' evidence.
+var demoFiles = []demoFile{
+	{"/v1/scans", "services/scancollector/testdata/reports/gosec.sarif", "checkout-api"},
+	{"/v1/scans", "services/scancollector/testdata/reports/grype.json", "checkout-api"},
+	{"/v1/scans", "services/scancollector/testdata/reports/gitleaks.json", "catalog"},
+	{"/v1/scans", "services/scancollector/testdata/reports/trivy.json", "payments"},
+	{"/v1/sboms", "services/sbomcollector/testdata/sboms/gomod.cyclonedx-1.5.json", "checkout-api"},
+	{"/v1/sboms", "services/sbomcollector/testdata/sboms/npm.spdx-2.3.json", "catalog"},
+	{"/v1/loadruns", "services/loadcollector/testdata/k6/stepped.ndjson.gz", "checkout-api"},
+	{"/v1/loadruns", "services/loadcollector/testdata/k6/mixed-summary-export.json", "catalog"},
+	{"/v1/webvitals", "services/loadcollector/testdata/lighthouse/run1.json", "catalog"},
+}
+
+// runDemo feeds demo evidence into a running app through its collectors,
+// waits until the scorer has stored all of it, and prints what is in
+// ClickHouse and where to look.
+func runDemo(ctx context.Context, out io.Writer, app *trilens.App, srcDir string) error {
+	_, port := splitPort(app.Server.Addr())
+	sub := &Submitter{URL: "http://127.0.0.1:" + port, Tenant: demoTenant, Repo: "example/shop", Branch: "main",
+		Commit: "4f2c9e1", Env: "ci", Timeout: time.Minute, Quiet: true}
+	want := 0
+	for _, f := range demoFiles {
+		sub.Service = f.service
+		var answer struct {
+			Events int `json:"events"`
+		}
+		path := filepath.Join(srcDir, f.file)
+		if _, err := os.Stat(path); err != nil {
+			return fmt.Errorf("demo evidence %s not found: run the demo from the Trilens source tree (make demo) or pass --demo.dir", f.file)
+		}
+		if err := sub.Post(ctx, f.path, path, nil, &answer); err != nil {
+			return err
+		}
+		fmt.Fprintf(out, "sent %-60s %4d events\n", f.file, answer.Events)
+		want += answer.Events
 	}
-	counts, err := waitStored(ctx, app, len(evs), time.Minute)
+	changes := demoChanges(time.Now())
+	if err := app.Bus.Publish(ctx, changes...); err != nil {
+		return fmt.Errorf("publish demo CI runs: %w", err)
+	}
+	fmt.Fprintf(out, "sent %-60s %4d events\n", "CI runs and deploys of the last week", len(changes))
+	counts, err := waitStored(ctx, app, want+len(changes), 2*time.Minute)
 	if err != nil {
 		return err
 	}
@@ -102,10 +146,18 @@ func waitStored(ctx context.Context, app *trilens.App, want int, timeout time.Du
 func printSummary(out io.Writer, app *trilens.App, counts map[string]uint64) {
 	var total uint64
 	tw := tabwriter.NewWriter(out, 2, 4, 2, ' ', 0)
-	fmt.Fprintln(tw, "KIND\tEVENTS")
-	for kind, n := range counts {
-		fmt.Fprintf(tw, "%s\t%d\n", kind, n)
-		total += n
+	fmt.Fprintln(tw, "\nKIND\tEVENTS")
+	for _, kind := range slices.Sorted(maps.Keys(counts)) {
+		fmt.Fprintf(tw, "%s\t%d\n", kind, counts[kind])
+		total += counts[kind]
+	}
+	fmt.Fprintln(tw, "\nTABLE\tROWS")
+	for _, table := range []string{"findings", "components", "load_runs", "load_steps", "web_vitals", "changes", "kpi_points", "verdicts"} {
+		var n uint64
+		q := fmt.Sprintf("SELECT count() FROM %s.%s FINAL WHERE tenant = ?", app.Store.Database(), table)
+		if err := app.Store.Conn().QueryRow(context.Background(), q, demoTenant).Scan(&n); err == nil {
+			fmt.Fprintf(tw, "%s\t%d\n", table, n)
+		}
 	}
 	_ = tw.Flush()
 	addr := app.Server.Addr()

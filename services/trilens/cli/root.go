@@ -62,6 +62,8 @@ all) in one process. "trilens up" does the same with a demo option.`
 		newReadyCommand(),
 		newPolicyCommand(),
 		newSubmitCommand(),
+		newGateCommand(),
+		newScanCommand(),
 		newDashboardsCommand(),
 	)
 	return root

@@ -25,6 +25,7 @@ type runFlags struct {
 	logLevel  string
 	goFlags   *flag.FlagSet
 	demo      bool
+	demoDir   string
 }
 
 func (r *runFlags) register(cmd *cobra.Command, target string) {
@@ -92,6 +93,7 @@ is scored, and prints what was stored and where to look.`,
 	}
 	r.register(cmd, "all")
 	cmd.Flags().BoolVar(&r.demo, "demo", false, "feed demo evidence once the stack is up and print a summary")
+	cmd.Flags().StringVar(&r.demoDir, "demo.dir", ".", "Trilens source tree the demo evidence (test fixtures) is read from")
 	return cmd
 }
 
@@ -118,7 +120,7 @@ func (r *runFlags) run(cmd *cobra.Command) error {
 		return &ExitError{Code: ExitUsage, Err: err}
 	}
 	if r.demo {
-		if err := runDemo(ctx, cmd.OutOrStdout(), app); err != nil {
+		if err := runDemo(ctx, cmd.OutOrStdout(), app, r.demoDir); err != nil {
 			log.Error("demo failed", "err", err)
 			_ = app.Stop(context.Background())
 			return &ExitError{Code: ExitUsage, Err: fmt.Errorf("demo: %w", err)}

@@ -32,6 +32,7 @@ and in GitHub Actions GITHUB_REPOSITORY, GITHUB_SHA, GITHUB_REF_NAME,
 GITHUB_BASE_REF and GITHUB_RUN_ID.`,
 	}
 	cmd.AddCommand(newLoadSubmitCommands()...)
+	cmd.AddCommand(newSubmitScanCommand())
 	return cmd
 }
 
@@ -110,16 +111,24 @@ func (s *Submitter) Post(ctx context.Context, path, file string, progress io.Wri
 	ctx, cancel := context.WithTimeout(ctx, s.Timeout)
 	defer cancel()
 
+	var src io.Reader = f
+	if !s.Quiet && progress != nil && info.Size() > 8<<20 {
+		src = &progressReader{r: f, total: info.Size(), w: progress, name: filepath.Base(file)}
+	}
+	// A file already gzip-compressed (k6 --out json=run.gz) goes as it is.
+	var magic [2]byte
+	n, _ := f.ReadAt(magic[:], 0)
+	gzipped := n == 2 && magic[0] == 0x1f && magic[1] == 0x8b
 	pr, pw := io.Pipe()
 	go func() {
-		zw := gzip.NewWriter(pw)
-		var src io.Reader = f
-		if !s.Quiet && progress != nil && info.Size() > 8<<20 {
-			src = &progressReader{r: f, total: info.Size(), w: progress, name: filepath.Base(file)}
-		}
-		_, err := io.Copy(zw, src)
-		if err == nil {
-			err = zw.Close()
+		var err error
+		if gzipped {
+			_, err = io.Copy(pw, src)
+		} else {
+			zw := gzip.NewWriter(pw)
+			if _, err = io.Copy(zw, src); err == nil {
+				err = zw.Close()
+			}
 		}
 		pw.CloseWithError(err)
 	}()
