@@ -143,6 +143,17 @@ func TestCollectorToClickHouse(t *testing.T) {
 		t.Errorf("%d N+1 detections, want one per checkout window", nd)
 	}
 
+	// trace_findings sums a fingerprint over its windows.
+	var windows uint64
+	var occ float64
+	var ex []string
+	if err := r.store.Conn().QueryRow(ctx, "SELECT windows, occurrences, exemplar_trace_ids FROM "+db+".trace_findings WHERE type = 'n_plus_one'").Scan(&windows, &occ, &ex); err != nil {
+		t.Fatal(err)
+	}
+	if n := 8 * float64(len(tr.checkout)); windows != 2 || occ != n || len(ex) != 10 {
+		t.Errorf("trace_findings N+1: %d windows, %v occurrences, %d exemplars; want 2, %v, 10", windows, occ, len(ex), n)
+	}
+
 	// KPI points: checkout p95 against its 150 ms budget, per window.
 	waitRows(t, r.store, "kpi_points", 2*(5+1)) // checkout: p95, error rate, cdn, api and db hops; browse: p95
 	krows, err := r.store.Conn().Query(ctx, "SELECT toInt64(observed_at), value, budget, status FROM "+db+".kpi_points FINAL WHERE kpi = 'journey_p95_ms' AND scope = 'checkout'")
