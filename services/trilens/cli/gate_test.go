@@ -185,7 +185,6 @@ func TestGate(t *testing.T) {
 			}
 		}
 		code, out := runCLI(append(append([]string{"gate", "--policy", pol}, subject(s.url, "newcrit", "feature", "main")...), scanFixture("gosec.sarif"), scanFixture("grype.json"))...)
-		t.Log(out)
 		if code != 1 || !strings.Contains(out, "no_new_critical: CVE-2023-45288 in golang.org/x/net (grype) is new and critical") {
 			t.Fatalf("exit %d, want 1 naming the new critical:\n%s", code, out)
 		}
