@@ -17,6 +17,8 @@ import (
 // decoder skips the rest (screenshots, traces) without keeping it.
 type lhr struct {
 	LighthouseVersion string `json:"lighthouseVersion"`
+	// GatherMode is navigation (page loads), timespan (user flows: INP) or snapshot.
+	GatherMode        string `json:"gatherMode"`
 	RequestedURL      string `json:"requestedUrl"`
 	FinalDisplayedURL string `json:"finalDisplayedUrl"`
 	FinalURL          string `json:"finalUrl"` // before Lighthouse 10
@@ -110,6 +112,10 @@ func decodeLighthouse(r *bufio.Reader) ([]*loadtestv1.WebVitals, int, error) {
 	}
 	var out []*loadtestv1.WebVitals
 	for _, u := range urls {
+		if flow := flowRuns(byURL[u]); len(flow) > 0 {
+			out = append(out, vitals(medianINPRun(flow), uint32(len(flow))))
+			continue
+		}
 		valid := validRuns(byURL[u])
 		if len(valid) == 0 {
 			return nil, 0, collect.Errorf(http.StatusUnprocessableEntity, "audits", "no run of %s has both first-contentful-paint and interactive (a runtime error?): no median run", u)
@@ -128,6 +134,39 @@ func validRuns(runs []*lhr) []*lhr {
 		}
 	}
 	return out
+}
+
+// flowRuns are the timespan runs (user flows) without a runtime error. They
+// measure interactions (INP) rather than a page load, so Lighthouse CI's
+// FCP/TTI median does not apply to them.
+func flowRuns(runs []*lhr) []*lhr {
+	var out []*lhr
+	for _, r := range runs {
+		if r.GatherMode == "timespan" && r.RuntimeError == nil {
+			out = append(out, r)
+		}
+	}
+	return out
+}
+
+// medianINPRun is the flow run closest to the median INP (ties: the lower
+// INP, then the first); runs without INP count as 0.
+func medianINPRun(runs []*lhr) *lhr {
+	inp := func(r *lhr) float64 {
+		if v := r.Audits.INP.value(); isFinite(v) {
+			return v
+		}
+		return 0
+	}
+	m := median(runs, inp)
+	sorted := slices.Clone(runs)
+	slices.SortStableFunc(sorted, func(a, b *lhr) int {
+		if d := math.Abs(inp(a)-m) - math.Abs(inp(b)-m); d != 0 {
+			return sign(d)
+		}
+		return sign(inp(a) - inp(b))
+	})
+	return sorted[0]
 }
 
 func isFinite(f float64) bool { return !math.IsNaN(f) && !math.IsInf(f, 0) }

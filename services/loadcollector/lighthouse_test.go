@@ -4,6 +4,7 @@ import (
 	"bufio"
 	"bytes"
 	"encoding/json"
+	"fmt"
 	"os"
 	"os/exec"
 	"path/filepath"
@@ -113,5 +114,22 @@ func TestLighthouseRejectsOtherInput(t *testing.T) {
 		if err == nil || statusOf(err) != c.status {
 			t.Errorf("%s: err %v (status %d), want status %d", name, err, statusOf(err), c.status)
 		}
+	}
+}
+
+// Timespan (user-flow) reports carry INP and no FCP/TTI: the run with the
+// median INP is kept.
+func TestLighthouseTimespanMedianINP(t *testing.T) {
+	run := func(inp, tbt float64) string {
+		return fmt.Sprintf(`{"lighthouseVersion":"13.5.0","gatherMode":"timespan","finalDisplayedUrl":"http://x/cart",
+			"audits":{"interaction-to-next-paint":{"numericValue":%v},"total-blocking-time":{"numericValue":%v}}}`, inp, tbt)
+	}
+	body := run(320, 1) + run(180, 2) + run(240, 3)
+	vs, _, err := decodeLighthouse(bufio.NewReader(strings.NewReader(body)))
+	if err != nil {
+		t.Fatal(err)
+	}
+	if len(vs) != 1 || vs[0].InpMs != 240 || vs[0].TbtMs != 3 || vs[0].Runs != 3 {
+		t.Errorf("got %v, want the 240 ms INP run of 3", vs)
 	}
 }
