@@ -86,6 +86,42 @@ func (m *Manager) Ready(ctx context.Context) error {
 	return errors.Join(errs...)
 }
 
+// State is one service's name and whether it runs.
+type State struct {
+	Name  string `json:"name"`
+	State string `json:"state"`
+	Error string `json:"error,omitempty"`
+}
+
+// States lists every service in start order with its state: new,
+// running or stopping, and the readiness error of a running one.
+func (m *Manager) States(ctx context.Context) []State {
+	m.mu.Lock()
+	started := map[string]bool{}
+	for _, s := range m.started {
+		started[s.Name()] = true
+	}
+	stopping := m.stopping
+	m.mu.Unlock()
+	out := make([]State, 0, len(m.services))
+	for _, s := range m.services {
+		st := State{Name: s.Name(), State: "new"}
+		switch {
+		case stopping:
+			st.State = "stopping"
+		case started[s.Name()]:
+			st.State = "running"
+			if c, ok := s.(Checker); ok {
+				if err := c.Ready(ctx); err != nil {
+					st.Error = err.Error()
+				}
+			}
+		}
+		out = append(out, st)
+	}
+	return out
+}
+
 // SetStopping marks the process as shutting down before Stop is called, so
 // /ready answers 503 during the shutdown delay.
 func (m *Manager) SetStopping() {

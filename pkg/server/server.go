@@ -4,6 +4,7 @@ package server
 
 import (
 	"context"
+	"encoding/json"
 	"errors"
 	"flag"
 	"fmt"
@@ -14,6 +15,7 @@ import (
 
 	"github.com/prometheus/client_golang/prometheus"
 	"github.com/prometheus/client_golang/prometheus/promhttp"
+	"github.com/trilens/trilens/pkg/lifecycle"
 )
 
 // Config of the HTTP server.
@@ -62,6 +64,15 @@ func New(cfg Config, log *slog.Logger, gatherer prometheus.Gatherer, ready func(
 	})
 	mux.Handle("GET /metrics", promhttp.HandlerFor(gatherer, promhttp.HandlerOpts{}))
 	return &Server{Mux: mux, cfg: cfg, log: log}
+}
+
+// HandleServices serves the services of the process and their states as
+// JSON on /services.
+func (s *Server) HandleServices(states func(context.Context) []lifecycle.State) {
+	s.Mux.HandleFunc("GET /services", func(w http.ResponseWriter, r *http.Request) {
+		w.Header().Set("Content-Type", "application/json")
+		_ = json.NewEncoder(w).Encode(states(r.Context()))
+	})
 }
 
 // Name of the service.

@@ -72,6 +72,7 @@ func NewApp(cfg Config, log *slog.Logger) (*App, error) {
 		svcs = append(svcs, a.module(name))
 	}
 	a.mgr = lifecycle.NewManager(log, svcs...)
+	a.Server.HandleServices(a.mgr.States)
 	return a, nil
 }
 
