@@ -48,6 +48,7 @@ func FuzzDecodeLoadRun(f *testing.F) {
 
 func FuzzDecodeLighthouse(f *testing.F) {
 	f.Add(fixture(f, lighthouseRuns[0]))
+	f.Add(fixture(f, "lighthouse/flow1.json"))
 	f.Add([]byte(`{"lighthouseVersion":"13.5.0","requestedUrl":"http://x/","audits":{"first-contentful-paint":{"numericValue":1},"interactive":{"numericValue":2}}}`))
 	f.Add([]byte(`[{"lighthouseVersion":"13.5.0","audits":{"first-contentful-paint":{"numericValue":1},"interactive":{"numericValue":2}}}]`))
 	f.Fuzz(func(t *testing.T, body []byte) {

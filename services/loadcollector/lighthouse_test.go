@@ -8,6 +8,7 @@ import (
 	"os"
 	"os/exec"
 	"path/filepath"
+	"slices"
 	"strings"
 	"testing"
 )
@@ -131,5 +132,32 @@ func TestLighthouseTimespanMedianINP(t *testing.T) {
 	}
 	if len(vs) != 1 || vs[0].InpMs != 240 || vs[0].TbtMs != 3 || vs[0].Runs != 3 {
 		t.Errorf("got %v, want the 240 ms INP run of 3", vs)
+	}
+}
+
+// Real user-flow reports: the stored INP is the median of the three runs'.
+func TestLighthouseUserFlowINP(t *testing.T) {
+	var body []byte
+	var inps []float64
+	for i := 1; i <= 3; i++ {
+		b := fixture(t, fmt.Sprintf("lighthouse/flow%d.json", i))
+		var r struct {
+			Audits map[string]struct {
+				NumericValue float64 `json:"numericValue"`
+			}
+		}
+		if err := json.Unmarshal(b, &r); err != nil {
+			t.Fatal(err)
+		}
+		inps = append(inps, r.Audits["interaction-to-next-paint"].NumericValue)
+		body = append(body, b...)
+	}
+	vs, _, err := decodeLighthouse(bufio.NewReader(bytes.NewReader(body)))
+	if err != nil {
+		t.Fatal(err)
+	}
+	slices.Sort(inps)
+	if len(vs) != 1 || vs[0].InpMs != inps[1] || vs[0].InpMs < 300 {
+		t.Errorf("got %v, want the median INP %v of %v (the click blocks for 300 ms)", vs, inps[1], inps)
 	}
 }

@@ -59,3 +59,10 @@ for i in 1 2 3; do
 		--chrome-flags="--headless --no-sandbox --disable-gpu --disable-background-networking --user-data-dir=$ud"
 	rm -rf "$ud"
 done
+# 5. Three Lighthouse user flows (timespan mode: click Pay, INP). The script
+# runs from the Lighthouse install so that its imports resolve.
+cp flow.mjs "$root/.cache/lighthouse/flow-run.mjs"
+for i in 1 2 3; do
+	CHROME_PATH="$(command -v chromium)" node "$root/.cache/lighthouse/flow-run.mjs" "$TARGET/page" "$PWD/flow$i.json"
+done
+rm "$root/.cache/lighthouse/flow-run.mjs"

@@ -66,7 +66,8 @@ func Handler(c Config) http.Handler {
 const hero = `<svg xmlns="http://www.w3.org/2000/svg" width="1200" height="600"><rect width="1200" height="600" fill="#3a6"/></svg>`
 
 // page has a late hero image (LCP), a banner inserted above the content after
-// load (CLS) and a 250 ms busy loop (a long task, TBT).
+// load (CLS), a 250 ms busy loop (a long task, TBT) and a Pay button whose
+// click handler blocks for 300 ms (INP, in a Lighthouse user flow).
 const page = `<!doctype html>
 <html lang="en"><head><meta charset="utf-8"><meta name="viewport" content="width=device-width, initial-scale=1">
 <title>Trilens load target</title><meta name="description" content="A page with known web-vitals faults.">
@@ -74,6 +75,7 @@ const page = `<!doctype html>
 <h1>Checkout</h1>
 <p id="lead">Order summary and payment.</p>
 <img src="/hero.svg" width="1200" height="600" alt="hero" style="max-width:100%;height:auto">
+<button id="pay" onclick="var end = Date.now() + 300; while (Date.now() < end) {} this.textContent = 'Paid';">Pay</button>
 <script>
 setTimeout(function () {
   var b = document.createElement('div');
