@@ -20,7 +20,8 @@ type Config struct {
 	GRPCAddress string `yaml:"grpc_address"`
 	HTTPAddress string `yaml:"http_address"`
 	// DecisionWait is how long a trace must be quiet before it is analysed:
-	// the spans of one trace arrive from several services at different times.
+	// the spans of one trace arrive from several services at different times
+	// (an SDK's batch processor waits up to 5 s before it exports).
 	DecisionWait time.Duration `yaml:"decision_wait"`
 	// MaxTraceAge analyses a trace that keeps receiving spans after this long.
 	MaxTraceAge time.Duration `yaml:"max_trace_age"`
@@ -61,14 +62,14 @@ type Config struct {
 func (c *Config) RegisterFlags(prefix string, fs *flag.FlagSet) {
 	fs.StringVar(&c.GRPCAddress, prefix+"grpc-address", ":4317", "OTLP/gRPC listen address")
 	fs.StringVar(&c.HTTPAddress, prefix+"http-address", ":4318", "OTLP/HTTP listen address")
-	fs.DurationVar(&c.DecisionWait, prefix+"decision-wait", 5*time.Second, "quiet time after which a trace is analysed")
-	fs.DurationVar(&c.MaxTraceAge, prefix+"max-trace-age", 30*time.Second, "analyse a trace at this age even if spans keep arriving")
-	fs.DurationVar(&c.Lateness, prefix+"lateness", 40*time.Second, "how long a window waits after its end for late traces")
+	fs.DurationVar(&c.DecisionWait, prefix+"decision-wait", 10*time.Second, "quiet time after which a trace is analysed")
+	fs.DurationVar(&c.MaxTraceAge, prefix+"max-trace-age", time.Minute, "analyse a trace at this age even if spans keep arriving")
+	fs.DurationVar(&c.Lateness, prefix+"lateness", 90*time.Second, "how long a window waits after its end for late traces")
 	fs.DurationVar(&c.FlushInterval, prefix+"flush-interval", time.Second, "how often closed windows are published")
 	fs.Int64Var(&c.MaxRequestBytes, prefix+"max-request-bytes", 32<<20, "largest request body, compressed or not")
 	fs.IntVar(&c.MaxConcurrentRequests, prefix+"max-concurrent-requests", 32, "requests decoded at once; more are refused")
 	fs.IntVar(&c.MaxQueuedSpans, prefix+"max-queued-spans", 100_000, "spans waiting for a shard; more are refused")
-	fs.IntVar(&c.MaxBufferedSpans, prefix+"max-buffered-spans", 250_000, "spans held while traces assemble; past it the oldest traces are analysed early")
+	fs.IntVar(&c.MaxBufferedSpans, prefix+"max-buffered-spans", 500_000, "spans held while traces assemble; past it the oldest traces are analysed early")
 	fs.IntVar(&c.MaxSpansPerTrace, prefix+"max-spans-per-trace", 10_000, "spans kept per trace")
 	fs.DurationVar(&c.RetryAfter, prefix+"retry-after", time.Second, "delay suggested to refused clients")
 	fs.IntVar(&c.Shards, prefix+"shards", 0, "assembling goroutines (0: one per CPU)")

@@ -62,6 +62,11 @@ type shard struct {
 	in       chan batch
 	flush    chan flushReq
 	traces   map[traceKey]*traceBuf
+	// done remembers the traces analysed within MaxTraceAge, so a straggler
+	// span (often the root, which ends last) does not start a second,
+	// partial copy of a trace that was already counted.
+	done     map[traceKey]struct{}
+	doneFIFO []doneEntry
 	due      deadlines
 	buffered int
 	windows  map[windowKey]*window
@@ -79,7 +84,7 @@ func newPipeline(cfg *Config, rules *rules, now func() time.Time, m *metrics) *p
 	for range cfg.shards() {
 		p.shards = append(p.shards, &shard{
 			p: p, in: make(chan batch, 256), flush: make(chan flushReq),
-			traces: map[traceKey]*traceBuf{}, windows: map[windowKey]*window{},
+			traces: map[traceKey]*traceBuf{}, done: map[traceKey]struct{}{}, windows: map[windowKey]*window{},
 			closedBefore: math.MinInt64, an: newAnalyzer(rules),
 			maxBuffered: max(cfg.MaxBufferedSpans/cfg.shards(), 1),
 		})
@@ -191,10 +196,15 @@ func (s *shard) run() {
 func (s *shard) add(b batch) {
 	now := s.p.now().UnixNano()
 	cfg := s.p.cfg
+	s.forget(now)
 	for i := range b.spans {
 		k := traceKey{b.tenant, b.spans[i].traceID}
 		t := s.traces[k]
 		if t == nil {
+			if _, ok := s.done[k]; ok {
+				s.p.metrics.spans.WithLabelValues("dropped_after_decision").Inc()
+				continue
+			}
 			t = &traceBuf{first: now}
 			s.traces[k] = t
 			heap.Push(&s.due, deadline{at: now + int64(cfg.DecisionWait), key: k})
@@ -223,7 +233,7 @@ func (s *shard) expire(all bool) {
 		d := s.due[0]
 		over := s.buffered > s.maxBuffered
 		if !all && !over && d.at > now {
-			return
+			break
 		}
 		heap.Pop(&s.due)
 		t := s.traces[d.key]
@@ -241,6 +251,28 @@ func (s *shard) expire(all bool) {
 		delete(s.traces, d.key)
 		s.buffered -= len(t.spans)
 		s.finish(d.key.tenant, t.spans, outcome)
+		s.done[d.key] = struct{}{}
+		s.doneFIFO = append(s.doneFIFO, doneEntry{at: now, key: d.key})
+	}
+	s.forget(now)
+}
+
+type doneEntry struct {
+	at  int64
+	key traceKey
+}
+
+// forget drops the analysed traces older than MaxTraceAge (no span of
+// theirs is expected any more), and the oldest past as many entries as the
+// shard may buffer spans, so the memory stays bounded.
+func (s *shard) forget(now int64) {
+	i := 0
+	for i < len(s.doneFIFO) && (s.doneFIFO[i].at+int64(s.p.cfg.MaxTraceAge) <= now || len(s.doneFIFO)-i > s.maxBuffered) {
+		delete(s.done, s.doneFIFO[i].key)
+		i++
+	}
+	if i > 0 {
+		s.doneFIFO = append(s.doneFIFO[:0], s.doneFIFO[i:]...)
 	}
 }
 

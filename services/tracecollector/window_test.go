@@ -147,3 +147,41 @@ func waitCounter(t testing.TB, c prometheus.Counter, want float64) {
 		time.Sleep(10 * time.Millisecond)
 	}
 }
+
+// TestStragglersAfterDecision: spans of a trace that was already analysed
+// (a root exported late, say) are dropped and counted, not analysed as a
+// second, partial trace.
+func TestStragglersAfterDecision(t *testing.T) {
+	b := newBus(t)
+	cfg := testConfig()
+	cfg.DecisionWait = time.Second
+	cfg.MaxTraceAge = 10 * time.Second
+	t0 := time.Date(2026, 11, 22, 12, 0, 0, 0, time.UTC)
+	clk := &clock{now: t0}
+	c, err := New(cfg, collect.Settings{Logger: slog.New(slog.DiscardHandler), Publisher: b, Now: clk.Now})
+	if err != nil {
+		t.Fatal(err)
+	}
+	if err := c.Start(context.Background()); err != nil {
+		t.Fatal(err)
+	}
+	defer c.Stop(context.Background())
+	url := "http://" + c.HTTPAddr() + "/v1/traces"
+	body := protoBody(t, request(3, t0))
+	if resp := post(t, url, "application/x-protobuf", body); resp.StatusCode != 200 {
+		t.Fatalf("status %d", resp.StatusCode)
+	}
+	clk.Set(t0.Add(2 * time.Second))
+	waitCounter(t, c.metrics.traces.WithLabelValues("complete"), 1)
+	if resp := post(t, url, "application/x-protobuf", body); resp.StatusCode != 200 {
+		t.Fatalf("status %d", resp.StatusCode)
+	}
+	waitCounter(t, c.metrics.spans.WithLabelValues("dropped_after_decision"), 3)
+	// Past MaxTraceAge the trace is forgotten: the same id is a new trace.
+	clk.Set(t0.Add(13 * time.Second))
+	if resp := post(t, url, "application/x-protobuf", body); resp.StatusCode != 200 {
+		t.Fatalf("status %d", resp.StatusCode)
+	}
+	clk.Set(t0.Add(15 * time.Second))
+	waitCounter(t, c.metrics.traces.WithLabelValues("complete"), 2)
+}
