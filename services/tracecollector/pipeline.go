@@ -58,10 +58,10 @@ type flushReq struct {
 }
 
 type shard struct {
-	p        *pipeline
-	in       chan batch
-	flush    chan flushReq
-	traces   map[traceKey]*traceBuf
+	p      *pipeline
+	in     chan batch
+	flush  chan flushReq
+	traces map[traceKey]*traceBuf
 	// done remembers the traces analysed within MaxTraceAge, so a straggler
 	// span (often the root, which ends last) does not start a second,
 	// partial copy of a trace that was already counted.
