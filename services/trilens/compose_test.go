@@ -5,8 +5,10 @@ import (
 	"context"
 	"encoding/xml"
 	"errors"
+	"flag"
 	"fmt"
 	"maps"
+	"net"
 	"net/url"
 	"os"
 	"path/filepath"
@@ -19,6 +21,8 @@ import (
 	"github.com/compose-spec/compose-go/v2/types"
 	natsserver "github.com/nats-io/nats-server/v2/server"
 	"go.yaml.in/yaml/v3"
+
+	"github.com/trilens/trilens/services/trilens"
 )
 
 // No Docker engine runs on our machines, so docker-compose.yml is checked here: compose-go
@@ -28,19 +32,41 @@ import (
 // listen on, a URL naming a service that does not exist, a password that differs between
 // the ClickHouse users file and its clients, a NATS config without JetStream.
 
-// composeTargets are the values --target accepts.
-// TODO(lead): replace by trilens.Targets() (the runner's registry) once it exists.
-var composeTargets = []string{"all", "scorer", "scancollector", "sbomcollector", "tracecollector", "loadcollector", "alerter"}
+// rules is what the runner accepts, taken from its own registry and flags so that the
+// compose file cannot drift from the binary.
+type rules struct {
+	targets  []string // values of --target
+	listen   []uint32 // ports a trilens container listens on, HTTP first
+	httpPort uint32   // where /ready answers
+}
 
-// Defaults of --server.http-address, --otlp.grpc-address and --otlp.http-address: the only
-// ports a trilens container listens on.
-const (
-	httpPort     = 7070
-	otlpGRPCPort = 4317
-	otlpHTTPPort = 4318
-)
+// listenFlags are the address flags whose default ports the containers publish.
+var listenFlags = []string{"server.http-address", "otlp.grpc-address", "otlp.http-address"}
 
-var listenPorts = []uint32{httpPort, otlpGRPCPort, otlpHTTPPort}
+func runnerRules(t *testing.T) rules {
+	t.Helper()
+	var cfg trilens.Config
+	fs := flag.NewFlagSet("trilens", flag.ContinueOnError)
+	cfg.RegisterFlags(fs)
+	r := rules{targets: trilens.Targets()}
+	for _, name := range listenFlags {
+		f := fs.Lookup(name)
+		if f == nil {
+			t.Fatalf("the runner has no --%s flag any more: update docker-compose.yml and this test", name)
+		}
+		_, port, err := net.SplitHostPort(f.DefValue)
+		if err != nil {
+			t.Fatalf("--%s default %q: %v", name, f.DefValue, err)
+		}
+		n, err := strconv.ParseUint(port, 10, 16)
+		if err != nil {
+			t.Fatalf("--%s default %q: %v", name, f.DefValue, err)
+		}
+		r.listen = append(r.listen, uint32(n))
+	}
+	r.httpPort = r.listen[0]
+	return r
+}
 
 // repoRoot is where docker-compose.yml lives; go test runs in services/trilens.
 func repoRoot(t *testing.T) string {
@@ -71,13 +97,14 @@ func loadCompose(t *testing.T, root, file string, profiles ...string) (*types.Pr
 
 func TestComposeFile(t *testing.T) {
 	root := repoRoot(t)
+	r := runnerRules(t)
 	file := filepath.Join(root, "docker-compose.yml")
 
 	all, err := loadCompose(t, root, file, "*")
 	if err != nil {
 		t.Fatalf("docker-compose.yml with every profile: %v", err)
 	}
-	if err := errors.Join(allProblems(all, root)...); err != nil {
+	if err := errors.Join(allProblems(all, root, r)...); err != nil {
 		t.Errorf("docker-compose.yml with every profile:\n%v", err)
 	}
 	dsDir := filepath.Join(root, "deploy", "grafana", "provisioning", "datasources")
@@ -109,16 +136,18 @@ func TestComposeFile(t *testing.T) {
 			}
 			if all, ok := p.Services["trilens"]; ok {
 				// The CLI's and the OTel SDKs' default endpoints must work against the host.
-				var got []string
+				var got, want []string
 				for _, port := range all.Ports {
 					got = append(got, fmt.Sprintf("%s:%d", port.Published, port.Target))
 				}
-				want := []string{"7070:7070", "4317:4317", "4318:4318"}
+				for _, port := range r.listen {
+					want = append(want, fmt.Sprintf("%d:%d", port, port))
+				}
 				if !slices.Equal(got, want) {
 					t.Errorf("trilens publishes %v, want %v", got, want)
 				}
 			}
-			problems := append(allProblems(p, root), hostPortProblems(p)...)
+			problems := append(allProblems(p, root, r), hostPortProblems(p)...)
 			if err := errors.Join(problems...); err != nil {
 				t.Error(err)
 			}
@@ -130,6 +159,7 @@ func TestComposeFile(t *testing.T) {
 // every data source in testdata/grafana breaks exactly one rule.
 func TestComposeChecksReject(t *testing.T) {
 	root := repoRoot(t)
+	r := runnerRules(t)
 	testdata, err := filepath.Abs("testdata")
 	if err != nil {
 		t.Fatal(err)
@@ -174,7 +204,7 @@ func TestComposeChecksReject(t *testing.T) {
 			case tc.datasources != "":
 				problems = datasourceProblems(p, root, filepath.Join(testdata, "grafana", tc.datasources))
 			default:
-				problems = append(allProblems(p, root), hostPortProblems(p)...)
+				problems = append(allProblems(p, root, r), hostPortProblems(p)...)
 			}
 			got := errors.Join(problems...)
 			if got == nil {
@@ -188,12 +218,12 @@ func TestComposeChecksReject(t *testing.T) {
 }
 
 // allProblems runs every check that needs only the project and the repository.
-func allProblems(p *types.Project, root string) []error {
-	return append(composeProblems(p, root), natsProblems(p)...)
+func allProblems(p *types.Project, root string, r rules) []error {
+	return append(composeProblems(p, root, r), natsProblems(p)...)
 }
 
 // composeProblems returns every broken rule of the enabled services of p.
-func composeProblems(p *types.Project, root string) []error {
+func composeProblems(p *types.Project, root string, r rules) []error {
 	var problems []error
 	report := func(svc, format string, args ...any) {
 		problems = append(problems, fmt.Errorf("service %q: %s", svc, fmt.Sprintf(format, args...)))
@@ -220,14 +250,14 @@ func composeProblems(p *types.Project, root string) []error {
 			if err := inRepo(root, filepath.Join(s.Build.Context, cmp.Or(s.Build.Dockerfile, "Dockerfile"))); err != nil {
 				report(name, "build: %v", err)
 			}
-			problems = append(problems, trilensProblems(p, s)...)
+			problems = append(problems, trilensProblems(p, s, r)...)
 		}
 	}
 	return problems
 }
 
 // trilensProblems checks a service that runs the image built from this repository.
-func trilensProblems(p *types.Project, s types.ServiceConfig) []error {
+func trilensProblems(p *types.Project, s types.ServiceConfig, r rules) []error {
 	var problems []error
 	report := func(format string, args ...any) {
 		problems = append(problems, fmt.Errorf("service %q: %s", s.Name, fmt.Sprintf(format, args...)))
@@ -237,8 +267,8 @@ func trilensProblems(p *types.Project, s types.ServiceConfig) []error {
 		value := flags[flagName]
 		switch {
 		case flagName == "target":
-			if !slices.Contains(composeTargets, value) {
-				report("unknown --target %q (known: %v)", value, composeTargets)
+			if !slices.Contains(r.targets, value) {
+				report("unknown --target %q (known: %v)", value, r.targets)
 			}
 		case strings.HasSuffix(flagName, ".url") || strings.HasSuffix(flagName, ".dsn"):
 			u, err := url.Parse(value)
@@ -262,13 +292,13 @@ func trilensProblems(p *types.Project, s types.ServiceConfig) []error {
 		}
 	}
 	for _, port := range s.Ports {
-		if !slices.Contains(listenPorts, port.Target) {
-			report("container port %d is not one trilens listens on %v", port.Target, listenPorts)
+		if !slices.Contains(r.listen, port.Target) {
+			report("container port %d is not one trilens listens on %v", port.Target, r.listen)
 		}
 	}
-	ready := []string{"CMD", "trilens", "ready", "--url", "http://127.0.0.1:" + strconv.Itoa(httpPort) + "/ready"}
+	ready := []string{"CMD", "trilens", "ready", "--url", fmt.Sprintf("http://127.0.0.1:%d/ready", r.httpPort)}
 	if s.HealthCheck != nil && !slices.Equal(s.HealthCheck.Test, ready) {
-		report("healthcheck does not call `trilens ready` on port %d: %v", httpPort, s.HealthCheck.Test)
+		report("healthcheck does not call `trilens ready` on port %d: %v", r.httpPort, s.HealthCheck.Test)
 	}
 	return problems
 }
