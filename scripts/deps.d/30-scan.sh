@@ -1,15 +1,19 @@
 #!/usr/bin/env bash
-# Scanners the scan lens needs to regenerate its fixtures (services/scancollector/testdata)
-# and jq for `make bench`. Idempotent: installs only what is missing from .bin or PATH.
+# Scanners the scan lens needs to regenerate its fixtures
+# (services/scancollector/testdata/make-fixtures.sh) and the tools its bench
+# script uses. Idempotent: installs only what is missing from .bin or PATH.
+# Trivy is not here: the module proxy refuses github.com/aquasecurity/trivy.
 set -euo pipefail
 cd "$(dirname "$0")/../.."
 BIN="$(pwd)/.bin"
 mkdir -p "$BIN"
 
-
-if ! command -v jq >/dev/null 2>&1; then
-	apt-get install -y jq
-fi
+# jq, GNU time and bc for scripts/bench.d/30-scan.sh.
+for tool in jq:jq time:/usr/bin/time bc:bc; do
+	if ! command -v "${tool#*:}" >/dev/null 2>&1; then
+		apt-get install -y "${tool%%:*}"
+	fi
+done
 
 install_go() { # name package@version [env...]
 	local name=$1 pkg=$2; shift 2

@@ -7,9 +7,11 @@ import (
 	"flag"
 	"os"
 	"path/filepath"
+	"strconv"
 	"strings"
 	"testing"
 
+	eventv1 "github.com/trilens/trilens/proto/trilens/event/v1"
 	scanv1 "github.com/trilens/trilens/proto/trilens/scan/v1"
 	"google.golang.org/protobuf/encoding/protojson"
 	"google.golang.org/protobuf/proto"
@@ -236,5 +238,29 @@ func TestMaxFindings(t *testing.T) {
 	doc := readFixture(t, "zap.json")
 	if _, err := Decode(FormatZAP, bytes.NewReader(doc), 2); !errors.Is(err, ErrTooManyFindings) {
 		t.Fatalf("err = %v, want ErrTooManyFindings", err)
+	}
+}
+
+func TestEventsStayUnderThePayloadLimit(t *testing.T) {
+	rep := &Report{Format: FormatSARIF}
+	run := rep.newRun("big", "1")
+	for i := 0; i < 3000; i++ {
+		run.addCode(&scanv1.Finding{RuleId: "R", Message: strings.Repeat("x", maxMessage), Severity: scanv1.Severity_SEVERITY_LOW}, strconv.Itoa(i))
+	}
+	evs := Events(rep, "t", "r", 2000, func(id string, p *eventv1.Producer) *eventv1.Envelope {
+		return &eventv1.Envelope{EventId: id, Producer: p}
+	})
+	total := 0
+	for i, ev := range evs {
+		if n := proto.Size(ev); n > 600<<10 {
+			t.Fatalf("event %d is %d bytes", i, n)
+		}
+		if ev.GetEnvelope().GetPart().GetIndex() != uint32(i) || ev.GetEnvelope().GetPart().GetCount() != uint32(len(evs)) {
+			t.Fatalf("part %v", ev.GetEnvelope().GetPart())
+		}
+		total += len(ev.GetScan().GetFindings())
+	}
+	if total != 3000 || len(evs) < 12 {
+		t.Fatalf("%d findings in %d events", total, len(evs))
 	}
 }

@@ -10,6 +10,7 @@ import (
 	"strings"
 
 	"github.com/owenrumney/go-sarif/v3/pkg/report/v210/sarif"
+	"github.com/trilens/trilens/pkg/events"
 	scanv1 "github.com/trilens/trilens/proto/trilens/scan/v1"
 	"github.com/trilens/trilens/services/scancollector/internal/jsonstream"
 )
@@ -41,13 +42,84 @@ func decodeSARIF(r io.Reader, limit int) (*Report, error) {
 	return rep, d.End()
 }
 
+// sarifResult holds the fields of a SARIF result the collector uses, as
+// go-sarif's types; the rest of a result (code flows, fixes, graphs, ...) is
+// skipped by the decoder rather than built and thrown away, which halves the
+// decoding time of large reports.
+type sarifResult struct {
+	RuleID              *string                             `json:"ruleId,omitempty"`
+	RuleIndex           int                                 `json:"ruleIndex"`
+	Rule                *sarif.ReportingDescriptorReference `json:"rule,omitempty"`
+	Kind                string                              `json:"kind,omitempty"`
+	Level               string                              `json:"level,omitempty"`
+	Message             *sarif.Message                      `json:"message,omitempty"`
+	Locations           []*sarif.Location                   `json:"locations"`
+	PartialFingerprints map[string]string                   `json:"partialFingerprints,omitempty"`
+	Fingerprints        map[string]string                   `json:"fingerprints,omitempty"`
+	BaselineState       *string                             `json:"baselineState,omitempty"`
+	Suppressions        []*sarif.Suppression                `json:"suppressions,omitempty"`
+	// Properties are read for GitHub's conventions only: tags and security-severity.
+	Properties *sarifProps `json:"properties,omitempty"`
+}
+
+type sarifProps struct {
+	Tags             []string `json:"tags"`
+	SecuritySeverity any      `json:"security-severity"`
+}
+
 // sarifPending is a result decoded before its rule is known.
 type sarifPending struct {
 	f        *scanv1.Finding
 	rule     *sarif.ReportingDescriptorReference
 	level    string
-	props    *sarif.PropertyBag
-	identity []string
+	score    float64
+	hasScore bool
+	cwes     []string
+	identity string // hash of what identifies the result besides tool and rule
+}
+
+// sarifRule is what a rule contributes to its findings, computed once per rule.
+type sarifRule struct {
+	id, title, help, level string
+	score                  float64
+	hasScore               bool
+	cwes                   []string
+}
+
+func newSarifRule(r *sarif.ReportingDescriptor) *sarifRule {
+	if r == nil {
+		return nil
+	}
+	sr := &sarifRule{id: deref(r.ID), help: deref(r.HelpURI)}
+	if r.ShortDescription != nil {
+		sr.title = firstLine(deref(r.ShortDescription.Text))
+	}
+	if sr.title == "" {
+		sr.title = firstLine(deref(r.Name))
+	}
+	if r.DefaultConfiguration != nil {
+		sr.level = r.DefaultConfiguration.Level
+	}
+	if r.Properties != nil {
+		sr.score, sr.hasScore = parseScore(r.Properties.Properties["security-severity"])
+		sr.cwes = cwesOfTags(r.Properties.Tags)
+	}
+	for _, rel := range r.Relationships {
+		if rel != nil && rel.Target != nil && rel.Target.ToolComponent != nil && strings.EqualFold(deref(rel.Target.ToolComponent.Name), "CWE") {
+			sr.cwes = append(sr.cwes, cwe(deref(rel.Target.ID)))
+		}
+	}
+	return sr
+}
+
+func cwesOfTags(tags []string) []string {
+	var out []string
+	for _, t := range tags {
+		if strings.Contains(strings.ToLower(t), "cwe") {
+			out = append(out, cwe(t))
+		}
+	}
+	return out
 }
 
 func decodeSARIFRun(d *jsonstream.Decoder, rep *Report) error {
@@ -62,11 +134,11 @@ func decodeSARIFRun(d *jsonstream.Decoder, rep *Report) error {
 				if err := rep.reserve(); err != nil {
 					return err
 				}
-				res := sarif.Result{RuleIndex: -1}
+				res := sarifResult{RuleIndex: -1}
 				if err := d.Decode(&res); err != nil {
 					return err
 				}
-				if p, ok := sarifResult(&res); ok {
+				if p, ok := pendingResult(&res); ok {
 					pending = append(pending, p)
 				}
 				return nil
@@ -98,17 +170,23 @@ func decodeSARIFRun(d *jsonstream.Decoder, rep *Report) error {
 		}
 	}
 	category := sarifCategory(name)
+	rules := map[*sarif.ReportingDescriptor]*sarifRule{}
 	for _, p := range pending {
-		rule := lookupRule(&tool, byID, p)
-		sarifFinish(p, rule, category)
-		run.addCode(p.f, append([]string{p.f.RuleId}, p.identity...)...)
+		rd := lookupRule(&tool, byID, p)
+		r, ok := rules[rd]
+		if !ok {
+			r = newSarifRule(rd)
+			rules[rd] = r
+		}
+		sarifFinish(p, r, category)
+		run.addCode(p.f, p.f.RuleId, p.identity)
 	}
 	return nil
 }
 
-// sarifResult turns a result into a pending finding; suppressed, passing or
+// pendingResult turns a result into a pending finding; suppressed, passing or
 // absent results are no findings.
-func sarifResult(res *sarif.Result) (sarifPending, bool) {
+func pendingResult(res *sarifResult) (sarifPending, bool) {
 	switch res.Kind {
 	case "", "fail", "open", "review":
 	default:
@@ -172,7 +250,12 @@ func sarifResult(res *sarif.Result) (sarifPending, bool) {
 	} else if ref != nil && res.RuleIndex >= 0 && ref.ID == nil {
 		ref.Index = res.RuleIndex
 	}
-	return sarifPending{f: f, rule: ref, level: res.Level, props: res.Properties, identity: identity}, true
+	p := sarifPending{f: f, rule: ref, level: res.Level, identity: events.ID(identity...)}
+	if res.Properties != nil {
+		p.score, p.hasScore = parseScore(res.Properties.SecuritySeverity)
+		p.cwes = cwesOfTags(res.Properties.Tags)
+	}
+	return p, true
 }
 
 func firstPhysical(locs []*sarif.Location) *sarif.PhysicalLocation {
@@ -203,48 +286,26 @@ func lookupRule(tool *sarif.Tool, byID map[string]*sarif.ReportingDescriptor, p 
 // then rule) on the CVSS scale; else the level (result, then the rule's
 // default, then SARIF's default "warning"): error high, warning medium, note
 // low, none info.
-func sarifFinish(p sarifPending, rule *sarif.ReportingDescriptor, category scanv1.Category) {
+func sarifFinish(p sarifPending, rule *sarifRule, category scanv1.Category) {
 	f := p.f
 	f.Category = category
-	var tags []string
-	score, hasScore := securitySeverity(p.props)
-	level := p.level
-	if p.props != nil {
-		tags = append(tags, p.props.Tags...)
-	}
+	score, hasScore, level := p.score, p.hasScore, p.level
+	f.Cwes = p.cwes
 	if rule != nil {
 		if f.RuleId == "" {
-			f.RuleId = deref(rule.ID)
+			f.RuleId = rule.id
 		}
 		if !hasScore {
-			score, hasScore = securitySeverity(rule.Properties)
+			score, hasScore = rule.score, rule.hasScore
 		}
-		if level == "" && rule.DefaultConfiguration != nil {
-			level = rule.DefaultConfiguration.Level
+		if level == "" {
+			level = rule.level
 		}
-		if rule.Properties != nil {
-			tags = append(tags, rule.Properties.Tags...)
-		}
-		if rule.ShortDescription != nil {
-			f.Title = firstLine(deref(rule.ShortDescription.Text))
-		}
-		if f.Title == "" {
-			f.Title = firstLine(deref(rule.Name))
-		}
-		f.HelpUri = deref(rule.HelpURI)
-		for _, rel := range rule.Relationships {
-			if rel != nil && rel.Target != nil && rel.Target.ToolComponent != nil && strings.EqualFold(deref(rel.Target.ToolComponent.Name), "CWE") {
-				f.Cwes = append(f.Cwes, cwe(deref(rel.Target.ID)))
-			}
-		}
+		f.Title, f.HelpUri = rule.title, rule.help
+		f.Cwes = append(f.Cwes, rule.cwes...)
 	}
 	if f.Title == "" {
 		f.Title = firstLine(f.Message)
-	}
-	for _, t := range tags {
-		if strings.Contains(strings.ToLower(t), "cwe") {
-			f.Cwes = append(f.Cwes, cwe(t))
-		}
 	}
 	f.Cwes = mergeStrings(f.Cwes)
 	if hasScore {
@@ -258,19 +319,16 @@ func sarifFinish(p sarifPending, rule *sarif.ReportingDescriptor, category scanv
 	f.Severity = severityFromWord(level)
 }
 
-// securitySeverity reads the GitHub "security-severity" property, a string or number.
-func securitySeverity(b *sarif.PropertyBag) (float64, bool) {
-	if b == nil {
-		return 0, false
-	}
+// parseScore reads a GitHub "security-severity" value, a string or number.
+func parseScore(v any) (float64, bool) {
 	var s string
-	switch v := b.Properties["security-severity"].(type) {
+	switch v := v.(type) {
 	case string:
 		s = v
 	case json.Number:
 		s = string(v)
 	case float64:
-		return v, true
+		return v, v >= 0 && v <= 10
 	default:
 		return 0, false
 	}

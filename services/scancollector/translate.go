@@ -1,6 +1,7 @@
 package scancollector
 
 import (
+	"google.golang.org/protobuf/proto"
 	"strconv"
 
 	"github.com/trilens/trilens/pkg/events"
@@ -25,7 +26,7 @@ func Events(rep *Report, tenant, reportID string, partSize int, envelope func(id
 	for _, run := range rep.Runs {
 		fs := run.Findings
 		for first := true; first || len(fs) > 0; first = false {
-			n := min(partSize, len(fs))
+			n := partLen(fs, partSize)
 			idx := len(out)
 			env := envelope(events.ID(tenant, "scan", reportID, strconv.Itoa(idx)),
 				&eventv1.Producer{Collector: "scancollector", Tool: run.Tool, ToolVersion: run.ToolVersion})
@@ -43,4 +44,22 @@ func Events(rep *Report, tenant, reportID string, partSize int, envelope func(id
 		ev.Envelope.Part.Count = uint32(len(out))
 	}
 	return out
+}
+
+// maxPartBytes keeps an event well under NATS's 1 MiB default payload,
+// whatever the findings' message lengths.
+const maxPartBytes = 512 << 10
+
+// partLen is how many of fs go into the next part: at most partSize, and
+// no more than fit in maxPartBytes (at least one).
+func partLen(fs []*scanv1.Finding, partSize int) int {
+	n, size := 0, 0
+	for n < len(fs) && n < partSize {
+		size += proto.Size(fs[n]) + 4
+		if n > 0 && size > maxPartBytes {
+			break
+		}
+		n++
+	}
+	return n
 }

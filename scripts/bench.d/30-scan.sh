@@ -1,0 +1,37 @@
+#!/usr/bin/env bash
+# Scan lens: a 100 MB SARIF report (100k results, generated here, never
+# committed) posted over HTTP to the scan collector, which decodes it while
+# streaming, stores the document in the NATS object store and publishes the
+# findings to JetStream; beside `jq -c .` parsing the same file in the same
+# run. Targets: under 10 s and under 300 MB peak RSS.
+set -euo pipefail
+root="$(cd "$(dirname "$0")/../.." && pwd)"
+export PATH="$root/.bin:$PATH"
+work="$(mktemp -d)"
+trap 'rm -rf "$work"' EXIT
+results="${SCAN_BENCH_RESULTS:-100000}"
+
+cd "$root/services/scancollector"
+go build -o "$work/scanbench" ./cmd/scanbench
+"$work/scanbench" -gen -out "$work/bench.sarif" -results "$results"
+cat "$work/bench.sarif" >/dev/null # warm the page cache for both readers
+
+# scanbench prints key=value pairs: results bytes events seconds findings_per_s peak_rss_mb.
+eval "$("$work/scanbench" -file "$work/bench.sarif" | tr ' ' '\n')"
+/usr/bin/time -f '%e %M' -o "$work/jq.time" jq -c . "$work/bench.sarif" >/dev/null
+read -r jq_s jq_rss_kb <"$work/jq.time"
+
+echo "## Scan lens: 100 MB SARIF ingest (scancollector) vs jq -c ."
+echo
+echo "| reader | MB | results | seconds | findings/s | peak RSS (MB) |"
+echo "| --- | ---: | ---: | ---: | ---: | ---: |"
+printf '| scancollector POST /v1/scans -> JetStream + object store | %.1f | %d | %.2f | %.0f | %.0f |\n' \
+	"$(echo "$bytes / 1000000" | bc -l)" "$results" "$seconds" "$findings_per_s" "$peak_rss_mb"
+printf '| jq -c . | %.1f | - | %.2f | - | %d |\n' "$(echo "$bytes / 1000000" | bc -l)" "$jq_s" \
+	"$((jq_rss_kb / 1024))"
+echo
+printf 'collector / jq time: %.2f. Targets: < 10 s (%s), < 300 MB RSS (%s); %d events published.\n' \
+	"$(echo "$seconds / $jq_s" | bc -l)" \
+	"$([ "$(echo "$seconds < 10" | bc)" = 1 ] && echo met || echo MISSED)" \
+	"$([ "$(echo "$peak_rss_mb < 300" | bc)" = 1 ] && echo met || echo MISSED)" "$events"
+echo 'Peak RSS is the whole bench process: collector, HTTP client and the embedded NATS server.'
