@@ -49,7 +49,7 @@ func decodeErrorf(format string, args ...any) error {
 	return &DecodeError{Msg: fmt.Sprintf(format, args...)}
 }
 
-// Decode reads a CycloneDX (1.4–1.6), SPDX 2.3 or syft JSON document from r
+// Decode reads a CycloneDX (1.4–1.7), SPDX 2.3 or syft JSON document from r
 // in one pass. Components are decoded one at a time with the types of the
 // format's maintained library (cyclonedx-go, spdx/tools-golang, syft's JSON
 // model), so memory follows the number of components, not the document size.
@@ -63,6 +63,8 @@ func Decode(r io.Reader) (*Document, error) {
 		switch {
 		case errors.As(err, &syn), errors.As(err, &typ), errors.Is(err, io.ErrUnexpectedEOF):
 			return nil, decodeErrorf("invalid JSON: %v", err)
+		case errors.Is(err, io.EOF):
+			return nil, decodeErrorf("invalid JSON: the document ends early")
 		}
 		return nil, err
 	}
@@ -247,9 +249,9 @@ func (d *decoder) finish() error {
 			return decodeErrorf("bomFormat: want \"CycloneDX\", got %q", d.bomFormat)
 		}
 		switch d.specVersion {
-		case "1.4", "1.5", "1.6":
+		case "1.4", "1.5", "1.6", "1.7": // 1.7 is what syft writes by default
 		default:
-			return decodeErrorf("specVersion: CycloneDX %q is not supported, want 1.4, 1.5 or 1.6", d.specVersion)
+			return decodeErrorf("specVersion: CycloneDX %q is not supported, want 1.4 to 1.7", d.specVersion)
 		}
 		doc.SpecVersion = d.specVersion
 		d.finishCycloneDX()
@@ -365,6 +367,10 @@ func (d *decoder) finishSyft() {
 }
 
 func (d *decoder) addCycloneDX(c *cyclonedx.Component) {
+	if c.Type == cyclonedx.ComponentTypeFile {
+		// A file is evidence (syft lists the manifests it read), not a dependency.
+		return
+	}
 	comp := &sbomv1.Component{
 		Purl:              c.PackageURL,
 		Name:              c.Name,

@@ -23,10 +23,10 @@ func pinned(version, constraint, purl string) (bool, string) {
 	if tag := purlTag(purl); tag != "" && floatingVersions[strings.ToLower(tag)] {
 		return false, tag
 	}
+	// An empty version is unknown, not floating: syft reports the main
+	// module of a Go project that way.
 	v := strings.TrimSpace(version)
 	switch {
-	case v == "":
-		return false, "*"
 	case floatingVersions[strings.ToLower(v)]:
 		return false, v
 	case isRange(v):

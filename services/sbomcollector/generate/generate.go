@@ -15,6 +15,7 @@ import (
 	"github.com/anchore/syft/syft/format/syftjson"
 	"github.com/anchore/syft/syft/sbom"
 	"github.com/anchore/syft/syft/source"
+	_ "modernc.org/sqlite" // syft reads newer RPM databases with it
 )
 
 // Formats the generator writes.
@@ -31,6 +32,8 @@ var localSources = []string{"oci-dir", "oci-archive", "docker-archive", "dir"}
 type Options struct {
 	// Format is SyftJSON (default), CycloneDXJSON or SPDXJSON.
 	Format string
+	// Version of the format's specification (e.g. "1.6" for CycloneDX); "" is syft's default.
+	Version string
 	// Name overrides the source name recorded in the SBOM.
 	Name string
 	// Parallelism of syft's catalogers (0 = syft's default).
@@ -50,7 +53,7 @@ type Result struct {
 
 // Generate catalogues path and writes the SBOM to w.
 func Generate(ctx context.Context, path string, w io.Writer, opts Options) (*Result, error) {
-	enc, err := encoder(opts.Format)
+	enc, err := encoder(opts.Format, opts.Version)
 	if err != nil {
 		return nil, err
 	}
@@ -87,14 +90,22 @@ func Generate(ctx context.Context, path string, w io.Writer, opts Options) (*Res
 	return res, nil
 }
 
-func encoder(format string) (sbom.FormatEncoder, error) {
+func encoder(format, version string) (sbom.FormatEncoder, error) {
 	switch format {
 	case "", SyftJSON:
 		return syftjson.NewFormatEncoder(), nil
 	case CycloneDXJSON:
-		return cyclonedxjson.NewFormatEncoderWithConfig(cyclonedxjson.DefaultEncoderConfig())
+		cfg := cyclonedxjson.DefaultEncoderConfig()
+		if version != "" {
+			cfg.Version = version
+		}
+		return cyclonedxjson.NewFormatEncoderWithConfig(cfg)
 	case SPDXJSON:
-		return spdxjson.NewFormatEncoderWithConfig(spdxjson.DefaultEncoderConfig())
+		cfg := spdxjson.DefaultEncoderConfig()
+		if version != "" {
+			cfg.Version = version
+		}
+		return spdxjson.NewFormatEncoderWithConfig(cfg)
 	}
 	return nil, fmt.Errorf("format %q: want one of %v", format, Formats())
 }

@@ -1,0 +1,336 @@
+package sbomcollector
+
+import (
+	"bytes"
+	"context"
+	"encoding/base64"
+	"encoding/json"
+	"flag"
+	"io"
+	"log/slog"
+	"net/http"
+	"net/http/httptest"
+	"net/url"
+	"os"
+	"path/filepath"
+	"strings"
+	"testing"
+	"time"
+
+	"github.com/nats-io/nats.go/jetstream"
+	"github.com/prometheus/client_golang/prometheus"
+	"google.golang.org/protobuf/encoding/protojson"
+	"google.golang.org/protobuf/proto"
+
+	"github.com/trilens/trilens/pkg/bus"
+	"github.com/trilens/trilens/pkg/collect"
+	"github.com/trilens/trilens/pkg/natstest"
+	eventv1 "github.com/trilens/trilens/proto/trilens/event/v1"
+)
+
+func newBus(t testing.TB) *bus.Bus {
+	t.Helper()
+	nc, err := natstest.Start(t).Connect()
+	if err != nil {
+		t.Fatal(err)
+	}
+	b, err := bus.New(nc, bus.DefaultConfig(), slog.New(slog.DiscardHandler))
+	if err != nil {
+		t.Fatal(err)
+	}
+	t.Cleanup(func() { _ = b.Close() })
+	if err := b.Provision(context.Background()); err != nil {
+		t.Fatal(err)
+	}
+	return b
+}
+
+func testConfig() Config {
+	var c Config
+	c.RegisterFlags("", flag.NewFlagSet("t", flag.ContinueOnError))
+	return c
+}
+
+func startServer(t *testing.T, b *bus.Bus, cfg Config) *httptest.Server {
+	t.Helper()
+	fixed := time.Date(2026, 11, 22, 12, 0, 0, 0, time.UTC)
+	c, err := New(cfg, collect.Settings{Publisher: b, Registerer: prometheus.NewRegistry(), Now: func() time.Time { return fixed },
+		Logger: slog.New(slog.DiscardHandler)})
+	if err != nil {
+		t.Fatal(err)
+	}
+	mux := http.NewServeMux()
+	c.Register(mux)
+	srv := httptest.NewServer(mux)
+	t.Cleanup(srv.Close)
+	return srv
+}
+
+func post(t *testing.T, u string, body []byte) (int, []byte) {
+	t.Helper()
+	resp, err := http.Post(u, "application/json", bytes.NewReader(body))
+	if err != nil {
+		t.Fatal(err)
+	}
+	defer resp.Body.Close()
+	out, _ := io.ReadAll(resp.Body)
+	return resp.StatusCode, out
+}
+
+// published reads every event on the evidence stream.
+func published(t *testing.T, b *bus.Bus) []*eventv1.Event {
+	t.Helper()
+	ctx, cancel := context.WithTimeout(context.Background(), 10*time.Second)
+	defer cancel()
+	st, err := b.JetStream().Stream(ctx, bus.StreamEvidence)
+	if err != nil {
+		t.Fatal(err)
+	}
+	info, err := st.Info(ctx)
+	if err != nil {
+		t.Fatal(err)
+	}
+	var out []*eventv1.Event
+	for seq := info.State.FirstSeq; seq <= info.State.LastSeq && info.State.Msgs > 0; seq++ {
+		msg, err := st.GetMsg(ctx, seq)
+		if err != nil {
+			t.Fatal(err)
+		}
+		ev := &eventv1.Event{}
+		if err := proto.Unmarshal(msg.Data, ev); err != nil {
+			t.Fatal(err)
+		}
+		if msg.Header.Get(jetstream.MsgIDHeader) != ev.Envelope.EventId {
+			t.Errorf("Nats-Msg-Id %q, event id %q", msg.Header.Get(jetstream.MsgIDHeader), ev.Envelope.EventId)
+		}
+		out = append(out, ev)
+	}
+	return out
+}
+
+// golden compares events with testdata/golden/name (protojson, receive times cleared).
+func golden(t *testing.T, name string, evs []*eventv1.Event) {
+	t.Helper()
+	var buf bytes.Buffer
+	for _, ev := range evs {
+		ev = proto.Clone(ev).(*eventv1.Event)
+		ev.Envelope.ReceivedAt = nil
+		b, err := protojson.Marshal(ev)
+		if err != nil {
+			t.Fatal(err)
+		}
+		var pretty bytes.Buffer
+		_ = json.Indent(&pretty, b, "", "  ") // protojson randomises spacing; normalise it
+		buf.Write(pretty.Bytes())
+		buf.WriteByte('\n')
+	}
+	path := filepath.Join("testdata", "golden", name)
+	if *update {
+		if err := os.WriteFile(path, buf.Bytes(), 0o644); err != nil {
+			t.Fatal(err)
+		}
+	}
+	want, err := os.ReadFile(path)
+	if err != nil {
+		t.Fatalf("%v (run go test -update)", err)
+	}
+	if !bytes.Equal(want, buf.Bytes()) {
+		t.Errorf("events differ from %s (go test -update to accept)", path)
+	}
+}
+
+// TestPostSBOMFixtures posts the committed SBOMs made by the real syft CLI
+// and checks the events against golden files and the documents' own counts.
+func TestPostSBOMFixtures(t *testing.T) {
+	for _, tc := range []struct {
+		file, format string
+	}{
+		{"gomod.syft.json", FormatSyft},
+		{"gomod.cyclonedx-1.5.json", FormatCycloneDX},
+		{"npm.cyclonedx-1.6.json", FormatCycloneDX},
+		{"npm.spdx-2.3.json", FormatSPDX},
+		{"npm.syft.json", FormatSyft},
+	} {
+		t.Run(tc.file, func(t *testing.T) {
+			b := newBus(t)
+			cfg := testConfig()
+			cfg.MaxComponentsPerEvent = 25 // several parts per report
+			srv := startServer(t, b, cfg)
+			doc, err := os.ReadFile(filepath.Join("testdata", "sboms", tc.file))
+			if err != nil {
+				t.Fatal(err)
+			}
+			want := syftPackageCount(t, tc.file)
+			q := url.Values{"repo": {testRepo}, "commit": {testCommit}, "env": {"ci"}}
+			status, body := post(t, srv.URL+"/v1/sboms?"+q.Encode(), doc)
+			if status != http.StatusAccepted {
+				t.Fatalf("status %d: %s", status, body)
+			}
+			var resp SBOMResponse
+			if err := json.Unmarshal(body, &resp); err != nil {
+				t.Fatal(err)
+			}
+			evs := published(t, b)
+			rows := 0
+			for i, ev := range evs {
+				p := ev.GetEnvelope().GetPart()
+				if p.GetReportId() != resp.ReportID || p.GetIndex() != uint32(i) || p.GetCount() != uint32(len(evs)) {
+					t.Errorf("event %d part %v", i, p)
+				}
+				if ev.GetEnvelope().GetDocument().GetSha256() != resp.SHA256 || ev.GetSbom().GetFormat() != tc.format {
+					t.Errorf("event %d document %v format %q", i, ev.GetEnvelope().GetDocument(), ev.GetSbom().GetFormat())
+				}
+				rows += len(ev.GetSbom().GetComponents())
+			}
+			if rows != want || resp.Rows != want || resp.Events != len(evs) {
+				t.Errorf("published %d components in %d events (response %d in %d), syft reported %d", rows, len(evs), resp.Rows, resp.Events, want)
+			}
+			// The object store holds the document byte for byte.
+			rc, err := b.GetDocument(context.Background(), resp.SHA256)
+			if err != nil {
+				t.Fatal(err)
+			}
+			stored, _ := io.ReadAll(rc)
+			rc.Close()
+			if !bytes.Equal(stored, doc) {
+				t.Errorf("stored document differs from the one posted (%d vs %d bytes)", len(stored), len(doc))
+			}
+			golden(t, tc.file, evs)
+
+			// The same submission again publishes the same ids: JetStream drops them.
+			if status, body := post(t, srv.URL+"/v1/sboms?"+q.Encode(), doc); status != http.StatusAccepted {
+				t.Fatalf("resubmission: %d %s", status, body)
+			}
+			if again := published(t, b); len(again) != len(evs) {
+				t.Errorf("resubmission added events: %d, want %d", len(again), len(evs))
+			}
+		})
+	}
+}
+
+// syftPackageCount reads the package count syft printed when it made a fixture
+// (testdata/sboms/counts.json, written by testdata/make.sh).
+func syftPackageCount(t *testing.T, file string) int {
+	t.Helper()
+	b, err := os.ReadFile(filepath.Join("testdata", "sboms", "counts.json"))
+	if err != nil {
+		t.Fatal(err)
+	}
+	var counts map[string]int
+	if err := json.Unmarshal(b, &counts); err != nil {
+		t.Fatal(err)
+	}
+	project, _, _ := strings.Cut(file, ".")
+	n, ok := counts[project]
+	if !ok || n == 0 {
+		t.Fatalf("counts.json has no count for %s", project)
+	}
+	return n
+}
+
+func TestPostSBOMRejectsAndPublishesNothing(t *testing.T) {
+	b := newBus(t)
+	srv := startServer(t, b, testConfig())
+	for name, tc := range map[string]struct {
+		query  string
+		body   string
+		status int
+		want   string
+	}{
+		"not json":      {"", "hello", 400, "invalid JSON"},
+		"unknown":       {"", `{"a":1}`, 400, "not a CycloneDX JSON"},
+		"truncated":     {"", `{"bomFormat":"CycloneDX","specVersion":"1.6","components":[{"name":"x","type":"library"}`, 400, "invalid JSON"},
+		"no name":       {"", `{"bomFormat":"CycloneDX","specVersion":"1.6","components":[]}`, 400, "name"},
+		"bad digest":    {"name=a&digest=md5:1", `{"bomFormat":"CycloneDX","specVersion":"1.6","components":[]}`, 400, "digest"},
+		"bad env":       {"name=a&env=moon", `{"bomFormat":"CycloneDX","specVersion":"1.6"}`, 400, "env"},
+		"old spec":      {"name=a", `{"bomFormat":"CycloneDX","specVersion":"1.2","components":[]}`, 400, "1.2"},
+		"bad tenant":    {"tenant=Bad!", `{}`, 400, "tenant"},
+		"sig as sbom":   {"name=a", `{"payloadType":"x","payload":"","signatures":[]}`, 400, "not a CycloneDX JSON"},
+		"mixed formats": {"name=a", `{"spdxVersion":"SPDX-2.3","artifacts":[]}`, 400, "is syft but the document is spdx"},
+	} {
+		t.Run(name, func(t *testing.T) {
+			status, body := post(t, srv.URL+"/v1/sboms?"+tc.query, []byte(tc.body))
+			if status != tc.status || !strings.Contains(string(body), tc.want) {
+				t.Fatalf("status %d body %s; want %d with %q", status, body, tc.status, tc.want)
+			}
+		})
+	}
+	if evs := published(t, b); len(evs) != 0 {
+		t.Fatalf("rejected documents published %d events", len(evs))
+	}
+}
+
+func TestPostAttestations(t *testing.T) {
+	cs := newCosign(t)
+	pub := cs.keyPair("good")
+	blob := []byte("release artifact v1.0.0\n")
+	cs.write("app.bin", blob)
+	cs.write("prov1.json", []byte(strings.ReplaceAll(provenanceV1, "COMMIT", testCommit)))
+	att := cs.attest("good", "app.bin", "prov1.json", "slsaprovenance1", "bundle")
+	sig := cs.signBlob("good", "app.bin", "raw")
+
+	b := newBus(t)
+	srv := startServer(t, b, testConfig())
+	key := base64.StdEncoding.EncodeToString(pub)
+	for _, tc := range []struct {
+		name, query string
+		doc         []byte
+		status      int
+		verified    bool
+	}{
+		{"attestation", url.Values{"repo": {testRepo}, "commit": {testCommit}, "key": {key}}.Encode(), att, 202, true},
+		{"attestation, other commit", url.Values{"repo": {testRepo}, "commit": {strings.Repeat("f", 40)}, "key": {key}}.Encode(), att, 202, false},
+		{"signature", url.Values{"name": {"app.bin"}, "digest": {digestOf(blob)}, "key": {key}}.Encode(), sig, 202, true},
+		{"tampered signature", url.Values{"name": {"app.bin"}, "digest": {digestOf([]byte("x"))}, "key": {key}}.Encode(), sig, 202, false},
+		{"signature without digest", url.Values{"key": {key}}.Encode(), sig, 400, false},
+		{"garbage", "", []byte("{not json"), 400, false},
+		{"bad key encoding", "key=%25%25", sig, 400, false},
+	} {
+		t.Run(tc.name, func(t *testing.T) {
+			before := len(published(t, b))
+			status, body := post(t, srv.URL+"/v1/attestations?"+tc.query, tc.doc)
+			if status != tc.status {
+				t.Fatalf("status %d: %s", status, body)
+			}
+			evs := published(t, b)
+			if status != 202 {
+				if len(evs) != before {
+					t.Errorf("a rejected request published %d events", len(evs)-before)
+				}
+				return
+			}
+			var resp AttestationResponse
+			if err := json.Unmarshal(body, &resp); err != nil {
+				t.Fatal(err)
+			}
+			if len(evs) != before+1 {
+				t.Fatalf("want one new event, got %d", len(evs)-before)
+			}
+			a := evs[len(evs)-1].GetArtifact()
+			if a.GetVerified() != tc.verified || resp.Verified != tc.verified || a.GetDigest() != resp.Digest || !a.GetSigned() {
+				t.Errorf("artifact %v, response %+v", a, resp)
+			}
+			if tc.verified && a.GetDigest() != digestOf(blob) {
+				t.Errorf("verified artifact digest %q, want %q", a.GetDigest(), digestOf(blob))
+			}
+			if !tc.verified && a.GetVerificationError() == "" {
+				t.Errorf("unverified artifact without a reason: %v", a)
+			}
+		})
+	}
+}
+
+func TestConfigValidate(t *testing.T) {
+	c := testConfig()
+	if err := c.Validate(); err != nil {
+		t.Fatalf("defaults: %v", err)
+	}
+	c.MaxComponentsPerEvent = 0
+	c.Verify.Keyless.Enabled = true
+	err := c.Validate()
+	for _, want := range []string{"max_components_per_event", "verify.keyless.identity", "verify.keyless.issuer"} {
+		if err == nil || !strings.Contains(err.Error(), want) {
+			t.Errorf("want an error naming %s, got %v", want, err)
+		}
+	}
+}
