@@ -10,8 +10,10 @@ import (
 	"log/slog"
 	"net/http"
 	"net/http/httptest"
+	"runtime"
 	"strings"
 	"testing"
+	"time"
 
 	"github.com/nats-io/nats.go/jetstream"
 	"github.com/trilens/trilens/pkg/bus"
@@ -255,5 +257,55 @@ func TestEmptyReportStillTellsTheScorer(t *testing.T) {
 	evs := e.events(t)
 	if len(evs) != 1 || len(evs[0].GetScan().GetFindings()) != 0 || evs[0].GetEnvelope().GetPart().GetCount() != 1 {
 		t.Fatalf("events %v, want one complete empty part", evs)
+	}
+}
+
+// A 100 MB report that turns out malformed near its end is rejected with
+// the place of the error, after being decoded while streaming: the heap
+// stays far below the body's size.
+func TestLargeMalformedBodyIsRejectedWhileStreaming(t *testing.T) {
+	e := newEnv(t, nil)
+	pr, pw := io.Pipe()
+	go func() {
+		pw.Write([]byte(`{"version":"2.1.0","runs":[{"tool":{"driver":{"name":"gosec"}},"results":[`))
+		res := []byte(`{"ruleId":"G104","level":"warning","message":{"text":"` + strings.Repeat("x", 900) + `"},"locations":[{"physicalLocation":{"artifactLocation":{"uri":"a.go"},"region":{"startLine":1}}}]},`)
+		for written := 0; written < 100<<20; written += len(res) {
+			if _, err := pw.Write(res); err != nil {
+				return
+			}
+		}
+		pw.Write([]byte(`{"ruleId":42}]}]}`))
+		pw.Close()
+	}()
+	var peak uint64
+	stop := make(chan struct{})
+	done := make(chan struct{})
+	go func() {
+		defer close(done)
+		var ms runtime.MemStats
+		for {
+			select {
+			case <-stop:
+				return
+			case <-time.After(50 * time.Millisecond):
+				runtime.ReadMemStats(&ms)
+				peak = max(peak, ms.HeapAlloc)
+			}
+		}
+	}()
+	code, body := e.post(t, pr, "", nil)
+	close(stop)
+	<-done
+	if code != http.StatusBadRequest || !strings.Contains(string(body), "$.runs[0].results[") {
+		t.Fatalf("%d %s", code, body)
+	}
+	t.Logf("heap peak %d MB", peak>>20)
+	// 100k findings are kept compactly (no message longer than the cap) and
+	// the document itself is spooled to disk, never held.
+	if peak > 300<<20 {
+		t.Fatalf("heap peaked at %d MB for a 100 MB body", peak>>20)
+	}
+	if n := len(e.events(t)); n != 0 {
+		t.Fatalf("%d events published", n)
 	}
 }

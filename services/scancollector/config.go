@@ -23,7 +23,7 @@ type Config struct {
 // RegisterFlags sets the defaults and registers flags under prefix (e.g. "scancollector.").
 func (c *Config) RegisterFlags(prefix string, fs *flag.FlagSet) {
 	fs.IntVar(&c.PartSize, prefix+"part-size", 2000, "most findings in one event")
-	fs.IntVar(&c.MaxFindings, prefix+"max-findings", 1_000_000, "most findings in one report")
+	fs.IntVar(&c.MaxFindings, prefix+"max-findings", 500_000, "most findings in one report (they are held compactly until the whole report decoded)")
 	fs.IntVar(&c.MaxConcurrent, prefix+"max-concurrent", 2, "reports decoded at once")
 	fs.StringVar(&c.TempDir, prefix+"temp-dir", "", "directory for bodies being decoded (default: the OS temp directory)")
 }

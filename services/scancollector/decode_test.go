@@ -260,7 +260,7 @@ func TestEventsStayUnderThePayloadLimit(t *testing.T) {
 		}
 		total += len(ev.GetScan().GetFindings())
 	}
-	if total != 3000 || len(evs) < 12 {
+	if total != 3000 || len(evs) < 6 {
 		t.Fatalf("%d findings in %d events", total, len(evs))
 	}
 }

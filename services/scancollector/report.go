@@ -208,7 +208,7 @@ func truncate(s string, n int) string {
 }
 
 // maxMessage bounds the text a finding carries; the document keeps the rest.
-const maxMessage = 2000
+const maxMessage = 1024
 
 // SeverityName is the lower-case name of a severity: critical, high, ...
 func SeverityName(s scanv1.Severity) string {
