@@ -54,7 +54,7 @@ func (s *scanStack) setClock(t time.Time) {
 
 // clickhouseDSN starts a private ClickHouse for the test unless
 // TRILENS_CLICKHOUSE_DSN names one.
-func clickhouseDSN(t *testing.T) string {
+func clickhouseDSN(t testing.TB) string {
 	if dsn := os.Getenv("TRILENS_CLICKHOUSE_DSN"); dsn != "" {
 		return dsn
 	}
@@ -67,7 +67,7 @@ func clickhouseDSN(t *testing.T) string {
 	return srv.DSN()
 }
 
-func newScanStack(t *testing.T) *scanStack {
+func newScanStack(t testing.TB, partSize int) *scanStack {
 	t.Helper()
 	ctx := context.Background()
 	st, err := store.Open(ctx, store.Config{DSN: clickhouseDSN(t), Database: fmt.Sprintf("gate_%d", os.Getpid()), DialTimeout: 5 * time.Second})
@@ -96,7 +96,7 @@ func newScanStack(t *testing.T) *scanStack {
 	s := &scanStack{store: st}
 	var ccfg scancollector.Config
 	ccfg.RegisterFlags("", flag.NewFlagSet("c", flag.ContinueOnError))
-	ccfg.PartSize = 3 // several parts per report
+	ccfg.PartSize = partSize
 	coll, err := scancollector.New(ccfg, collect.Settings{Logger: log, Publisher: b, Registerer: prometheus.NewRegistry(), Now: s.now})
 	if err != nil {
 		t.Fatal(err)
@@ -167,7 +167,7 @@ func subject(url, repo, branch, base string) []string {
 }
 
 func TestGate(t *testing.T) {
-	s := newScanStack(t)
+	s := newScanStack(t, 3) // several parts per report
 	pol := writePolicy(t, gatePolicy)
 
 	t.Run("submit scan prints report ids", func(t *testing.T) {

@@ -3,6 +3,7 @@ package cli
 import (
 	"context"
 	"encoding/json"
+	"fmt"
 	"os"
 	"slices"
 	"strings"
@@ -167,7 +168,7 @@ func expectedSeverities(t *testing.T, format string, doc []byte) map[string]uint
 // Every format goes HTTP -> collector -> JetStream -> scorer -> ClickHouse,
 // and the stored findings count per severity as the source document does.
 func TestEveryFormatEndToEnd(t *testing.T) {
-	s := newScanStack(t)
+	s := newScanStack(t, 3)
 	for _, tc := range []struct{ file, format string }{
 		{"gosec.sarif", "sarif"}, {"staticcheck.sarif", "sarif"}, {"gitleaks.sarif", "sarif"},
 		{"trivy.json", "trivy"}, {"grype.json", "grype"}, {"gitleaks.json", "gitleaks"},
@@ -237,4 +238,44 @@ func TestEveryFormatEndToEnd(t *testing.T) {
 			}
 		})
 	}
+}
+
+// BenchmarkScanEndToEnd submits SCANBENCH_SARIF (from scanbench -gen) with
+// the CLI (gzip on the fly) and waits until the scorer has stored it and
+// applied its lifecycle in ClickHouse: the whole path a CI report takes.
+func BenchmarkScanEndToEnd(b *testing.B) {
+	file := os.Getenv("SCANBENCH_SARIF")
+	if file == "" {
+		b.Fatal("set SCANBENCH_SARIF to a report from services/scancollector/cmd/scanbench -gen (scripts/bench.d/30-scan.sh does)")
+	}
+	s := newScanStack(b, 2000)
+	ctx := context.Background()
+	var findings uint64
+	var total time.Duration
+	for i := 0; b.Loop(); i++ {
+		start := time.Now()
+		code, out := runCLI(append(append([]string{"submit", "scan"}, subject(s.url, fmt.Sprint("bench-", i), "main", "")...), file)...)
+		if code != 0 {
+			b.Fatalf("exit %d: %s", code, out)
+		}
+		id := strings.TrimSpace(out)
+		for {
+			var n uint64
+			if err := s.store.Conn().QueryRow(ctx, `SELECT count() FROM `+s.store.Database()+`.scan_reports_scored FINAL WHERE report_id = ?`, id).Scan(&n); err != nil {
+				b.Fatal(err)
+			}
+			if n > 0 {
+				break
+			}
+			time.Sleep(50 * time.Millisecond)
+		}
+		total += time.Since(start)
+		if err := s.store.Conn().QueryRow(ctx, `SELECT count() FROM `+s.store.Database()+`.finding_lifecycle FINAL WHERE repository = ?`, fmt.Sprint("bench-", i)).Scan(&findings); err != nil {
+			b.Fatal(err)
+		}
+	}
+	secs := total.Seconds() / float64(b.N)
+	b.ReportMetric(secs, "e2e_s")
+	b.ReportMetric(float64(findings)/secs, "e2e_findings/s")
+	b.ReportMetric(float64(findings), "findings")
 }
