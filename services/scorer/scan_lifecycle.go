@@ -169,8 +169,14 @@ func (p *scanLifecycle) apply(ctx context.Context, k reportKey) error {
 
 // transition computes the rows a report changes: its findings become new,
 // open or reopened; findings of the scope it no longer has become fixed.
-// Rows already at this report, or at a newer one, are left alone.
+// Rows already at this report are left alone, and a report older than the
+// scope's latest changes nothing.
 func transition(k reportKey, m *reportMeta, tool string, prev map[string]*lifecycleRow, current []lifecycleRow) []lifecycleRow {
+	for _, old := range prev {
+		if old.ReportAt.After(m.observed) {
+			return nil // a newer report of this tool already set the scope's state
+		}
+	}
 	var out []lifecycleRow
 	present := map[string]bool{}
 	for _, cur := range current {
@@ -182,7 +188,7 @@ func transition(k reportKey, m *reportMeta, tool string, prev map[string]*lifecy
 		switch {
 		case !ok:
 			r.State, r.FirstSeen = StateNew, m.observed
-		case old.LastReportID == k.id || old.ReportAt.After(m.observed):
+		case old.LastReportID == k.id:
 			continue
 		case old.State == StateFixed:
 			r.State, r.FirstSeen, r.ReopenedAt, r.ReopenCount = StateReopened, old.FirstSeen, m.observed, old.ReopenCount+1
@@ -199,7 +205,7 @@ func transition(k reportKey, m *reportMeta, tool string, prev map[string]*lifecy
 		out = append(out, r)
 	}
 	for fp, old := range prev {
-		if present[fp] || old.State == StateFixed || old.LastReportID == k.id || old.ReportAt.After(m.observed) {
+		if present[fp] || old.State == StateFixed || old.LastReportID == k.id {
 			continue
 		}
 		r := *old

@@ -115,11 +115,11 @@ func TestScanLifecycle(t *testing.T) {
 
 	// An older report arriving late changes nothing.
 	r.publishAndWaitScored(t, tenant, report(tenant, "r0", "main", t0.Add(-time.Minute), "w"))
-	wantStates(t, r.states(t, tenant, "main"), "x=open y=open z=fixed w=new")
+	wantStates(t, r.states(t, tenant, "main"), "x=open y=open z=fixed")
 
 	// z comes back: reopened.
 	r.publishAndWaitScored(t, tenant, report(tenant, "r3", "main", t0.Add(2*time.Minute), "x", "y", "z", "w"))
-	wantStates(t, r.states(t, tenant, "main"), "x=open y=open z=reopened w=open")
+	wantStates(t, r.states(t, tenant, "main"), "x=open y=open z=reopened w=new")
 
 	// An empty report fixes everything.
 	r.publishAndWaitScored(t, tenant, report(tenant, "r4", "main", t0.Add(3*time.Minute)))
