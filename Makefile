@@ -45,8 +45,10 @@ build:
 vet:
 	for m in $(MODULES); do (cd $$m && go vet ./...); done
 
+# test runs every module's tests, even after a failure, and fails at the end.
 test: deps proto-check vet
-	for m in $(MODULES); do (cd $$m && go test -count=1 -timeout 30m ./...); done
+	failed=""; for m in $(MODULES); do (cd $$m && go test -count=1 -timeout 30m ./...) || failed="$$failed $${m#$(CURDIR)/}"; done; \
+	if [ -n "$$failed" ]; then echo "FAILED:$$failed" >&2; exit 1; fi
 
 bench: deps build
 	scripts/bench.sh
