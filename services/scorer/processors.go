@@ -22,5 +22,7 @@ func newProcessors(set Settings) []Processor {
 		newTraceKPIs(set),
 		newLoadKPIs(set),
 		newScanLifecycle(set),
+		newSBOMChecks(set),
+		newScorecard(set),
 	}
 }
