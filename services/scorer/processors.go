@@ -23,6 +23,5 @@ func newProcessors(set Settings) []Processor {
 		newLoadKPIs(set),
 		newScanLifecycle(set),
 		newSBOMChecks(set),
-		newScorecard(set),
 	}
 }
