@@ -23,6 +23,9 @@ const (
 	KPISBOMSLSALevel      = "sbom_slsa_level"
 )
 
+// sbomLens is the lens of the SBOM KPIs (the scorecard's security lens).
+const sbomLens = "security"
+
 // Checks recorded in sbom_violations.
 const (
 	CheckDeniedLicence       = "denied_licence"
@@ -116,7 +119,7 @@ func (p *sbomChecks) checkArtifact(viol *sbomViolationRows, points *store.KPIPoi
 		viol.add(s, CheckProvenanceMismatch, "", "", prov.GetMismatchReason())
 	}
 	level, min := float64(prov.GetSlsaLevel()), float64(p.pol.Security.MinSLSALevel)
-	points.Append(store.KPIPoint{Scope: scopeOf(env), Lens: LensSecurity, KPI: KPISBOMSLSALevel, KPIScope: a.GetName(),
+	points.Append(store.KPIPoint{Scope: scopeOf(env), Lens: sbomLens, KPI: KPISBOMSLSALevel, KPIScope: a.GetName(),
 		Value: level, Budget: min, Status: statusOf(level >= min), Owner: p.owner(sub), EvidenceIDs: []string{env.GetEventId()}})
 }
 
@@ -159,9 +162,9 @@ func (p *sbomChecks) checkReport(ctx context.Context, viol *sbomViolationRows, d
 	}
 	scope, owner := scopeOf(env), p.owner(sub)
 	scope.EventID = reportID
-	points.Append(store.KPIPoint{Scope: scope, Lens: LensSecurity, KPI: KPISBOMUnpinned, KPIScope: name, Value: float64(unpinned),
+	points.Append(store.KPIPoint{Scope: scope, Lens: sbomLens, KPI: KPISBOMUnpinned, KPIScope: name, Value: float64(unpinned),
 		Status: statusOf(unpinned == 0 || !sec.RequirePinnedDependencies), Owner: owner, EvidenceIDs: []string{reportID}})
-	points.Append(store.KPIPoint{Scope: scope, Lens: LensSecurity, KPI: KPISBOMDeniedLicences, KPIScope: name, Value: float64(denied),
+	points.Append(store.KPIPoint{Scope: scope, Lens: sbomLens, KPI: KPISBOMDeniedLicences, KPIScope: name, Value: float64(denied),
 		Status: statusOf(denied == 0), Owner: owner, EvidenceIDs: []string{reportID}})
 
 	prevID, err := p.previousReport(ctx, tenant, sub.GetRepository(), name, reportID, s.observedAt, received)
@@ -279,7 +282,7 @@ func (p *sbomChecks) repositoryShares(ctx context.Context, points *store.KPIPoin
 		if required {
 			budget = 1
 		}
-		points.Append(store.KPIPoint{Scope: scope, Lens: LensSecurity, KPI: kpi, KPIScope: repo, Value: share, Budget: budget,
+		points.Append(store.KPIPoint{Scope: scope, Lens: sbomLens, KPI: kpi, KPIScope: repo, Value: share, Budget: budget,
 			Status: statusOf(share >= budget), Owner: owner, EvidenceIDs: []string{env.GetEventId()}})
 	}
 	add(KPISBOMSignedShare, signed, sec.RequireSigned || sec.RequireVerified)
