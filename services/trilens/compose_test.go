@@ -12,6 +12,7 @@ import (
 	"net/url"
 	"os"
 	"path/filepath"
+	"regexp"
 	"slices"
 	"strconv"
 	"strings"
@@ -215,6 +216,80 @@ func TestComposeChecksReject(t *testing.T) {
 			}
 		})
 	}
+}
+
+// TestDockerfile keeps the image in step with the workspace and the runner: the Go image is
+// the workspace's Go version, the built package exists, and EXPOSE lists the listen ports.
+func TestDockerfile(t *testing.T) {
+	root := repoRoot(t)
+	r := runnerRules(t)
+	if err := errors.Join(dockerfileProblems(filepath.Join(root, "Dockerfile"), root, r)...); err != nil {
+		t.Error(err)
+	}
+	for file, want := range map[string]string{
+		"old-go.Dockerfile":          "is not the workspace's Go 1.",
+		"missing-package.Dockerfile": "./services/trilens/cmd/trilenz does not exist",
+		"missing-expose.Dockerfile":  "EXPOSE [7070] ",
+	} {
+		err := errors.Join(dockerfileProblems(filepath.Join("testdata", "docker", file), root, r)...)
+		if err == nil || !strings.Contains(err.Error(), want) {
+			t.Errorf("%s: error = %v, want it to contain %q", file, err, want)
+		}
+	}
+}
+
+var (
+	goDirective = regexp.MustCompile(`(?m)^go (\d+\.\d+)`)
+	golangImage = regexp.MustCompile(`(?m)^FROM golang:(\d+\.\d+)`)
+	buildPath   = regexp.MustCompile(`\./services/[\w./-]+`)
+	expose      = regexp.MustCompile(`(?m)^EXPOSE (.+)$`)
+)
+
+// dockerfileProblems checks the Dockerfile at path against the workspace at root.
+func dockerfileProblems(path, root string, r rules) []error {
+	raw, err := os.ReadFile(path)
+	if err != nil {
+		return []error{err}
+	}
+	work, err := os.ReadFile(filepath.Join(root, "go.work"))
+	if err != nil {
+		return []error{err}
+	}
+	text := string(raw)
+	var problems []error
+	goVersion, image := "none", "none"
+	if m := goDirective.FindStringSubmatch(string(work)); m != nil {
+		goVersion = m[1]
+	}
+	if m := golangImage.FindStringSubmatch(text); m != nil {
+		image = m[1]
+	}
+	if image != goVersion {
+		problems = append(problems, fmt.Errorf("%s: build image golang:%s is not the workspace's Go %s", path, image, goVersion))
+	}
+	pkgs := buildPath.FindAllString(text, -1)
+	if len(pkgs) == 0 {
+		problems = append(problems, fmt.Errorf("%s: builds no ./services/ package", path))
+	}
+	for _, pkg := range pkgs {
+		if _, err := os.Stat(filepath.Join(root, pkg)); err != nil {
+			problems = append(problems, fmt.Errorf("%s: %s does not exist", path, pkg))
+		}
+	}
+	var exposed []uint32
+	if m := expose.FindStringSubmatch(text); m != nil {
+		for _, f := range strings.Fields(m[1]) {
+			n, err := strconv.ParseUint(f, 10, 16)
+			if err != nil {
+				problems = append(problems, fmt.Errorf("%s: EXPOSE %q: %v", path, f, err))
+			}
+			exposed = append(exposed, uint32(n))
+		}
+	}
+	if !slices.Equal(sortedCopy(exposed), sortedCopy(r.listen)) {
+		problems = append(problems, fmt.Errorf("%s: EXPOSE %v does not match the listen ports %v", path, exposed, r.listen))
+	}
+	return problems
 }
 
 // allProblems runs every check that needs only the project and the repository.
@@ -543,7 +618,7 @@ func inRepo(root, path string) error {
 	return nil
 }
 
-func sortedCopy(s []string) []string {
+func sortedCopy[E cmp.Ordered](s []E) []E {
 	s = slices.Clone(s)
 	slices.Sort(s)
 	return s
