@@ -213,6 +213,8 @@ func TestRealGrafana(t *testing.T) {
 	if strings.Join(names, ",") != strings.Join(panel.Targets[0].Columns, ",") || len(a.Frames[0].Data.Values) == 0 || len(a.Frames[0].Data.Values[0]) == 0 {
 		t.Fatalf("query answered fields %v with %d columns of values, want %v with rows", names, len(a.Frames[0].Data.Values), panel.Targets[0].Columns)
 	}
+	t.Logf("pushed %d dashboards and %d alert rules into folder %s; %q answered %v with %d rows through Grafana",
+		len(res.Dashboards), len(res.Rules), res.Folder, panel.Title, names, len(a.Frames[0].Data.Values[0]))
 }
 
 func mustAtoi(t *testing.T, s string) int {
