@@ -8,6 +8,7 @@ import (
 
 	"github.com/ClickHouse/clickhouse-go/v2"
 	"github.com/ClickHouse/clickhouse-go/v2/lib/driver"
+	"golang.org/x/sync/errgroup"
 )
 
 // Table is a batch of rows for one table, held column by column.
@@ -21,21 +22,31 @@ type Table interface {
 	Reset()
 }
 
-// Insert writes each non-empty table in one batch. Tables are inserted one
-// after another, so a failure may leave earlier ones written: callers retry
-// the whole set, and the replacing engines collapse the repeats.
+// Insert writes each non-empty table in one batch. The tables are inserted
+// concurrently, since one insert keeps about one server core busy and the
+// client mostly waits. A failure may leave other tables written: callers
+// retry the whole set, and the replacing engines collapse the repeats.
 // IsRetryable tells a failure worth retrying from bad data.
 func (s *Store) Insert(ctx context.Context, tables ...Table) error {
+	var g errgroup.Group
+	g.SetLimit(maxConcurrentInserts)
 	for _, t := range tables {
 		if t.Len() == 0 {
 			continue
 		}
-		if err := s.insert(ctx, t); err != nil {
-			return fmt.Errorf("insert %d rows into %s: %w", t.Len(), t.Name(), err)
-		}
+		g.Go(func() error {
+			if err := s.insert(ctx, t); err != nil {
+				return fmt.Errorf("insert %d rows into %s: %w", t.Len(), t.Name(), err)
+			}
+			return nil
+		})
 	}
-	return nil
+	return g.Wait()
 }
+
+// maxConcurrentInserts bounds the inserts one Insert runs at once; it stays
+// below the connection pool's size so other queries still get a connection.
+const maxConcurrentInserts = 4
 
 func (s *Store) insert(ctx context.Context, t Table) error {
 	q := "INSERT INTO " + s.db + "." + t.Name() + " (" + strings.Join(t.Columns(), ", ") + ")"
