@@ -7,6 +7,7 @@ import (
 	"fmt"
 	"io"
 	"log/slog"
+	"net"
 	"strings"
 	"sync"
 	"sync/atomic"
@@ -354,4 +355,66 @@ func TestDocumentsByDigest(t *testing.T) {
 	if _, err := b.GetDocument(ctx, strings.Repeat("0", 64)); err == nil {
 		t.Fatal("want an error for an unknown digest")
 	}
+}
+
+func TestConsumerSurvivesServerRestart(t *testing.T) {
+	dir := t.TempDir()
+	port := freePort(t)
+	start := func() *natsserver.Server {
+		s, err := natsserver.Start(natsserver.Config{Listen: fmt.Sprintf("127.0.0.1:%d", port), StoreDir: dir, MaxPayload: 1 << 20})
+		if err != nil {
+			t.Fatal(err)
+		}
+		return s
+	}
+	srv := start()
+	cfg := bus.DefaultConfig()
+	cfg.URL = srv.ClientURL()
+	ctx := context.Background()
+	b, err := bus.Connect(ctx, cfg, slog.New(slog.DiscardHandler))
+	if err != nil {
+		t.Fatal(err)
+	}
+	defer b.Close()
+	if err := b.Provision(ctx); err != nil {
+		t.Fatal(err)
+	}
+	evs := changeEvents(400)
+	if err := b.Publish(ctx, evs[:200]...); err != nil {
+		t.Fatal(err)
+	}
+	c := &collector{stored: map[string]int{}}
+	runCtx, stop := context.WithCancel(ctx)
+	done := make(chan error, 1)
+	go func() { done <- b.Consume(runCtx, evidenceSpec("restart"), bus.BatchOptions{MaxWait: 20 * time.Millisecond}, c.handle) }()
+	for c.count() < 200 {
+		time.Sleep(10 * time.Millisecond)
+	}
+	srv.Shutdown()
+	time.Sleep(300 * time.Millisecond)
+	srv = start()
+	defer srv.Shutdown()
+	// The publisher retries until the connection is back.
+	if err := b.Publish(ctx, evs[200:]...); err != nil {
+		t.Fatalf("publish after restart: %v", err)
+	}
+	deadline := time.Now().Add(30 * time.Second)
+	for c.count() < 400 && time.Now().Before(deadline) {
+		time.Sleep(20 * time.Millisecond)
+	}
+	stop()
+	<-done
+	if got := c.count(); got != 400 {
+		t.Fatalf("stored %d distinct events across the restart, want 400", got)
+	}
+}
+
+func freePort(t *testing.T) int {
+	t.Helper()
+	l, err := net.Listen("tcp", "127.0.0.1:0")
+	if err != nil {
+		t.Fatal(err)
+	}
+	defer l.Close()
+	return l.Addr().(*net.TCPAddr).Port
 }

@@ -253,7 +253,7 @@ func (a *App) startLocalClickHouse(ctx context.Context) error {
 	host, port := dsnHostPort(a.cfg.Store.DSN)
 	if c, err := net.DialTimeout("tcp", net.JoinHostPort(host, fmt.Sprint(port)), time.Second); err == nil {
 		_ = c.Close()
-		a.log.Info("using the ClickHouse already listening", "dsn", a.cfg.Store.DSN)
+		a.log.Info("using the ClickHouse already listening", "dsn", redactDSN(a.cfg.Store.DSN))
 		return nil
 	}
 	dir := a.cfg.ClickHouse.Dir
