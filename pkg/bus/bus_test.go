@@ -386,7 +386,9 @@ func TestConsumerSurvivesServerRestart(t *testing.T) {
 	c := &collector{stored: map[string]int{}}
 	runCtx, stop := context.WithCancel(ctx)
 	done := make(chan error, 1)
-	go func() { done <- b.Consume(runCtx, evidenceSpec("restart"), bus.BatchOptions{MaxWait: 20 * time.Millisecond}, c.handle) }()
+	go func() {
+		done <- b.Consume(runCtx, evidenceSpec("restart"), bus.BatchOptions{MaxWait: 20 * time.Millisecond}, c.handle)
+	}()
 	for c.count() < 200 {
 		time.Sleep(10 * time.Millisecond)
 	}
