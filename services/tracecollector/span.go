@@ -62,6 +62,10 @@ type converter struct {
 // convert appends the spans of td to out; it returns how many spans it had to
 // reject (no trace or span id) and why, for OTLP's partial success.
 func (c *converter) convert(td ptrace.Traces, out []span) ([]span, int, string) {
+	// Names, peers, routes and statements repeat across the spans of a
+	// request: keeping one copy of each shrinks what waits in the trace
+	// buffers, and each statement is normalised once.
+	in := interner{strs: map[string]string{}, stmts: map[string]string{}}
 	rejected := 0
 	reason := ""
 	rss := td.ResourceSpans()
@@ -89,11 +93,35 @@ func (c *converter) convert(td ptrace.Traces, out []span) ([]span, int, string) 
 					reason = "spans without a trace id or span id were rejected"
 					continue
 				}
-				out = append(out, c.span(ps, service, env))
+				out = append(out, c.span(ps, service, env, &in))
 			}
 		}
 	}
 	return out, rejected, reason
+}
+
+// interner keeps one copy of each string of a request.
+type interner struct {
+	strs  map[string]string
+	stmts map[string]string
+}
+
+func (in *interner) str(s string) string {
+	if v, ok := in.strs[s]; ok {
+		return v
+	}
+	in.strs[s] = s
+	return s
+}
+
+// stmt normalises a statement once per request.
+func (in *interner) stmt(raw string) string {
+	if v, ok := in.stmts[raw]; ok {
+		return v
+	}
+	v := in.str(normalizeSQL(raw))
+	in.stmts[raw] = v
+	return v
 }
 
 func parseEnv(v string) (eventv1.Environment, bool) {
@@ -110,12 +138,12 @@ func parseEnv(v string) (eventv1.Environment, bool) {
 
 // span copies one OTLP span and classifies it. One pass over the attributes:
 // looking each key up separately costs several times more.
-func (c *converter) span(ps ptrace.Span, service string, env eventv1.Environment) span {
+func (c *converter) span(ps ptrace.Span, service string, env eventv1.Environment, in *interner) span {
 	s := span{
 		traceID: ps.TraceID(),
 		id:      ps.SpanID(),
 		parent:  ps.ParentSpanID(),
-		name:    ps.Name(),
+		name:    in.str(ps.Name()),
 		kind:    ps.Kind(),
 		start:   int64(ps.StartTimestamp()),
 		end:     int64(ps.EndTimestamp()),
@@ -143,7 +171,7 @@ func (c *converter) span(ps ptrace.Span, service string, env eventv1.Environment
 		case "peer.service":
 			peerService = v.AsString()
 		case "http.route":
-			s.route = v.AsString()
+			s.route = in.str(v.AsString())
 		case "http.response.status_code", "http.status_code":
 			status = intValue(v)
 		case "sampling.adjusted_count", "SampleRate":
@@ -168,22 +196,22 @@ func (c *converter) span(ps ptrace.Span, service string, env eventv1.Environment
 	case c.rules.hopOf(service) != tracev1.HopClass_HOP_CLASS_UNSPECIFIED:
 		s.class, s.peer = c.rules.hopOf(service), service
 	case dbSystem != "":
-		s.class, s.peer = tracev1.HopClass_HOP_CLASS_DB, dbSystem
+		s.class, s.peer = tracev1.HopClass_HOP_CLASS_DB, in.str(dbSystem)
 		switch {
 		case stmt != "":
-			s.stmt = normalizeSQL(stmt)
+			s.stmt = in.stmt(stmt)
 		case dbOp != "":
 			s.stmt = dbOp
 		default:
 			s.stmt = s.name
 		}
 	case msgSystem != "" || s.kind == ptrace.SpanKindProducer || s.kind == ptrace.SpanKindConsumer:
-		s.class, s.peer = tracev1.HopClass_HOP_CLASS_QUEUE, msgSystem
+		s.class, s.peer = tracev1.HopClass_HOP_CLASS_QUEUE, in.str(msgSystem)
 	case s.kind == ptrace.SpanKindClient:
 		if host == "" {
 			host = peerService
 		}
-		s.peer = host
+		s.peer = in.str(host)
 		if c.rules.external(host) {
 			s.class = tracev1.HopClass_HOP_CLASS_EXTERNAL
 		} else {
