@@ -23,5 +23,6 @@ func newProcessors(set Settings) []Processor {
 		newLoadKPIs(set),
 		newScanLifecycle(set),
 		newSBOMChecks(set),
+		newScorecard(set),
 	}
 }

@@ -1,0 +1,236 @@
+package scorer
+
+import (
+	"context"
+	"fmt"
+	"log/slog"
+	"slices"
+	"time"
+
+	"github.com/trilens/trilens/pkg/bus"
+	"github.com/trilens/trilens/pkg/events"
+	"github.com/trilens/trilens/pkg/policy"
+	"github.com/trilens/trilens/pkg/store"
+	eventv1 "github.com/trilens/trilens/proto/trilens/event/v1"
+	scorev1 "github.com/trilens/trilens/proto/trilens/score/v1"
+)
+
+// Changes recorded in the risk ledger (waiver_changes).
+const (
+	WaiverCreated = "created"
+	WaiverUpdated = "updated"
+	WaiverRevoked = "revoked"
+	WaiverExpired = "expired"
+)
+
+// Where a waiver was declared.
+const (
+	WaiverSourceLedger = "ledger" // trilens waive, POST /v1/waivers
+	WaiverSourcePolicy = "policy" // waivers: in trilens.yaml
+)
+
+// ReasonWaiverExpired is the reason of the verdict an expired waiver leaves.
+const ReasonWaiverExpired = "waiver_expired"
+
+// Waiver is one entry of the risk ledger: a finding (Target = fingerprint)
+// or a KPI (Target = KPI name, Scope = service, journey, test, URL or
+// artifact; empty = every scope) accepted until ExpiresAt.
+type Waiver struct {
+	ID                  string    `json:"id"`
+	Source              string    `json:"source"`
+	Lens                string    `json:"lens,omitempty"`
+	Target              string    `json:"target"`
+	Scope               string    `json:"scope,omitempty"`
+	Owner               string    `json:"owner"`
+	Reason              string    `json:"reason"`
+	CompensatingControl string    `json:"compensating_control,omitempty"`
+	CreatedAt           time.Time `json:"created_at"`
+	ExpiresAt           time.Time `json:"expires_at"`
+	// State is active, expired or revoked at the time of the answer.
+	State string `json:"state"`
+	// LastChange, ChangedBy and ChangedAt are the newest ledger entry.
+	LastChange string    `json:"last_change"`
+	ChangedBy  string    `json:"changed_by,omitempty"`
+	ChangedAt  time.Time `json:"changed_at"`
+}
+
+// Waiver states.
+const (
+	WaiverActive = "active"
+)
+
+// covers reports whether the waiver is active at now for key in one of scopes.
+func (w *Waiver) covers(key string, now time.Time, scopes ...string) bool {
+	return w.State == WaiverActive && now.Before(w.ExpiresAt) && w.Target == key && key != "" &&
+		(w.Scope == "" || slices.Contains(scopes, w.Scope))
+}
+
+// ledger keeps the waivers of every tenant: those of the policy file and
+// those added through the API, with every change in waiver_changes. An
+// expired waiver re-opens what it covered by itself: the scorecard stops
+// applying it at its expiry instant, and the next sweep (every batch the
+// scorer processes and every API read) records the expiry and publishes a
+// verdict that says what counts again.
+type ledger struct {
+	st  *store.Store
+	pol *policy.Policy
+	bus *bus.Bus
+	log *slog.Logger
+	now func() time.Time
+}
+
+var waiverChangeColumns = []string{"tenant", "waiver_id", "change", "source", "lens", "target", "scope", "owner",
+	"reason", "compensating_control", "created_at", "expires_at", "changed_by", "changed_at"}
+
+// list returns the tenant's waivers, ledger and policy, with their state at now.
+func (l *ledger) list(ctx context.Context, tenant string) ([]Waiver, error) {
+	// The newest change wins; within one second, the later kind of change.
+	rank := `toUInt64(changed_at) * 10 + multiIf(change = 'created', 1, change = 'updated', 2, change = 'revoked', 3, 4)`
+	q := `SELECT waiver_id`
+	for _, c := range waiverChangeColumns[2:] {
+		q += `, argMax(` + c + `, ` + rank + `)`
+	}
+	q += ` FROM ` + l.st.Database() + `.waiver_changes WHERE tenant = ? GROUP BY waiver_id ORDER BY waiver_id`
+	rows, err := l.st.Conn().Query(ctx, q, tenant)
+	if err != nil {
+		return nil, fmt.Errorf("waivers: %w", err)
+	}
+	defer rows.Close()
+	now := l.now()
+	var out []Waiver
+	seen := map[string]bool{}
+	for rows.Next() {
+		var w Waiver
+		if err := rows.Scan(&w.ID, &w.LastChange, &w.Source, &w.Lens, &w.Target, &w.Scope, &w.Owner, &w.Reason,
+			&w.CompensatingControl, &w.CreatedAt, &w.ExpiresAt, &w.ChangedBy, &w.ChangedAt); err != nil {
+			return nil, err
+		}
+		w.State = stateOf(w.LastChange, w.ExpiresAt, now)
+		seen[w.ID] = true
+		out = append(out, w)
+	}
+	if err := rows.Err(); err != nil {
+		return nil, err
+	}
+	// Policy waivers whose expiry is not yet in the ledger.
+	for _, pw := range l.pol.Waivers {
+		id := policyWaiverID(pw)
+		if seen[id] {
+			continue
+		}
+		target, lens := pw.Fingerprint, "security"
+		if target == "" {
+			target, lens = pw.KPI, lensOfKPI(pw.KPI)
+		}
+		out = append(out, Waiver{ID: id, Source: WaiverSourcePolicy, Lens: lens, Target: target, Scope: pw.Scope,
+			Owner: pw.Owner, Reason: pw.Reason, CompensatingControl: pw.CompensatingControl,
+			ExpiresAt: pw.Expires.UTC(), State: stateOf(WaiverCreated, pw.Expires, now), LastChange: WaiverCreated})
+	}
+	return out, nil
+}
+
+func policyWaiverID(w policy.Waiver) string {
+	if w.ID != "" {
+		return w.ID
+	}
+	return "policy-" + events.ID(w.Fingerprint, w.KPI, w.Scope)[:12]
+}
+
+func stateOf(change string, expires, now time.Time) string {
+	switch {
+	case change == WaiverRevoked:
+		return WaiverRevoked
+	case change == WaiverExpired || !now.Before(expires):
+		return WaiverExpired
+	}
+	return WaiverActive
+}
+
+// record appends one change to the ledger and mirrors the waiver's state
+// into the waivers table the dashboards read.
+func (l *ledger) record(ctx context.Context, tenant string, w Waiver, change, by string, at time.Time) error {
+	w.CreatedAt, w.ExpiresAt, at = clampTime(w.CreatedAt), clampTime(w.ExpiresAt), clampTime(at)
+	changes := &rowTable{name: "waiver_changes", cols: waiverChangeColumns, rows: [][]any{{
+		tenant, w.ID, change, w.Source, w.Lens, w.Target, w.Scope, w.Owner, w.Reason, w.CompensatingControl,
+		w.CreatedAt, w.ExpiresAt, by, at}}}
+	var mirror store.WaiverRows
+	mirror.Append(store.Waiver{Tenant: tenant, WaiverID: w.ID, Lens: w.Lens, Target: w.Target, Scope: w.Scope,
+		Owner: w.Owner, Reason: w.Reason, CreatedAt: w.CreatedAt, ExpiresAt: w.ExpiresAt, UpdatedAt: at,
+		Revoked: change == WaiverRevoked || change == WaiverExpired})
+	return l.st.Insert(ctx, changes, &mirror)
+}
+
+// sweep records the expiry of every waiver of the tenant that has expired
+// and says so with a verdict on the verdicts stream. The change is dated at
+// the expiry instant and the verdict id derives from it, so sweeping twice
+// writes the same rows.
+func (l *ledger) sweep(ctx context.Context, tenant string) error {
+	ws, err := l.list(ctx, tenant)
+	if err != nil {
+		return err
+	}
+	var verdicts []*eventv1.Event
+	var rows store.VerdictRows
+	for _, w := range ws {
+		if w.State != WaiverExpired || w.LastChange == WaiverExpired {
+			continue
+		}
+		if err := l.record(ctx, tenant, w, WaiverExpired, "trilens", w.ExpiresAt); err != nil {
+			return err
+		}
+		ev := expiryVerdict(tenant, w)
+		verdicts = append(verdicts, ev)
+		rows.Append(verdictRowOf(ev, w.Lens))
+		l.log.Info("waiver expired", "tenant", tenant, "waiver", w.ID, "target", w.Target, "scope", w.Scope)
+	}
+	if len(verdicts) == 0 {
+		return nil
+	}
+	if err := l.st.Insert(ctx, &rows); err != nil {
+		return err
+	}
+	if l.bus != nil {
+		return l.bus.Publish(ctx, verdicts...)
+	}
+	return nil
+}
+
+func expiryVerdict(tenant string, w Waiver) *eventv1.Event {
+	id := events.ID(tenant, "verdict", ReasonWaiverExpired, w.ID, w.ExpiresAt.UTC().Format(time.RFC3339))
+	what := w.Target
+	if w.Scope != "" {
+		what += " in " + w.Scope
+	}
+	v := &scorev1.Verdict{
+		VerdictId: id, Lens: lensEnum(w.Lens), Kpi: w.Target, Scope: w.Scope,
+		Status: scorev1.Status_STATUS_FAIL, Reason: ReasonWaiverExpired, Owner: w.Owner, Test: "waiver",
+		Summary: fmt.Sprintf("waiver %s (owner %s) expired at %s: %s counts again", w.ID, w.Owner,
+			w.ExpiresAt.UTC().Format(time.RFC3339), what),
+	}
+	env := events.NewEnvelope(id, tenant, eventv1.Kind_KIND_VERDICT, &eventv1.Producer{Collector: "scorer", Tool: "ledger"},
+		&eventv1.Subject{Service: w.Scope}, w.ExpiresAt)
+	return &eventv1.Event{Envelope: env, Payload: &eventv1.Event_Verdict{Verdict: v}}
+}
+
+// verdictRowOf is the verdicts-table row of a verdict event of any lens.
+func verdictRowOf(ev *eventv1.Event, lens string) store.Verdict {
+	v := ev.GetVerdict()
+	return store.Verdict{
+		Scope: scopeOf(ev.GetEnvelope()), VerdictID: v.GetVerdictId(), Lens: lens, KPI: v.GetKpi(), KPIScope: v.GetScope(),
+		Status: enumName(v.GetStatus(), "STATUS_"), Reason: v.GetReason(), Value: v.GetValue(), Baseline: v.GetBaseline(),
+		Budget: v.GetBudget(), Test: v.GetTest(), PValue: v.GetPValue(), Owner: v.GetOwner(), Summary: v.GetSummary(),
+		EvidenceIDs: nonNil(v.GetEvidenceIds()),
+	}
+}
+
+func lensEnum(lens string) scorev1.Lens {
+	switch lens {
+	case "performance":
+		return scorev1.Lens_LENS_PERFORMANCE
+	case "security":
+		return scorev1.Lens_LENS_SECURITY
+	case "scalability":
+		return scorev1.Lens_LENS_SCALABILITY
+	}
+	return scorev1.Lens_LENS_UNSPECIFIED
+}

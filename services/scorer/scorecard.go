@@ -1,0 +1,62 @@
+package scorer
+
+import (
+	"context"
+	"log/slog"
+	"slices"
+	"time"
+
+	"github.com/trilens/trilens/pkg/store"
+	eventv1 "github.com/trilens/trilens/proto/trilens/event/v1"
+)
+
+// scorecard joins the lenses: it serves the scorecard, the gate, KPI
+// history, findings, verdicts and the risk ledger (api_scorecard.go), and
+// on every batch sweeps the waivers of the batch's tenants, so an expired
+// waiver re-opens what it covered without anyone asking.
+type scorecard struct {
+	build  *builder
+	ledger *ledger
+	st     *store.Store
+	log    *slog.Logger
+	now    func() time.Time
+}
+
+func newScorecard(set Settings) *scorecard {
+	return &scorecard{
+		build:  &builder{st: set.Store, pol: set.Policy},
+		ledger: &ledger{st: set.Store, pol: set.Policy, bus: set.Bus, log: set.Logger, now: set.Now},
+		st:     set.Store,
+		log:    set.Logger,
+		now:    set.Now,
+	}
+}
+
+func (p *scorecard) Name() string { return "scorecard" }
+
+func (p *scorecard) Process(ctx context.Context, evs []*eventv1.Event) error {
+	var tenants []string
+	for _, ev := range evs {
+		if t := ev.GetEnvelope().GetTenant(); !slices.Contains(tenants, t) {
+			tenants = append(tenants, t)
+		}
+	}
+	for _, t := range tenants {
+		if err := p.ledger.sweep(ctx, t); err != nil {
+			return err
+		}
+	}
+	return nil
+}
+
+// Scorecard builds the scorecard of f now, after sweeping expired waivers.
+func (p *scorecard) scorecard(ctx context.Context, f Filter) (*Scorecard, error) {
+	if err := p.ledger.sweep(ctx, f.Tenant); err != nil {
+		return nil, err
+	}
+	ws, err := p.ledger.list(ctx, f.Tenant)
+	if err != nil {
+		return nil, err
+	}
+	return p.build.build(ctx, f, ws, p.now())
+}
