@@ -65,14 +65,14 @@ func AlertRules(p *policy.Policy) []AlertRule {
 		Condition: "B",
 		Data: []AlertQuery{
 			sqlQuery("A", 24*time.Hour, budgetSQL(tenant)),
-			mathExpr("B", "$A > 0"),
+			threshold("B", "A", 0),
 		},
 		NoDataState:  "OK",
 		ExecErrState: "Error",
 		For:          "0s",
 		Annotations: map[string]string{
-			"summary":     "{{ $labels.kpi }} on {{ $labels.scope }} is over budget",
-			"description": "The latest {{ $labels.lens }} KPI point of {{ $labels.scope }} failed its budget; owner {{ $labels.owner }}.",
+			"summary":     "{{ .Labels.kpi }} on {{ .Labels.scope }} is over budget",
+			"description": "The latest {{ .Labels.lens }} KPI point of {{ .Labels.scope }} failed its budget; owner {{ .Labels.owner }}.",
 		},
 		Labels: map[string]string{"tenant": tenant, "source": "trilens", "severity": "critical"},
 	}}
@@ -87,11 +87,10 @@ func AlertRules(p *policy.Policy) []AlertRule {
 				UID:       ruleUID(tenant, "burn", j.Name, long.String()),
 				Title:     fmt.Sprintf("SLO burn rate: %s over %s and %s", j.Name, long, short),
 				RuleGroup: GroupBurnRates,
-				Condition: "C",
+				Condition: "B",
 				Data: []AlertQuery{
-					sqlQuery("A", long, burnSQL(tenant, j.Name, j.SLO.Objective, long)),
-					sqlQuery("B", short, burnSQL(tenant, j.Name, j.SLO.Objective, short)),
-					mathExpr("C", "$A > "+factor+" && $B > "+factor),
+					sqlQuery("A", long, burnSQL(tenant, j.Name, j.SLO.Objective, long, short)),
+					threshold("B", "A", br.Factor),
 				},
 				NoDataState:  "OK",
 				ExecErrState: "Error",
@@ -128,13 +127,19 @@ func budgetSQL(tenant string) string {
 		" AND updated_at >= now() - INTERVAL 1 DAY"
 }
 
-// burnSQL is the error-budget burn rate of a journey over a window: the
-// error ratio divided by the ratio the objective allows.
-func burnSQL(tenant, journey string, objective float64, window time.Duration) string {
+// burnSQL is the error-budget burn rate of a journey over both windows:
+// the error ratio divided by the ratio the objective allows, the smaller of
+// the long and the short window's, so it exceeds the factor only when both
+// do (the multiwindow alert of the SRE workbook) with one query.
+func burnSQL(tenant, journey string, objective float64, long, short time.Duration) string {
 	allowed := strconv.FormatFloat(1-objective/100, 'g', 6, 64)
-	return fmt.Sprintf("SELECT journey, if(sum(count) > 0, sum(errors) / sum(count), 0) / %s AS burn_rate FROM dash_journey_windows "+
+	ratio := func(window time.Duration) string {
+		in := fmt.Sprintf("window_start >= now() - INTERVAL %d SECOND", int64(window.Seconds()))
+		return fmt.Sprintf("if(sumIf(count, %[1]s) > 0, sumIf(errors, %[1]s) / sumIf(count, %[1]s), 0)", in)
+	}
+	return fmt.Sprintf("SELECT journey, least(%s, %s) / %s AS burn_rate FROM dash_journey_windows "+
 		"WHERE tenant = %s AND journey = %s AND window_start >= now() - INTERVAL %d SECOND GROUP BY journey",
-		allowed, quote(tenant), quote(journey), int64(window.Seconds()))
+		ratio(long), ratio(short), allowed, quote(tenant), quote(journey), int64(long.Seconds()))
 }
 
 func sqlQuery(ref string, window time.Duration, sql string) AlertQuery {
@@ -152,17 +157,19 @@ func sqlQuery(ref string, window time.Duration, sql string) AlertQuery {
 	}
 }
 
-// mathExpr is a server-side expression: a rule fires for each series where
-// it is non-zero.
-func mathExpr(ref, expression string) AlertQuery {
+// threshold is a server-side expression firing for each series of ref
+// above limit. Unlike a math expression it needs no "$", which Grafana's
+// provisioning files would take for an environment variable.
+func threshold(ref, input string, limit float64) AlertQuery {
 	return AlertQuery{
 		RefID:         ref,
 		DatasourceUID: "__expr__",
 		Model: map[string]any{
 			"refId":      ref,
 			"datasource": map[string]any{"type": "__expr__", "uid": "__expr__"},
-			"type":       "math",
-			"expression": expression,
+			"type":       "threshold",
+			"expression": input,
+			"conditions": []any{map[string]any{"evaluator": map[string]any{"type": "gt", "params": []any{limit}}}},
 		},
 	}
 }

@@ -30,7 +30,9 @@ import (
 
 const envGrafanaHome = "TRILENS_GRAFANA_HOME"
 
-func startGrafana(t *testing.T) string {
+// startGrafana runs the built Grafana on a free port; provision, when set,
+// writes provisioning files under the directory it is given.
+func startGrafana(t *testing.T, provision func(dir string)) string {
 	t.Helper()
 	home := os.Getenv(envGrafanaHome)
 	bin := filepath.Join(home, "bin", "grafana")
@@ -68,6 +70,9 @@ level = warn
 		if err := os.MkdirAll(filepath.Join(dir, d), 0o755); err != nil {
 			t.Fatal(err)
 		}
+	}
+	if provision != nil {
+		provision(filepath.Join(dir, "provisioning"))
 	}
 	cfg := filepath.Join(dir, "custom.ini")
 	if err := os.WriteFile(cfg, []byte(ini), 0o644); err != nil {
@@ -114,7 +119,7 @@ func TestRealGrafana(t *testing.T) {
 	st := chtest.Store(t)
 	now := time.Now().UTC().Truncate(time.Second)
 	seed(t, st, now)
-	base := startGrafana(t)
+	base := startGrafana(t, nil)
 	g, err := NewGrafana(base, "admin:admin", &http.Client{Timeout: 30 * time.Second})
 	if err != nil {
 		t.Fatal(err)
@@ -224,4 +229,66 @@ func mustAtoi(t *testing.T, s string) int {
 		t.Fatalf("port %q: %v", s, err)
 	}
 	return n
+}
+
+// The committed provisioning files load into a real Grafana: the dashboards
+// through a file provider reading dashboards/, the alert rules from
+// deploy/grafana/provisioning/alerting.
+func TestRealGrafanaProvisioning(t *testing.T) {
+	st := chtest.Store(t)
+	ch, err := url.Parse(chtest.DSN())
+	if err != nil {
+		t.Fatal(err)
+	}
+	host, port, _ := net.SplitHostPort(ch.Host)
+	dashDir, err := filepath.Abs(filepath.Join(root, DashboardDir))
+	if err != nil {
+		t.Fatal(err)
+	}
+	alerting, err := os.ReadFile(filepath.Join(root, AlertProvisioning))
+	if err != nil {
+		t.Fatal(err)
+	}
+	base := startGrafana(t, func(dir string) {
+		files := map[string]string{
+			// Plugin v1.1.2 names the host "server"; deploy/grafana's file is for current plugins.
+			"datasources/clickhouse.yaml": fmt.Sprintf("apiVersion: 1\ndatasources:\n  - name: Trilens ClickHouse\n    uid: %s\n    type: %s\n"+
+				"    jsonData: {server: %s, port: %s, username: default, defaultDatabase: %s}\n", DataSourceUID, DataSourceType, host, port, st.Database()),
+			"dashboards/trilens.yaml": fmt.Sprintf("apiVersion: 1\nproviders:\n  - name: trilens\n    folder: Trilens\n    type: file\n"+
+				"    disableDeletion: true\n    allowUiUpdates: false\n    options: {path: %s}\n", dashDir),
+			"alerting/trilens.yaml": string(alerting),
+		}
+		for name, body := range files {
+			if err := os.WriteFile(filepath.Join(dir, name), []byte(body), 0o644); err != nil {
+				t.Fatal(err)
+			}
+		}
+	})
+	g, err := NewGrafana(base, "admin:admin", &http.Client{Timeout: 30 * time.Second})
+	if err != nil {
+		t.Fatal(err)
+	}
+	for _, b := range Boards() {
+		if _, err := g.API().Dashboards.GetDashboardByUID(b.UID); err != nil {
+			t.Errorf("provisioned dashboard %s: %v", b.UID, err)
+		}
+	}
+	p := demoPolicy(t)
+	for _, r := range AlertRules(p) {
+		got, err := g.API().Provisioning.GetAlertRule(r.UID)
+		if err != nil {
+			t.Errorf("provisioned alert rule %s: %v", r.UID, err)
+			continue
+		}
+		if *got.Payload.Title != r.Title || string(got.Payload.Provenance) != "file" {
+			t.Errorf("alert rule %s: title %q provenance %q", r.UID, *got.Payload.Title, got.Payload.Provenance)
+		}
+		for i, q := range got.Payload.Data {
+			model, _ := json.Marshal(q.Model)
+			if want, _ := json.Marshal(r.Data[i].Model["rawSql"]); r.Data[i].Model["rawSql"] != nil && !strings.Contains(string(model), string(want)) {
+				t.Errorf("alert rule %s: query %s, want %s", r.UID, model, want)
+			}
+		}
+	}
+	t.Logf("provisioned %d dashboards and %d alert rules from the committed files", len(Boards()), len(AlertRules(p)))
 }
