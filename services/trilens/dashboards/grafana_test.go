@@ -220,6 +220,79 @@ func TestRealGrafana(t *testing.T) {
 	}
 	t.Logf("pushed %d dashboards and %d alert rules into folder %s; %q answered %v with %d rows through Grafana",
 		len(res.Dashboards), len(res.Rules), res.Folder, panel.Title, names, len(a.Frames[0].Data.Values[0]))
+
+	// The rules' queries and expressions, evaluated by Grafana's alerting on
+	// the seeded data: checkout is over its p95 budget and burns its error
+	// budget 20 times too fast (2 % errors against 0.1 %).
+	rules := AlertRules(p)
+	for _, c := range []struct {
+		rule       AlertRule
+		label, val string
+	}{{rules[0], "scope", "checkout"}, {rules[1], "journey", "checkout"}} {
+		firing := evalRule(t, base, c.rule)
+		if !firing[c.label+"="+c.val] {
+			t.Errorf("rule %q: Grafana's evaluation fires for %v, want %s=%s among them", c.rule.Title, firing, c.label, c.val)
+		}
+		t.Logf("rule %q fires in Grafana for %v", c.rule.Title, firing)
+	}
+}
+
+// evalRule evaluates a rule's queries through Grafana's /api/v1/eval and
+// returns the labels (as key=value) of the series its condition fires for.
+func evalRule(t *testing.T, base string, r AlertRule) map[string]bool {
+	t.Helper()
+	body, _ := json.Marshal(map[string]any{"data": r.Data})
+	req, _ := http.NewRequest(http.MethodPost, base+"/api/v1/eval", bytes.NewReader(body))
+	req.SetBasicAuth("admin", "admin")
+	req.Header.Set("Content-Type", "application/json")
+	resp, err := http.DefaultClient.Do(req)
+	if err != nil {
+		t.Fatal(err)
+	}
+	raw, _ := io.ReadAll(resp.Body)
+	resp.Body.Close()
+	if resp.StatusCode != http.StatusOK {
+		t.Fatalf("eval %q: %s: %s", r.Title, resp.Status, raw)
+	}
+	var out struct {
+		Results map[string]struct {
+			Error  string `json:"error"`
+			Frames []struct {
+				Schema struct {
+					Fields []struct {
+						Labels map[string]string `json:"labels"`
+					} `json:"fields"`
+				} `json:"schema"`
+				Data struct {
+					Values [][]any `json:"values"`
+				} `json:"data"`
+			} `json:"frames"`
+		} `json:"results"`
+	}
+	if err := json.Unmarshal(raw, &out); err != nil {
+		t.Fatal(err)
+	}
+	cond := out.Results[r.Condition]
+	if cond.Error != "" {
+		t.Fatalf("eval %q: %s", r.Title, cond.Error)
+	}
+	firing := map[string]bool{}
+	for _, f := range cond.Frames {
+		for i, field := range f.Schema.Fields {
+			if i >= len(f.Data.Values) || len(f.Data.Values[i]) == 0 {
+				continue
+			}
+			if v, ok := f.Data.Values[i][0].(float64); ok && v != 0 {
+				for k, l := range field.Labels {
+					firing[k+"="+l] = true
+				}
+			}
+		}
+	}
+	if len(firing) == 0 {
+		t.Logf("eval %q answered %s", r.Title, raw)
+	}
+	return firing
 }
 
 func mustAtoi(t *testing.T, s string) int {
