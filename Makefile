@@ -70,5 +70,5 @@ tidy-check: tidy
 grafana:
 	scripts/grafana/build.sh
 
-test-grafana: grafana
+test-grafana: deps grafana
 	cd services/trilens && TRILENS_GRAFANA_HOME=$(CURDIR)/.cache/grafana go test -tags grafana -count=1 -timeout 15m -run TestRealGrafana ./dashboards/
