@@ -129,21 +129,23 @@ func (c *Collector) ingestSBOM(r *http.Request) (any, error) {
 		return nil, asBadRequest(err)
 	}
 	sum := hex.EncodeToString(h.Sum(nil))
-	name := req.Name
+	// The artifact is named by the request's artifact parameter, else by the
+	// document itself, else by the file name the client sent.
+	name := param(r, "artifact")
 	if name == "" {
 		name = doc.ArtifactName
 	}
-	digest := r.URL.Query().Get("digest")
-	if digest == "" {
-		digest = r.Header.Get("X-Trilens-Digest")
+	if name == "" {
+		name = req.Name
 	}
+	digest := param(r, "digest")
 	if digest == "" {
 		digest = doc.ArtifactDigest
 	} else if _, err := parseDigest(digest); err != nil {
 		return nil, asBadRequest(err)
 	}
 	if name == "" {
-		return nil, collect.Errorf(http.StatusBadRequest, "name", "the document names no artifact: pass name=<artifact name>")
+		return nil, collect.Errorf(http.StatusBadRequest, "artifact", "the document names no artifact: pass artifact=<artifact name>")
 	}
 	if _, err := tmp.Seek(0, io.SeekStart); err != nil {
 		return nil, err
@@ -194,7 +196,7 @@ func (c *Collector) ingestAttestation(r *http.Request) (any, error) {
 	if int64(len(doc)) > c.cfg.Verify.MaxAttestationBytes {
 		return nil, collect.ErrTooLarge
 	}
-	vreq := VerifyRequest{Name: req.Name, Digest: param(r, "digest"), Subject: req.Subject}
+	vreq := VerifyRequest{Name: param(r, "artifact"), Digest: param(r, "digest"), Subject: req.Subject}
 	if k := param(r, "key"); k != "" {
 		pem, err := base64.StdEncoding.DecodeString(k)
 		if err != nil {
@@ -232,7 +234,8 @@ func (c *Collector) ingestAttestation(r *http.Request) (any, error) {
 		Digest: art.Digest, Verified: art.Verified, VerificationError: art.VerificationError}, nil
 }
 
-// param reads a request parameter from the query or an X-Trilens-<Name> header.
+// param reads a parameter of this collector (artifact, digest, key) from
+// the query or an X-Trilens-<Name> header.
 func param(r *http.Request, name string) string {
 	if v := r.URL.Query().Get(name); v != "" {
 		return v

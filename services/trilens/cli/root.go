@@ -64,6 +64,7 @@ all) in one process. "trilens up" does the same with a demo option.`
 		newSubmitCommand(),
 		newGateCommand(),
 		newScanCommand(),
+		newSBOMCommand(),
 		newDashboardsCommand(),
 	)
 	return root

@@ -33,6 +33,7 @@ GITHUB_BASE_REF and GITHUB_RUN_ID.`,
 	}
 	cmd.AddCommand(newLoadSubmitCommands()...)
 	cmd.AddCommand(newSubmitScanCommand())
+	cmd.AddCommand(newSubmitSBOMCommands()...)
 	return cmd
 }
 
