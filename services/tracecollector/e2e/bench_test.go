@@ -81,7 +81,7 @@ func BenchmarkTraceIngest(b *testing.B) {
 		}
 		decodeRate := spans / (cpuSeconds() - cpu)
 
-		r := newRig(b, nil)
+		r := newRig(b, testPolicy, nil)
 		cpu, start := cpuSeconds(), time.Now()
 		send(b, r.url, tr.bodies, 16)
 		accepted := time.Since(start).Seconds()
@@ -110,7 +110,7 @@ func BenchmarkTraceIngest(b *testing.B) {
 // and returns the RSS before, the peak RSS over that time (MB) and the
 // share of requests refused.
 func overload(b *testing.B, tr *traffic, rate float64, d time.Duration) (float64, float64, float64) {
-	r := newRig(b, nil)
+	r := newRig(b, testPolicy, nil)
 	runtime.GC()
 	debug.FreeOSMemory()
 	resetPeakRSS()

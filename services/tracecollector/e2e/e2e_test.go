@@ -43,7 +43,7 @@ func waitRows(t testing.TB, st *store.Store, table string, want uint64) {
 // hops, detections and KPI points match what the test computes from the
 // traces it generated.
 func TestCollectorToClickHouse(t *testing.T) {
-	r := newRig(t, nil)
+	r := newRig(t, testPolicy, nil)
 	t0 := time.Now().Truncate(time.Minute).Add(-5 * time.Minute)
 	tr := genTraffic(2000, 512, t0, time.Minute)
 	send(t, r.url, tr.bodies, 4)

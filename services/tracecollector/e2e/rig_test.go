@@ -56,9 +56,9 @@ type rig struct {
 	url       string
 }
 
-func newRig(t testing.TB, tune func(*tracecollector.Config)) *rig {
+func newRig(t testing.TB, policyYAML string, tune func(*tracecollector.Config)) *rig {
 	t.Helper()
-	pol, err := policy.Parse([]byte(testPolicy), "trilens.yaml")
+	pol, err := policy.Parse([]byte(policyYAML), "trilens.yaml")
 	if err != nil {
 		t.Fatal(err)
 	}
