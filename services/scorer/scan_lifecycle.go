@@ -97,7 +97,12 @@ func (p *scanLifecycle) Process(ctx context.Context, evs []*eventv1.Event) error
 	if len(touched) == 0 {
 		return nil
 	}
-	if err := p.st.Insert(ctx, &parts, &fs); err != nil {
+	// Findings before parts: once a report's last part is visible, whoever
+	// sees it complete must find all its findings (Insert writes tables concurrently).
+	if err := p.st.Insert(ctx, &fs); err != nil {
+		return err
+	}
+	if err := p.st.Insert(ctx, &parts); err != nil {
 		return err
 	}
 	for _, k := range touched {
@@ -164,7 +169,11 @@ func (p *scanLifecycle) apply(ctx context.Context, k reportKey) error {
 	}
 	scored := &rowTable{name: "scan_reports_scored", cols: []string{"tenant", "report_id", "scored_at"},
 		rows: [][]any{{k.tenant, k.id, p.now().UTC()}}}
-	return p.st.Insert(ctx, &out, scored)
+	// The lifecycle before the mark the gate waits for.
+	if err := p.st.Insert(ctx, &out); err != nil {
+		return err
+	}
+	return p.st.Insert(ctx, scored)
 }
 
 // transition computes the rows a report changes: its findings become new,

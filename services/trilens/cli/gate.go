@@ -248,8 +248,20 @@ func evaluate(pol *policy.Policy, card *scorer.ScanScorecard, scope string, now 
 			Message: fmt.Sprintf("%d secrets found, %d allowed", secrets, sec.SecretsAllowed)})
 	}
 	res.Pass = len(res.Violations) == 0
+	// New first, then open, then fixed; worst first within each.
+	slices.SortStableFunc(res.Findings, func(a, b GateFinding) int {
+		if d := slices.Index(statusOrder, a.Status) - slices.Index(statusOrder, b.Status); d != 0 {
+			return d
+		}
+		if d := slices.Index(severityOrder, a.Severity) - slices.Index(severityOrder, b.Severity); d != 0 {
+			return d
+		}
+		return strings.Compare(a.Tool+a.RuleID+a.Path, b.Tool+b.RuleID+b.Path)
+	})
 	return res
 }
+
+var severityOrder = []string{"critical", "high", "medium", "low", "info", "unspecified"}
 
 func describe(f scorer.ScanFinding) string {
 	id := f.RuleID
@@ -328,12 +340,8 @@ func writeGateTable(w io.Writer, res *GateResult) {
 	if len(res.Findings) > 0 {
 		tw := tabwriter.NewWriter(w, 0, 4, 2, ' ', 0)
 		fmt.Fprintln(tw, "\nSTATUS\tSEVERITY\tTOOL\tRULE\tLOCATION\tAGE\tFLAGS\tTITLE")
-		for _, st := range statusOrder {
-			for _, f := range res.Findings {
-				if f.Status == st {
-					fmt.Fprintf(tw, "%s\t%s\t%s\t%s\t%s\t%s\t%s\t%s\n", f.Status, f.Severity, f.Tool, f.RuleID, location(f), days(f.Age), flags(f), f.Title)
-				}
-			}
+		for _, f := range res.Findings {
+			fmt.Fprintf(tw, "%s\t%s\t%s\t%s\t%s\t%s\t%s\t%s\n", f.Status, f.Severity, f.Tool, f.RuleID, location(f), days(f.Age), flags(f), f.Title)
 		}
 		tw.Flush()
 	}
@@ -358,13 +366,9 @@ func writeGateMarkdown(w io.Writer, res *GateResult) {
 	}
 	fmt.Fprintln(w, "| Status | Severity | Tool | Rule | Location | Age | Flags | Title |")
 	fmt.Fprintln(w, "| --- | --- | --- | --- | --- | --- | --- | --- |")
-	for _, st := range statusOrder {
-		for _, f := range res.Findings {
-			if f.Status == st {
-				fmt.Fprintf(w, "| %s | %s | %s | `%s` | `%s` | %s | %s | %s |\n", f.Status, f.Severity, f.Tool,
-					mdEscape(f.RuleID), mdEscape(location(f)), days(f.Age), mdEscape(flags(f)), mdEscape(f.Title))
-			}
-		}
+	for _, f := range res.Findings {
+		fmt.Fprintf(w, "| %s | %s | %s | `%s` | `%s` | %s | %s | %s |\n", f.Status, f.Severity, f.Tool,
+			mdEscape(f.RuleID), mdEscape(location(f)), days(f.Age), mdEscape(flags(f)), mdEscape(f.Title))
 	}
 }
 

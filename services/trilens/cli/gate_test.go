@@ -18,10 +18,10 @@ import (
 
 	"github.com/prometheus/client_golang/prometheus"
 	"github.com/trilens/trilens/pkg/bus"
-	"github.com/trilens/trilens/pkg/chserver"
 	"github.com/trilens/trilens/pkg/collect"
 	"github.com/trilens/trilens/pkg/natstest"
 	"github.com/trilens/trilens/pkg/store"
+	"github.com/trilens/trilens/pkg/store/chtest"
 	"github.com/trilens/trilens/services/scancollector"
 	"github.com/trilens/trilens/services/scorer"
 )
@@ -52,35 +52,10 @@ func (s *scanStack) setClock(t time.Time) {
 	s.mu.Unlock()
 }
 
-// clickhouseDSN starts a private ClickHouse for the test unless
-// TRILENS_CLICKHOUSE_DSN names one.
-func clickhouseDSN(t testing.TB) string {
-	if dsn := os.Getenv("TRILENS_CLICKHOUSE_DSN"); dsn != "" {
-		return dsn
-	}
-	ctx := context.Background()
-	srv, err := chserver.Start(ctx, chserver.Options{StartTimeout: 2 * time.Minute})
-	if err != nil {
-		t.Fatalf("clickhouse (make deps installs it): %v", err)
-	}
-	t.Cleanup(func() { srv.Close(ctx) })
-	return srv.DSN()
-}
-
 func newScanStack(t testing.TB, partSize int) *scanStack {
 	t.Helper()
 	ctx := context.Background()
-	st, err := store.Open(ctx, store.Config{DSN: clickhouseDSN(t), Database: fmt.Sprintf("gate_%d", os.Getpid()), DialTimeout: 5 * time.Second})
-	if err != nil {
-		t.Fatal(err)
-	}
-	t.Cleanup(func() {
-		_ = st.Conn().Exec(context.Background(), "DROP DATABASE IF EXISTS "+st.Database())
-		st.Close()
-	})
-	if err := st.Migrate(ctx); err != nil {
-		t.Fatal(err)
-	}
+	st := chtest.Store(t) // TestMain (demo_test.go) runs the package's ClickHouse
 	nc, err := natstest.Start(t).Connect()
 	if err != nil {
 		t.Fatal(err)
@@ -230,6 +205,16 @@ func TestGate(t *testing.T) {
 		code, out := runCLI(append(append([]string{"gate", "--policy", waived}, subject(s.url, "waived", "feature", "main")...), scanFixture("grype.json"))...)
 		if code != 0 || !strings.Contains(out, "waived: W-") {
 			t.Fatalf("exit %d, want 0 with waived findings:\n%s", code, out)
+		}
+	})
+
+	t.Run("gate by commit takes its latest reports", func(t *testing.T) {
+		if code, out := runCLI(append(append([]string{"submit", "scan"}, subject(s.url, "bycommit", "feature", "main")...), scanFixture("zap.json"))...); code != 0 {
+			t.Fatalf("exit %d: %s", code, out)
+		}
+		code, out := runCLI(append([]string{"gate", "--policy", pol}, subject(s.url, "bycommit", "feature", "main")...)...)
+		if code != 0 || !strings.Contains(out, "Security gate: PASS. 5 new, 0 fixed, 0 still open.") || !strings.Contains(out, "SQL Injection") {
+			t.Fatalf("exit %d:\n%s", code, out)
 		}
 	})
 

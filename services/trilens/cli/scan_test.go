@@ -234,7 +234,14 @@ func TestEveryFormatEndToEnd(t *testing.T) {
 				t.Fatal(err)
 			}
 			if lc != total {
-				t.Fatalf("%d new findings in the lifecycle, want %d", lc, total)
+				var states []string
+				rows, _ := s.store.Conn().Query(ctx, `SELECT state, last_report_id, toString(report_at), toString(first_seen) FROM `+db+`.finding_lifecycle WHERE repository = ?`, "e2e-"+tc.file)
+				for rows != nil && rows.Next() {
+					var a, b, c, d string
+					rows.Scan(&a, &b, &c, &d)
+					states = append(states, a+" "+b+" "+c+" "+d)
+				}
+				t.Fatalf("%d new findings in the lifecycle, want %d (report %s): %v", lc, total, id, states)
 			}
 		})
 	}
