@@ -63,7 +63,12 @@ func (c *Collector) serveHTTP(w http.ResponseWriter, r *http.Request) {
 	}
 	body := bodyPool.Get().(*bytes.Buffer)
 	body.Reset()
-	defer bodyPool.Put(body)
+	defer func() {
+		// A rare huge body should not stay pinned in the pool.
+		if body.Cap() <= 4<<20 {
+			bodyPool.Put(body)
+		}
+	}()
 	if _, err := body.ReadFrom(req.Body); err != nil {
 		c.fail(w, enc, err)
 		return
