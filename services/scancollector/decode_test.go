@@ -264,3 +264,45 @@ func TestEventsStayUnderThePayloadLimit(t *testing.T) {
 		t.Fatalf("%d findings in %d events", total, len(evs))
 	}
 }
+
+// GitHub code-scanning conventions: security-severity on the rule or the
+// result, CWE tags, rules found by index in the driver or an extension, and
+// results that come before their run's tool.
+func TestSARIFGitHubConventions(t *testing.T) {
+	doc := `{"version":"2.1.0","runs":[{
+	  "results":[
+	    {"ruleIndex":0,"message":{"text":"reflected XSS"},"locations":[{"physicalLocation":{"artifactLocation":{"uri":"file://web/h.go"},"region":{"startLine":7,"snippet":{"text":"w.Write(q)"}}}}],
+	     "partialFingerprints":{"primaryLocationLineHash":"abc:1"}},
+	    {"ruleId":"go/sql-injection","properties":{"security-severity":9.5},"message":{"text":"sql"}},
+	    {"rule":{"index":0,"toolComponent":{"index":0}},"level":"note","message":{"text":"from the extension"}},
+	    {"ruleId":"go/log","kind":"pass","message":{"text":"not a finding"}},
+	    {"ruleId":"go/log","suppressions":[{"kind":"inSource"}],"message":{"text":"suppressed"}}
+	  ],
+	  "tool":{"driver":{"name":"CodeQL","semanticVersion":"2.20.1","rules":[
+	      {"id":"go/reflected-xss","shortDescription":{"text":"Reflected cross-site scripting"},"helpUri":"https://codeql.github.com/xss",
+	       "properties":{"security-severity":"6.1","tags":["security","external/cwe/cwe-079","external/cwe/cwe-116"]}},
+	      {"id":"go/sql-injection","defaultConfiguration":{"level":"error"},"properties":{"security-severity":"8.8","tags":["external/cwe/cwe-089"]}}]},
+	    "extensions":[{"name":"codeql/go-queries","rules":[{"id":"go/ext-rule","defaultConfiguration":{"level":"error"}}]}]}
+	}]}`
+	rep, err := Decode(FormatSARIF, strings.NewReader(doc), 0)
+	if err != nil {
+		t.Fatal(err)
+	}
+	run := rep.Runs[0]
+	if run.Tool != "CodeQL" || run.ToolVersion != "2.20.1" || len(run.Findings) != 3 {
+		t.Fatalf("run %s %s with %d findings", run.Tool, run.ToolVersion, len(run.Findings))
+	}
+	xss, sql, ext := run.Findings[0], run.Findings[1], run.Findings[2]
+	if xss.RuleId != "go/reflected-xss" || xss.Severity != scanv1.Severity_SEVERITY_MEDIUM || xss.CvssScore != 6.1 ||
+		strings.Join(xss.Cwes, ",") != "CWE-116,CWE-79" || xss.Path != "web/h.go" || xss.Title != "Reflected cross-site scripting" || xss.HelpUri == "" {
+		t.Errorf("xss = %v", xss)
+	}
+	// The result's own security-severity wins over the rule's.
+	if sql.Severity != scanv1.Severity_SEVERITY_CRITICAL || sql.CvssScore != 9.5 || strings.Join(sql.Cwes, ",") != "CWE-89" {
+		t.Errorf("sql = %v", sql)
+	}
+	// A rule referenced in an extension; the result's level wins over the rule's default.
+	if ext.RuleId != "go/ext-rule" || ext.Severity != scanv1.Severity_SEVERITY_LOW {
+		t.Errorf("ext = %v", ext)
+	}
+}

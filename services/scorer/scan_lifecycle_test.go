@@ -166,6 +166,18 @@ func TestScanScorecardComparesWithBase(t *testing.T) {
 	}
 	resp.Body.Close()
 
+	// Catalogues that are not what they claim are refused, naming the problem.
+	for kind, body := range map[string]string{"kev": `{"vulnerabilities":[{"cveID":"nope","dateAdded":"2024"}]}`, "epss": "a,b,c\n", "nvd": "{}"} {
+		resp, err := http.Post(srv.URL+"/v1/scan/catalogs/"+kind, "text/plain", strings.NewReader(body))
+		if err != nil {
+			t.Fatal(err)
+		}
+		resp.Body.Close()
+		if resp.StatusCode != http.StatusBadRequest && resp.StatusCode != http.StatusNotFound {
+			t.Fatalf("%s catalogue %q: %s, want 400 or 404", kind, body, resp.Status)
+		}
+	}
+
 	q := url.Values{"tenant": {tenant}, "report": {"pr1"}, "base": {"main"}}
 	resp, err = http.Get(srv.URL + "/v1/scorecard/scans?" + q.Encode())
 	if err != nil {
