@@ -38,15 +38,12 @@ func (e *Error) Error() string {
 
 func (e *Error) Unwrap() error { return e.Err }
 
-// Path is the JSON path of the value being read, like $.runs[0].results[12].
-func (d *Decoder) Path() string { return strings.Join(d.path, "") }
-
-// Offset is the byte offset of the decoder in the input.
-func (d *Decoder) Offset() int64 { return d.d.InputOffset() }
+// pathString is the JSON path of the value being read, like $.runs[0].results[12].
+func (d *Decoder) pathString() string { return strings.Join(d.path, "") }
 
 // Errorf builds an Error at the current place.
 func (d *Decoder) Errorf(format string, args ...any) error {
-	return &Error{Path: d.Path(), Offset: d.Offset(), Err: fmt.Errorf(format, args...)}
+	return &Error{Path: d.pathString(), Offset: d.d.InputOffset(), Err: fmt.Errorf(format, args...)}
 }
 
 func (d *Decoder) wrap(err error) error {
@@ -57,7 +54,7 @@ func (d *Decoder) wrap(err error) error {
 	if errors.Is(err, io.EOF) {
 		err = io.ErrUnexpectedEOF
 	}
-	return &Error{Path: d.Path(), Offset: d.Offset(), Err: err}
+	return &Error{Path: d.pathString(), Offset: d.d.InputOffset(), Err: err}
 }
 
 // More reports whether another element follows in the current array or object.
@@ -163,9 +160,6 @@ func (d *Decoder) End() error {
 	}
 	return d.Errorf("unexpected %s after the end of the document", describe(tok))
 }
-
-// Token reads the next token; io.EOF at the end of input.
-func (d *Decoder) Token() (json.Token, error) { return d.d.Token() }
 
 func describe(tok json.Token) string {
 	switch t := tok.(type) {
