@@ -32,11 +32,11 @@ printf '| OTLP/HTTP -> tracecollector -> JetStream -> scorer -> ClickHouse | %d 
 printf '| pdata UnmarshalProto of the same requests | %d | %.0f | - |\n' "$spans" "$decode"
 echo
 printf 'end to end / decode: %.3f. Target >= 30,000 spans/s per core: %s.\n' "$ratio" \
-	"$([ "$(echo "$e2e >= 30000" | bc)" = 1 ] && echo met || echo MISSED)"
+	"$(awk -v r="$e2e" 'BEGIN { print (r >= 30000 ? "met" : "MISSED") }')"
 echo
 echo "| 2x overload (8 s, requests not retried) | value |"
 echo "| --- | ---: |"
-printf '| offered spans/s | %.0f |\n' "$(echo "$sent + $unsent" | bc -l)"
+printf '| offered spans/s | %.0f |\n' "$(awk -v a="$sent" -v b="$unsent" 'BEGIN { print a + b }')"
 printf '| sent spans/s (the rest waited in the client) | %.0f |\n' "$sent"
 printf '| refused by the collector (429/503) | %.1f %% |\n' "$refused"
 printf '| RSS before / peak during (MB) | %.0f / %.0f |\n' "$before" "$peak"
