@@ -1,27 +1,29 @@
 #!/usr/bin/env bash
-# Scanners the scan lens needs to regenerate its fixtures
-# (services/scancollector/testdata/make-fixtures.sh) and the tools its bench
-# script uses. Idempotent: installs only what is missing from .bin or PATH.
-# Trivy is not here: the module proxy refuses github.com/aquasecurity/trivy.
+# The scan lens's tools: jq, GNU time and bc for its bench script, always;
+# with TRILENS_SCAN_TOOLS=1 also the scanners that regenerate its fixtures
+# (services/scancollector/testdata/make-fixtures.sh sets it). The tests read
+# the committed fixtures, so CI does not build the scanners. Idempotent:
+# installs only what is missing from .bin or PATH. Trivy is not here: the
+# module proxy refuses github.com/aquasecurity/trivy.
 set -euo pipefail
 cd "$(dirname "$0")/../.."
 BIN="$(pwd)/.bin"
 mkdir -p "$BIN"
 
-# jq, GNU time and bc for scripts/bench.d/30-scan.sh.
 for tool in jq:jq time:/usr/bin/time bc:bc; do
 	if ! command -v "${tool#*:}" >/dev/null 2>&1; then
 		apt-get install -y "${tool%%:*}"
 	fi
 done
 
-install_go() { # name package@version [env...]
-	local name=$1 pkg=$2; shift 2
+install_go() { # name package@version
+	local name=$1 pkg=$2
 	if [ -x "$BIN/$name" ] || command -v "$name" >/dev/null 2>&1; then return; fi
 	echo "deps/scan: installing $pkg" >&2
-	env GOBIN="$BIN" GOWORK=off GOFLAGS=-mod=mod "$@" go install "$pkg"
+	GOBIN="$BIN" GOWORK=off GOFLAGS=-mod=mod go install "$pkg"
 }
 
+[ "${TRILENS_SCAN_TOOLS:-}" = 1 ] || exit 0
 install_go gosec github.com/securego/gosec/v2/cmd/gosec@v2.29.0
 install_go staticcheck honnef.co/go/tools/cmd/staticcheck@v0.8.2
 install_go gitleaks github.com/zricethezav/gitleaks/v8@v8.30.1

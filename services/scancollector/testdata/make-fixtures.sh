@@ -1,8 +1,9 @@
 #!/usr/bin/env bash
-# Regenerates the real-tool fixtures in reports/ (see README.md). Needs the
-# scanners from scripts/deps.d/30-scan.sh (`make deps`). Run from anywhere.
+# Regenerates the real-tool fixtures in reports/ (see README.md), installing
+# the scanners first (scripts/deps.d/30-scan.sh). Run from anywhere.
 set -euo pipefail
 here="$(cd "$(dirname "$0")" && pwd)"
+TRILENS_SCAN_TOOLS=1 "$here/../../../scripts/deps.d/30-scan.sh"
 BIN="$(cd "$here/../../.." && pwd)/.bin"
 export PATH="$BIN:$PATH"
 out="$here/reports"
