@@ -27,6 +27,7 @@ import (
 	"github.com/trilens/trilens/services/scancollector"
 	"github.com/trilens/trilens/services/scorer"
 	"github.com/trilens/trilens/services/tracecollector"
+	"github.com/trilens/trilens/services/trilens/web"
 )
 
 // App is one Trilens process: the services its targets need, started in
@@ -118,7 +119,12 @@ func (a *App) module(name string) lifecycle.Service {
 					return err
 				}
 				a.Store = s
-				return s.Migrate(ctx)
+				if err := s.Migrate(ctx); err != nil {
+					return err
+				}
+				// The built-in scorecard page, for machines without Grafana.
+				a.Server.Mux.Handle("GET /{$}", web.Handler(s, a.log.With("service", "web")))
+				return nil
 			},
 			stop: func(context.Context) error {
 				if a.Store == nil {

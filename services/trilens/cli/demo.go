@@ -171,13 +171,14 @@ Trilens is running. %d demo events are stored in ClickHouse (database %q).
 Query them:
   clickhouse-client --port %d -d %s -q "SELECT kind, count() FROM evidence_log FINAL GROUP BY kind"
 Look at:
+  http://127.0.0.1:%s/?tenant=demo   the scorecard (per lens, with trends)
   http://127.0.0.1:%s/ready     readiness of every service
   http://127.0.0.1:%s/metrics   Prometheus metrics
 Send your own evidence:
   trilens submit --help
 
 Press Ctrl-C to stop.
-`, total, app.Store.Database(), app.StoreTCPPort(), app.Store.Database(), port, port)
+`, total, app.Store.Database(), app.StoreTCPPort(), app.Store.Database(), port, port, port)
 }
 
 func splitPort(addr string) (string, string) {

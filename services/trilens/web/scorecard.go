@@ -140,7 +140,7 @@ func Load(ctx context.Context, st *store.Store, tenant string) (*Scorecard, erro
 	}
 
 	rows, err = st.Conn().Query(ctx, `SELECT lens, kpi, scope, owner, value, budget, status, over_budget FROM dash_risks
-		WHERE tenant = ? ORDER BY over_budget DESC, kpi LIMIT 10`, sc.Tenant)
+		WHERE tenant = ? ORDER BY status = 'fail' DESC, over_budget DESC, kpi LIMIT 10`, sc.Tenant)
 	if err != nil {
 		return nil, fmt.Errorf("risks: %w", err)
 	}
