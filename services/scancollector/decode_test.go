@@ -7,6 +7,7 @@ import (
 	"flag"
 	"os"
 	"path/filepath"
+	"slices"
 	"strconv"
 	"strings"
 	"testing"
@@ -70,9 +71,12 @@ func TestDecodeFixturesMatchGolden(t *testing.T) {
 // compareGolden compares the runs of rep, as FindingBatch protojson, with a golden file.
 func compareGolden(t *testing.T, path string, rep *Report) {
 	t.Helper()
+	// Scanners do not always report in the same order: compare by fingerprint.
 	var batches []*scanv1.FindingBatch
 	for _, run := range rep.Runs {
-		batches = append(batches, &scanv1.FindingBatch{Tool: run.Tool, ToolVersion: run.ToolVersion, Format: rep.Format, Findings: run.Findings})
+		fs := slices.Clone(run.Findings)
+		slices.SortFunc(fs, func(a, b *scanv1.Finding) int { return strings.Compare(a.Fingerprint, b.Fingerprint) })
+		batches = append(batches, &scanv1.FindingBatch{Tool: run.Tool, ToolVersion: run.ToolVersion, Format: rep.Format, Findings: fs})
 	}
 	if *update {
 		var parts []string
