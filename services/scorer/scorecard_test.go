@@ -91,6 +91,7 @@ func newScorecardRig(t *testing.T, pol *policy.Policy, now func() time.Time) *sc
 
 func (r *scorecardRig) feed(evs ...*eventv1.Event) {
 	r.t.Helper()
+	storeRaw(r.t, r.procs[0].(*traceKPIs).store, evs...)
 	for _, p := range r.procs {
 		if err := p.Process(context.Background(), evs); err != nil {
 			r.t.Fatalf("%s: %v", p.Name(), err)
