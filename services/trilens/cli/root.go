@@ -66,6 +66,9 @@ all) in one process. "trilens up" does the same with a demo option.`
 		newScanCommand(),
 		newSBOMCommand(),
 		newDashboardsCommand(),
+		newScorecardCommand(),
+		newWaiveCommand(),
+		newWaiversCommand(),
 	)
 	return root
 }

@@ -1,0 +1,135 @@
+package cli
+
+import (
+	"context"
+	"flag"
+	"log/slog"
+	"net/http"
+	"net/http/httptest"
+	"strings"
+	"testing"
+	"time"
+
+	"github.com/prometheus/client_golang/prometheus"
+	"github.com/trilens/trilens/pkg/bus"
+	"github.com/trilens/trilens/pkg/events"
+	"github.com/trilens/trilens/pkg/natstest"
+	"github.com/trilens/trilens/pkg/policy"
+	"github.com/trilens/trilens/pkg/store/chtest"
+	eventv1 "github.com/trilens/trilens/proto/trilens/event/v1"
+	tracev1 "github.com/trilens/trilens/proto/trilens/trace/v1"
+	"github.com/trilens/trilens/services/scorer"
+)
+
+const scorecardCLIPolicy = `
+version: 1
+services:
+  - { name: checkout, owner: team-payments, tier: 1, exposure: internet, revenue_per_hour: 10000 }
+journeys:
+  - { name: pay, service: checkout, match: [{ http_route: /pay }], p95_ms: 300 }
+  - { name: search, match: [{ http_route: /search }], p95_ms: 200 }
+`
+
+// TestScorecardWaiveGate drives the CLI against a scorer on real NATS and
+// ClickHouse: the scorecard lists both journeys' p95 gaps most expensive
+// first and flags the one nobody owns; the gate fails until both are
+// waived, and fails again once a waiver is revoked.
+func TestScorecardWaiveGate(t *testing.T) {
+	ctx := context.Background()
+	pol, err := policy.Parse([]byte(scorecardCLIPolicy), "trilens.yaml")
+	if err != nil {
+		t.Fatal(err)
+	}
+	st := chtest.Store(t)
+	nc, err := natstest.Start(t).Connect()
+	if err != nil {
+		t.Fatal(err)
+	}
+	log := slog.New(slog.DiscardHandler)
+	b, err := bus.New(nc, bus.DefaultConfig(), log)
+	if err != nil {
+		t.Fatal(err)
+	}
+	if err := b.Provision(ctx); err != nil {
+		t.Fatal(err)
+	}
+	var cfg scorer.Config
+	cfg.RegisterFlags("", flag.NewFlagSet("s", flag.ContinueOnError))
+	cfg.BatchWait = 200 * time.Millisecond
+	sc, err := scorer.New(cfg, scorer.Settings{Logger: log, Bus: b, Store: st, Policy: pol, Registerer: prometheus.NewRegistry()})
+	if err != nil {
+		t.Fatal(err)
+	}
+	if err := sc.Start(ctx); err != nil {
+		t.Fatal(err)
+	}
+	mux := http.NewServeMux()
+	sc.Register(mux)
+	srv := httptest.NewServer(mux)
+	t.Cleanup(func() {
+		srv.Close()
+		if err := sc.Stop(context.Background()); err != nil {
+			t.Errorf("stop scorer: %v", err)
+		}
+		_ = b.Close()
+	})
+
+	now := time.Now().Truncate(time.Minute)
+	var ws []*tracev1.Window
+	for _, w := range []struct {
+		service, journey string
+		p95              float64
+	}{{"checkout", "pay", 450}, {"search", "search", 260}} {
+		ws = append(ws, &tracev1.Window{StartUnixNano: now.Add(-time.Minute).UnixNano(), DurationNanos: int64(time.Minute),
+			Service: w.service, Journey: w.journey, Count: 500, P95Ms: w.p95, P99Ms: w.p95})
+	}
+	env := events.NewEnvelope(events.ID("acme", "windows"), "acme", eventv1.Kind_KIND_TRACE_WINDOW, &eventv1.Producer{Collector: "test"},
+		&eventv1.Subject{Environment: eventv1.Environment_ENVIRONMENT_PRODUCTION}, now)
+	if err := b.Publish(ctx, &eventv1.Event{Envelope: env, Payload: &eventv1.Event_TraceWindows{TraceWindows: &tracev1.WindowBatch{Windows: ws}}}); err != nil {
+		t.Fatal(err)
+	}
+	flags := []string{"--scorer-url", srv.URL, "--tenant", "acme"}
+	deadline := time.Now().Add(time.Minute)
+	var code int
+	var out string
+	for {
+		code, out = runCLI(append([]string{"scorecard", "--gate", "--format", "markdown"}, flags...)...)
+		if strings.Contains(out, "2 gaps") || time.Now().After(deadline) {
+			break
+		}
+		time.Sleep(200 * time.Millisecond)
+	}
+	if code != ExitBroken || !strings.Contains(out, ":x: Scorecard: FAIL. 2 gaps, 2 blocking, 0 waived, 1 unowned") {
+		t.Fatalf("scorecard --gate: exit %d\n%s", code, out)
+	}
+	pay, search := strings.Index(out, "pay journey_p95_ms"), strings.Index(out, "search journey_p95_ms")
+	if pay < 0 || search < 0 || pay > search || !strings.Contains(out, "**unowned**") {
+		t.Errorf("want the pay gap (tier 1, revenue) above the unowned search gap:\n%s", out)
+	}
+
+	for _, args := range [][]string{
+		{"waive", "journey_p95_ms", "--scope", "pay", "--owner", "team-payments", "--reason", "CDN migration", "--control", "more replicas", "--for", "7d", "--id", "w-pay"},
+		{"waive", "journey_p95_ms", "--scope", "search", "--owner", "team-search", "--reason", "index rebuild", "--expires", now.Add(48 * time.Hour).Format(time.RFC3339), "--id", "w-search"},
+	} {
+		if code, out := runCLI(append(args, flags...)...); code != 0 || !strings.Contains(out, "created") {
+			t.Fatalf("%v: exit %d\n%s", args, code, out)
+		}
+	}
+	if code, out := runCLI(append([]string{"waive", "x", "--owner", "o", "--reason", "r"}, flags...)...); code != ExitUsage || !strings.Contains(out, "expiry") {
+		t.Errorf("waive without an expiry: exit %d\n%s", code, out)
+	}
+	if code, out := runCLI(append([]string{"scorecard", "--gate"}, flags...)...); code != 0 || !strings.Contains(out, "waived: w-pay") {
+		t.Fatalf("every gap waived: exit %d\n%s", code, out)
+	}
+	if code, out := runCLI(append([]string{"waivers", "--revoke", "w-search", "--by", "carol"}, flags...)...); code != 0 {
+		t.Fatalf("revoke: exit %d\n%s", code, out)
+	}
+	code, out = runCLI(append([]string{"waivers"}, flags...)...)
+	if code != 0 || !strings.Contains(out, "w-pay") || !strings.Contains(out, "more replicas") ||
+		!strings.Contains(out, "revoked") {
+		t.Errorf("waivers: exit %d\n%s", code, out)
+	}
+	if code, out := runCLI(append([]string{"scorecard", "--gate", "--format", "json"}, flags...)...); code != ExitBroken || !strings.Contains(out, `"pass": false`) {
+		t.Errorf("a revoked waiver counts no more: exit %d\n%s", code, out)
+	}
+}
