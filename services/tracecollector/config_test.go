@@ -1,8 +1,13 @@
 package tracecollector
 
 import (
+	"log/slog"
 	"strings"
 	"testing"
+
+	"github.com/prometheus/client_golang/prometheus"
+
+	"github.com/trilens/trilens/pkg/collect"
 )
 
 func TestConfigValidate(t *testing.T) {
@@ -21,6 +26,29 @@ func TestConfigValidate(t *testing.T) {
 	for _, key := range []string{"decision_wait", "max_queued_spans", "environment", "grpc_address, http_address"} {
 		if !strings.Contains(err.Error(), key+":") {
 			t.Errorf("error does not name %s: %v", key, err)
+		}
+	}
+}
+
+// TestTwoCollectorsOneRegistry: a module restarted in the same process
+// builds its collector again against the same registry.
+func TestTwoCollectorsOneRegistry(t *testing.T) {
+	reg := prometheus.NewRegistry()
+	b := newBus(t)
+	for range 2 {
+		c, err := New(testConfig(), collect.Settings{Logger: slog.New(slog.DiscardHandler), Publisher: b, Registerer: reg})
+		if err != nil {
+			t.Fatal(err)
+		}
+		c.metrics.requests.WithLabelValues("http", "ok").Inc()
+	}
+	mfs, err := reg.Gather()
+	if err != nil {
+		t.Fatal(err)
+	}
+	for _, mf := range mfs {
+		if mf.GetName() == "trilens_tracecollector_requests_total" && mf.GetMetric()[0].GetCounter().GetValue() != 2 {
+			t.Errorf("requests counter %v, want 2", mf.GetMetric()[0].GetCounter().GetValue())
 		}
 	}
 }

@@ -1,6 +1,10 @@
 package tracecollector
 
-import "github.com/prometheus/client_golang/prometheus"
+import (
+	"errors"
+
+	"github.com/prometheus/client_golang/prometheus"
+)
 
 type metrics struct {
 	requests  *prometheus.CounterVec
@@ -33,7 +37,30 @@ func newMetrics(reg prometheus.Registerer, queued func() float64) *metrics {
 		}, queued),
 	}
 	if reg != nil {
-		reg.MustRegister(m.requests, m.spans, m.bytes, m.traces, m.published, m.queued)
+		m.requests = register(reg, m.requests)
+		m.spans = register(reg, m.spans)
+		m.bytes = register(reg, m.bytes)
+		m.traces = register(reg, m.traces)
+		m.published = register(reg, m.published)
+		// A gauge of a previous collector in the same registry reads that
+		// collector's queue: replace it.
+		reg.Unregister(m.queued)
+		_ = reg.Register(m.queued)
 	}
 	return m
+}
+
+// register adds c to reg, or returns the one already there: a collector
+// built again in the same process (a restarted module) keeps counting on.
+func register[C prometheus.Collector](reg prometheus.Registerer, c C) C {
+	if err := reg.Register(c); err != nil {
+		var are prometheus.AlreadyRegisteredError
+		if errors.As(err, &are) {
+			if existing, ok := are.ExistingCollector.(C); ok {
+				return existing
+			}
+		}
+		panic(err)
+	}
+	return c
 }
