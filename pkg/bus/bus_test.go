@@ -26,31 +26,14 @@ import (
 )
 
 func TestMain(m *testing.M) {
-	goleak.VerifyTestMain(m, goleak.IgnoreAnyFunction("github.com/nats-io/nats-server/v2/server.(*Server).logRejectedTLSConns"))
+	goleak.VerifyTestMain(m, natstest.LeakOptions()...)
 }
 
 func newBus(t *testing.T) *bus.Bus {
 	t.Helper()
-	return connect(t, natstest.Start(t))
-}
-
-func connect(t *testing.T, srv *natsserver.Server) *bus.Bus {
-	t.Helper()
-	nc, err := srv.Connect()
-	if err != nil {
-		t.Fatal(err)
-	}
-	b, err := bus.New(nc, bus.DefaultConfig(), slog.New(slog.DiscardHandler))
-	if err != nil {
-		t.Fatal(err)
-	}
-	t.Cleanup(func() { _ = b.Close() })
-	ctx := context.Background()
-	if err := b.Provision(ctx); err != nil {
-		t.Fatal(err)
-	}
-	if err := b.Provision(ctx); err != nil {
-		t.Fatalf("second provision must be a no-op: %v", err)
+	b := natstest.Bus(t)
+	if err := b.Provision(context.Background()); err != nil {
+		t.Fatalf("a second provision must be a no-op: %v", err)
 	}
 	return b
 }
@@ -263,7 +246,7 @@ func TestPermanentFailureDeadLettersOnlyTheCulprit(t *testing.T) {
 
 func TestUnackedMessagesComeBackToAnotherInstance(t *testing.T) {
 	srv := natstest.Start(t)
-	b := connect(t, srv)
+	b := natstest.BusOn(t, srv)
 	ctx := context.Background()
 	if err := b.Publish(ctx, changeEvents(30)...); err != nil {
 		t.Fatal(err)

@@ -84,19 +84,7 @@ type env struct {
 
 func newEnv(t *testing.T) *env {
 	t.Helper()
-	srv := natstest.Start(t)
-	nc, err := srv.Connect()
-	if err != nil {
-		t.Fatal(err)
-	}
-	b, err := bus.New(nc, bus.DefaultConfig(), slog.New(slog.DiscardHandler))
-	if err != nil {
-		t.Fatal(err)
-	}
-	t.Cleanup(func() { _ = b.Close() })
-	if err := b.Provision(context.Background()); err != nil {
-		t.Fatal(err)
-	}
+	b := natstest.Bus(t)
 	cfg := alerter.DefaultConfig()
 	cfg.GroupWait = 500 * time.Millisecond
 	cfg.RetryInitial = 20 * time.Millisecond

@@ -15,13 +15,12 @@ import (
 	"testing"
 	"time"
 
-	"github.com/nats-io/nats.go/jetstream"
+	"github.com/trilens/trilens/pkg/events/eventstest"
+	"github.com/trilens/trilens/pkg/natstest"
+
 	"github.com/prometheus/client_golang/prometheus"
 	"github.com/trilens/trilens/pkg/bus"
 	"github.com/trilens/trilens/pkg/collect"
-	eventv1 "github.com/trilens/trilens/proto/trilens/event/v1"
-	"google.golang.org/protobuf/encoding/protojson"
-	"google.golang.org/protobuf/proto"
 )
 
 var update = flag.Bool("update", false, "rewrite testdata/golden from the current output")
@@ -58,68 +57,6 @@ func post(t *testing.T, url string, body []byte) (int, []byte) {
 	return resp.StatusCode, out
 }
 
-// published reads every event on the evidence stream.
-func published(t *testing.T, b *bus.Bus) []*eventv1.Event {
-	t.Helper()
-	ctx, cancel := context.WithTimeout(context.Background(), 10*time.Second)
-	defer cancel()
-	st, err := b.JetStream().Stream(ctx, bus.StreamEvidence)
-	if err != nil {
-		t.Fatal(err)
-	}
-	info, err := st.Info(ctx)
-	if err != nil {
-		t.Fatal(err)
-	}
-	var out []*eventv1.Event
-	for seq := info.State.FirstSeq; seq <= info.State.LastSeq && info.State.Msgs > 0; seq++ {
-		msg, err := st.GetMsg(ctx, seq)
-		if err != nil {
-			t.Fatal(err)
-		}
-		ev := &eventv1.Event{}
-		if err := proto.Unmarshal(msg.Data, ev); err != nil {
-			t.Fatal(err)
-		}
-		if msg.Header.Get(jetstream.MsgIDHeader) != ev.Envelope.EventId {
-			t.Errorf("Nats-Msg-Id %q, event id %q", msg.Header.Get(jetstream.MsgIDHeader), ev.Envelope.EventId)
-		}
-		out = append(out, ev)
-	}
-	return out
-}
-
-// golden compares events with testdata/golden/name (protojson, times cleared).
-func golden(t *testing.T, name string, evs []*eventv1.Event) {
-	t.Helper()
-	var buf bytes.Buffer
-	for _, ev := range evs {
-		ev = proto.Clone(ev).(*eventv1.Event)
-		ev.Envelope.ReceivedAt = nil
-		b, err := protojson.MarshalOptions{Multiline: true, Indent: "  "}.Marshal(ev)
-		if err != nil {
-			t.Fatal(err)
-		}
-		var pretty bytes.Buffer
-		_ = json.Indent(&pretty, b, "", "  ") // protojson randomises spacing; normalise it
-		buf.Write(pretty.Bytes())
-		buf.WriteByte('\n')
-	}
-	path := filepath.Join("testdata", "golden", name)
-	if *update {
-		if err := os.WriteFile(path, buf.Bytes(), 0o644); err != nil {
-			t.Fatal(err)
-		}
-	}
-	want, err := os.ReadFile(path)
-	if err != nil {
-		t.Fatalf("%v (run go test -update)", err)
-	}
-	if !bytes.Equal(want, buf.Bytes()) {
-		t.Errorf("events differ from %s (go test -update to accept):\n%s", path, buf.String())
-	}
-}
-
 func TestPostPublishesEventsMatchingGolden(t *testing.T) {
 	for _, tc := range []struct {
 		golden, endpoint, query string
@@ -132,7 +69,7 @@ func TestPostPublishesEventsMatchingGolden(t *testing.T) {
 		{"lighthouse.json", "webvitals", "repo=acme/shop&journey=checkout", lighthouseRuns, 1},
 	} {
 		t.Run(tc.golden, func(t *testing.T) {
-			b := newBus(t)
+			b := natstest.Bus(t)
 			srv := startServer(t, b)
 			var body []byte
 			for _, f := range tc.files {
@@ -146,7 +83,7 @@ func TestPostPublishesEventsMatchingGolden(t *testing.T) {
 			if err := json.Unmarshal(out, &resp); err != nil {
 				t.Fatal(err)
 			}
-			evs := published(t, b)
+			evs := natstest.Published(t, b)
 			if resp.Events != len(evs) || resp.Rows != tc.rows || len(resp.SHA256) != 64 || resp.Bytes != int64(len(body)) {
 				t.Errorf("response %+v with %d events published, want %d rows, %d bytes", resp, len(evs), tc.rows, len(body))
 			}
@@ -165,13 +102,13 @@ func TestPostPublishesEventsMatchingGolden(t *testing.T) {
 			if !bytes.Equal(stored, body) {
 				t.Errorf("stored document is %d bytes, sent %d", len(stored), len(body))
 			}
-			golden(t, tc.golden, evs)
+			eventstest.Golden(t, filepath.Join("testdata", "golden", tc.golden), evs, *update)
 
 			// The same document again publishes nothing new: ids are deterministic.
 			if status, out := post(t, srv.URL+"/v1/"+tc.endpoint+"?"+tc.query, body); status != http.StatusAccepted {
 				t.Fatalf("resubmit: %d %s", status, out)
 			}
-			if again := published(t, b); len(again) != len(evs) {
+			if again := natstest.Published(t, b); len(again) != len(evs) {
 				t.Errorf("resubmitting stored %d events, want %d (duplicates dropped)", len(again), len(evs))
 			}
 		})
@@ -179,7 +116,7 @@ func TestPostPublishesEventsMatchingGolden(t *testing.T) {
 }
 
 func TestPostRejectsBadInputAndPublishesNothing(t *testing.T) {
-	b := newBus(t)
+	b := natstest.Bus(t)
 	srv := startServer(t, b)
 	stepped := fixture(t, "k6/stepped.ndjson.gz")
 	cut := append(bytes.Clone(stepped[:len(stepped)/2]), []byte("{\"type\":\"Point\",\"metric\":\"http_reqs\",\"data\":{\"time\":\"x\"")...)
@@ -205,7 +142,7 @@ func TestPostRejectsBadInputAndPublishesNothing(t *testing.T) {
 			}
 		})
 	}
-	if evs := published(t, b); len(evs) != 0 {
+	if evs := natstest.Published(t, b); len(evs) != 0 {
 		t.Errorf("%d events published from rejected input", len(evs))
 	}
 }
@@ -228,7 +165,7 @@ func TestConfigValidate(t *testing.T) {
 }
 
 func TestBodyPastLimitIs413(t *testing.T) {
-	b := newBus(t)
+	b := natstest.Bus(t)
 	c, err := New(testConfig(), collect.Settings{Publisher: b, Limits: collect.Limits{MaxBodyBytes: 4096, MaxDecodedBytes: 4096}})
 	if err != nil {
 		t.Fatal(err)
@@ -246,7 +183,7 @@ func TestBodyPastLimitIs413(t *testing.T) {
 			t.Errorf("%s: %d %s, want 413", f, status, out)
 		}
 	}
-	if evs := published(t, b); len(evs) != 0 {
+	if evs := natstest.Published(t, b); len(evs) != 0 {
 		t.Errorf("%d events published from truncated bodies", len(evs))
 	}
 }
@@ -254,7 +191,7 @@ func TestBodyPastLimitIs413(t *testing.T) {
 // A gzipped k6 stream (k6 --out json=run.ndjson.gz) sent gzipped again, as
 // trilens submit does, decodes like the plain one.
 func TestDoublyGzippedNDJSON(t *testing.T) {
-	b := newBus(t)
+	b := natstest.Bus(t)
 	srv := startServer(t, b)
 	inner, err := os.ReadFile(filepath.Join("testdata", "k6", "stepped.ndjson.gz"))
 	if err != nil {

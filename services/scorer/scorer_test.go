@@ -34,19 +34,8 @@ type rig struct {
 
 func newRig(t testing.TB, cfg func(*scorer.Config)) *rig {
 	t.Helper()
-	srv := natstest.Start(t)
-	nc, err := srv.Connect()
-	if err != nil {
-		t.Fatal(err)
-	}
-	log := slog.New(slog.NewTextHandler(os.Stderr, nil))
-	b, err := bus.New(nc, bus.DefaultConfig(), log)
-	if err != nil {
-		t.Fatal(err)
-	}
-	if err := b.Provision(context.Background()); err != nil {
-		t.Fatal(err)
-	}
+	log := slog.New(slog.DiscardHandler)
+	b := natstest.Bus(t)
 	st := chtest.Store(t)
 	var c scorer.Config
 	c.RegisterFlags("", flagSet())

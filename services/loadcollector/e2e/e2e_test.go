@@ -24,7 +24,6 @@ import (
 	"time"
 
 	"github.com/prometheus/client_golang/prometheus"
-	"github.com/trilens/trilens/pkg/bus"
 	"github.com/trilens/trilens/pkg/collect"
 	"github.com/trilens/trilens/pkg/natstest"
 	"github.com/trilens/trilens/pkg/policy"
@@ -57,18 +56,8 @@ type rig struct {
 
 func newRig(t *testing.T) *rig {
 	t.Helper()
-	nc, err := natstest.Start(t).Connect()
-	if err != nil {
-		t.Fatal(err)
-	}
 	log := slog.New(slog.DiscardHandler)
-	b, err := bus.New(nc, bus.DefaultConfig(), log)
-	if err != nil {
-		t.Fatal(err)
-	}
-	if err := b.Provision(context.Background()); err != nil {
-		t.Fatal(err)
-	}
+	b := natstest.Bus(t)
 	st := chtest.Store(t)
 	pol, err := policy.Parse([]byte(lensPolicy), "trilens.yaml")
 	if err != nil {

@@ -6,7 +6,6 @@ import (
 	"context"
 	"flag"
 	"io"
-	"log/slog"
 	"net/http"
 	"net/http/httptest"
 	"os"
@@ -24,17 +23,7 @@ import (
 // loadCollector serves the real load collector, publishing to a real JetStream.
 func loadCollector(t *testing.T) (string, *bus.Bus) {
 	t.Helper()
-	nc, err := natstest.Start(t).Connect()
-	if err != nil {
-		t.Fatal(err)
-	}
-	b, err := bus.New(nc, bus.DefaultConfig(), slog.New(slog.DiscardHandler))
-	if err != nil {
-		t.Fatal(err)
-	}
-	if err := b.Provision(context.Background()); err != nil {
-		t.Fatal(err)
-	}
+	b := natstest.Bus(t)
 	var cfg loadcollector.Config
 	cfg.RegisterFlags("", flag.NewFlagSet("c", flag.ContinueOnError))
 	cfg.StoreDocuments = false
