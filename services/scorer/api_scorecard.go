@@ -23,6 +23,7 @@ import (
 //	GET    /v1/waivers     the risk ledger
 //	POST   /v1/waivers     add or change a waiver
 //	DELETE /v1/waivers/{id} revoke a waiver
+//	GET    /v1/report      KPI deltas per lens, top risks by money, waivers expiring (?since=7d)
 //
 // Every route takes ?tenant= (default "default"); the scorecard routes also
 // repo, service, branch and commit (see Filter).
@@ -35,6 +36,7 @@ func (p *scorecard) Register(mux *http.ServeMux) {
 	mux.HandleFunc("GET /v1/waivers", p.serveWaivers)
 	mux.HandleFunc("POST /v1/waivers", p.serveWaive)
 	mux.HandleFunc("DELETE /v1/waivers/{id}", p.serveRevoke)
+	mux.HandleFunc("GET /v1/report", p.serveReport)
 }
 
 func tenantOf(w http.ResponseWriter, q url.Values) (string, bool) {

@@ -132,4 +132,12 @@ func TestScorecardWaiveGate(t *testing.T) {
 	if code, out := runCLI(append([]string{"scorecard", "--gate", "--format", "json"}, flags...)...); code != ExitBroken || !strings.Contains(out, `"pass": false`) {
 		t.Errorf("a revoked waiver counts no more: exit %d\n%s", code, out)
 	}
+
+	for _, format := range []string{"markdown", "html"} {
+		code, out := runCLI(append([]string{"report", "--since", "7d", "--format", format}, flags...)...)
+		if code != 0 || !strings.Contains(out, "journey_p95_ms") || !strings.Contains(out, "Top risks by money") ||
+			!strings.Contains(out, "w-pay") || !strings.Contains(out, "450") {
+			t.Errorf("report --format %s: exit %d\n%s", format, code, out)
+		}
+	}
 }
