@@ -7,6 +7,7 @@ import (
 	"testing"
 	"time"
 
+	"github.com/trilens/trilens/pkg/natstest"
 	"github.com/trilens/trilens/pkg/policy"
 	eventv1 "github.com/trilens/trilens/proto/trilens/event/v1"
 	tracev1 "github.com/trilens/trilens/proto/trilens/trace/v1"
@@ -26,7 +27,7 @@ func testPolicyT(t testing.TB) *policy.Policy {
 // OTLP/HTTP and OTLP/gRPC exporters, and checks the published windows and
 // detections against values computed here from the same spans.
 func TestOTelExportersToEvents(t *testing.T) {
-	b := newBus(t)
+	b := natstest.Bus(t)
 	cfg := testConfig()
 	cfg.Policy = testPolicyT(t)
 	c := startCollector(t, cfg, b, nil)

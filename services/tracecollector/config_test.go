@@ -8,6 +8,7 @@ import (
 	"github.com/prometheus/client_golang/prometheus"
 
 	"github.com/trilens/trilens/pkg/collect"
+	"github.com/trilens/trilens/pkg/natstest"
 )
 
 func TestConfigValidate(t *testing.T) {
@@ -34,7 +35,7 @@ func TestConfigValidate(t *testing.T) {
 // builds its collector again against the same registry.
 func TestTwoCollectorsOneRegistry(t *testing.T) {
 	reg := prometheus.NewRegistry()
-	b := newBus(t)
+	b := natstest.Bus(t)
 	for range 2 {
 		c, err := New(testConfig(), collect.Settings{Logger: slog.New(slog.DiscardHandler), Publisher: b, Registerer: reg})
 		if err != nil {

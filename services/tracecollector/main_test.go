@@ -20,29 +20,9 @@ import (
 )
 
 func TestMain(m *testing.M) {
-	goleak.VerifyTestMain(m,
-		goleak.IgnoreAnyFunction("github.com/nats-io/nats-server/v2/server.(*Server).logRejectedTLSConns"),
+	goleak.VerifyTestMain(m, append(natstest.LeakOptions(),
 		// The OTel SDK's gRPC exporter leaves a resolver goroutine that ends on its own shortly after.
-		goleak.IgnoreTopFunction("google.golang.org/grpc/internal/grpcsync.(*CallbackSerializer).run"),
-	)
-}
-
-// newBus starts a real NATS server with JetStream and provisions the streams.
-func newBus(t testing.TB) *bus.Bus {
-	t.Helper()
-	nc, err := natstest.Start(t).Connect()
-	if err != nil {
-		t.Fatal(err)
-	}
-	b, err := bus.New(nc, bus.DefaultConfig(), slog.New(slog.DiscardHandler))
-	if err != nil {
-		t.Fatal(err)
-	}
-	t.Cleanup(func() { _ = b.Close() })
-	if err := b.Provision(context.Background()); err != nil {
-		t.Fatal(err)
-	}
-	return b
+		goleak.IgnoreTopFunction("google.golang.org/grpc/internal/grpcsync.(*CallbackSerializer).run"))...)
 }
 
 // testConfig listens on free loopback ports, and neither finishes a trace

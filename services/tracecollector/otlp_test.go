@@ -26,6 +26,7 @@ import (
 	"google.golang.org/protobuf/proto"
 
 	"github.com/trilens/trilens/pkg/collect"
+	"github.com/trilens/trilens/pkg/natstest"
 	tracev1 "github.com/trilens/trilens/proto/trilens/trace/v1"
 )
 
@@ -107,7 +108,7 @@ func TestHTTPResponses(t *testing.T) {
 	cfg := testConfig()
 	cfg.MaxRequestBytes = 64 << 10
 	cfg.MaxQueuedSpans = 10
-	c := startCollector(t, cfg, newBus(t), nil)
+	c := startCollector(t, cfg, natstest.Bus(t), nil)
 	url := "http://" + c.HTTPAddr() + "/v1/traces"
 	now := time.Now()
 
@@ -185,7 +186,7 @@ func TestHTTPResponses(t *testing.T) {
 
 func TestHTTPAuthAndShutdown(t *testing.T) {
 	cfg := testConfig()
-	c := startCollector(t, cfg, newBus(t), collect.NewAuth(map[string]string{"s3cret": "acme"}))
+	c := startCollector(t, cfg, natstest.Bus(t), collect.NewAuth(map[string]string{"s3cret": "acme"}))
 	// The runner's own server takes OTLP/HTTP too.
 	mux := http.NewServeMux()
 	c.Register(mux)
@@ -212,7 +213,7 @@ func TestGRPCResponses(t *testing.T) {
 	cfg := testConfig()
 	cfg.MaxQueuedSpans = 10
 	cfg.MaxRequestBytes = 64 << 10
-	c := startCollector(t, cfg, newBus(t), collect.NewAuth(map[string]string{"s3cret": "acme"}))
+	c := startCollector(t, cfg, natstest.Bus(t), collect.NewAuth(map[string]string{"s3cret": "acme"}))
 	cc, err := grpc.NewClient(c.GRPCAddr(), grpc.WithTransportCredentials(insecure.NewCredentials()))
 	if err != nil {
 		t.Fatal(err)
@@ -255,7 +256,7 @@ func TestGRPCResponses(t *testing.T) {
 // TestJSONHexIDs: OTLP/JSON writes trace and span ids as hex, where plain
 // protojson would read base64 and get different ids.
 func TestJSONHexIDs(t *testing.T) {
-	b := newBus(t)
+	b := natstest.Bus(t)
 	cfg := testConfig()
 	c := startCollector(t, cfg, b, nil)
 	const traceID = "5b8efff798038103d269b633813fc60c"

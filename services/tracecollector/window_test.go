@@ -11,6 +11,7 @@ import (
 	"go.opentelemetry.io/collector/pdata/ptrace/ptraceotlp"
 
 	"github.com/trilens/trilens/pkg/collect"
+	"github.com/trilens/trilens/pkg/natstest"
 )
 
 // clock is a settable time source.
@@ -35,7 +36,7 @@ func (c *clock) Set(t time.Time) {
 // lateness has passed, without waiting for Stop; a trace that arrives for
 // it afterwards is late and not counted twice.
 func TestWindowsCloseByTime(t *testing.T) {
-	b := newBus(t)
+	b := natstest.Bus(t)
 	cfg := testConfig()
 	cfg.DecisionWait = time.Second
 	cfg.MaxTraceAge = 10 * time.Second
@@ -108,7 +109,7 @@ func TestWindowsCloseByTime(t *testing.T) {
 // TestBufferBound: past MaxBufferedSpans the oldest traces are analysed
 // early instead of the buffer growing.
 func TestBufferBound(t *testing.T) {
-	b := newBus(t)
+	b := natstest.Bus(t)
 	cfg := testConfig()
 	cfg.Shards = 1
 	cfg.MaxBufferedSpans = 10
@@ -152,7 +153,7 @@ func waitCounter(t testing.TB, c prometheus.Counter, want float64) {
 // (a root exported late, say) are dropped and counted, not analysed as a
 // second, partial trace.
 func TestStragglersAfterDecision(t *testing.T) {
-	b := newBus(t)
+	b := natstest.Bus(t)
 	cfg := testConfig()
 	cfg.DecisionWait = time.Second
 	cfg.MaxTraceAge = 10 * time.Second

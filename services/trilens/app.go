@@ -222,6 +222,12 @@ func (a *App) module(name string) lifecycle.Service {
 				}
 				return c.Stop(ctx)
 			},
+			ready: func(ctx context.Context) error {
+				if c == nil {
+					return nil
+				}
+				return c.Ready(ctx)
+			},
 		}
 	}
 	panic("no module " + name)
