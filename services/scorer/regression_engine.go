@@ -23,7 +23,8 @@ const (
 )
 
 // lowerIsWorse are the KPIs that get worse as they fall.
-var lowerIsWorse = []string{KPILoadMaxSustainableRPS, KPILoadHeadroom, KPIWebScore}
+var lowerIsWorse = []string{KPILoadMaxSustainableRPS, KPILoadHeadroom, KPIWebScore,
+	KPISBOMSignedShare, KPISBOMProvenance, KPISBOMSLSALevel}
 
 // notSeries are KPIs that are flags or counts of a run, not measurements:
 // they mark failed runs instead of being compared.
@@ -133,8 +134,8 @@ func (p *regressions) batchPoints(ctx context.Context, tenant string, envs []*ev
 			&pt.Environment, &pt.EventID, &pt.ObservedAt, &pt.Value, &pt.Budget, &pt.Owner); err != nil {
 			return nil, err
 		}
-		if slices.Contains(notSeries, pt.KPI) {
-			continue
+		if slices.Contains(notSeries, pt.KPI) || strings.HasPrefix(pt.KPI, "slo_") {
+			continue // SLO points are judged by their burn rates, not against history
 		}
 		pt.base = bases[pt.EventID]
 		switch {

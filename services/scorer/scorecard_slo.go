@@ -1,0 +1,145 @@
+package scorer
+
+import (
+	"context"
+	"fmt"
+	"strings"
+	"time"
+
+	"github.com/trilens/trilens/pkg/policy"
+	"github.com/trilens/trilens/pkg/store"
+	eventv1 "github.com/trilens/trilens/proto/trilens/event/v1"
+)
+
+// Error-budget KPIs of journeys with an SLO. Scope: the journey.
+const (
+	// KPISLOBudgetRemaining is the share of the SLO window's error budget
+	// left: 1 − (errors / requests) / (1 − objective). Below 0 the SLO is missed.
+	KPISLOBudgetRemaining = "slo_error_budget_remaining"
+	// KPISLOBurnRatePrefix + the long window ("slo_burn_rate_1h") is the
+	// error rate over that window divided by the rate the SLO allows; it
+	// fails when both the long and the short window burn faster than the
+	// policy's factor (the SRE workbook's multiwindow alert).
+	KPISLOBurnRatePrefix = "slo_burn_rate_"
+)
+
+// sloKPIs scores the error budgets of journeys with an SLO whenever trace
+// windows of them arrive, from journey_latency (the windows stored so far),
+// per environment. Points are dated at the newest window's end and keyed by
+// the event, so a replay rewrites the same rows.
+type sloKPIs struct {
+	st  *store.Store
+	pol *policy.Policy
+}
+
+func newSLOKPIs(set Settings) *sloKPIs { return &sloKPIs{st: set.Store, pol: set.Policy} }
+
+func (p *sloKPIs) Name() string { return "slo_kpis" }
+
+type sloKey struct{ tenant, environment, journey string }
+
+type sloSeen struct {
+	env     *eventv1.Envelope
+	service string
+	end     time.Time
+}
+
+func (p *sloKPIs) Process(ctx context.Context, evs []*eventv1.Event) error {
+	latest := map[sloKey]sloSeen{}
+	for _, ev := range evs {
+		env := ev.GetEnvelope()
+		for _, w := range ev.GetTraceWindows().GetWindows() {
+			j, ok := p.pol.Journey(w.GetJourney())
+			if !ok || j.SLO == nil || j.SLO.Objective <= 0 || j.SLO.Objective >= 100 {
+				continue
+			}
+			k := sloKey{env.GetTenant(), enumName(env.GetSubject().GetEnvironment(), "ENVIRONMENT_"), j.Name}
+			end := unixNano(w.GetStartUnixNano() + w.GetDurationNanos())
+			if s, ok := latest[k]; !ok || end.After(s.end) {
+				latest[k] = sloSeen{env: env, service: w.GetService(), end: end}
+			}
+		}
+	}
+	var rows store.KPIPointRows
+	for k, s := range latest {
+		if err := p.points(ctx, &rows, k, s); err != nil {
+			return err
+		}
+	}
+	if rows.Len() == 0 {
+		return nil
+	}
+	return p.st.Insert(ctx, &rows)
+}
+
+func (p *sloKPIs) points(ctx context.Context, rows *store.KPIPointRows, k sloKey, s sloSeen) error {
+	j, _ := p.pol.Journey(k.journey)
+	slo := j.SLO
+	windows := []time.Duration{slo.Window}
+	for _, br := range slo.BurnRates {
+		windows = append(windows, br.Window, br.ShortWindow)
+	}
+	var cols []string
+	var args []any
+	for _, w := range windows {
+		cols = append(cols, "sumIf(count, window_start >= ?)", "sumIf(errors, window_start >= ?)")
+		from := s.end.Add(-w)
+		args = append(args, from, from)
+	}
+	args = append(args, k.tenant, k.environment, k.journey, s.end.Add(-slo.Window), s.end)
+	row := p.st.Conn().QueryRow(ctx, `SELECT `+strings.Join(cols, ", ")+` FROM `+p.st.Database()+`.journey_latency FINAL
+		WHERE tenant = ? AND environment = ? AND journey = ? AND window_start >= ? AND window_start < ?`, args...)
+	sums := make([]float64, 2*len(windows))
+	dest := make([]any, len(sums))
+	for i := range sums {
+		dest[i] = &sums[i]
+	}
+	if err := row.Scan(dest...); err != nil {
+		return fmt.Errorf("slo %s: %w", k.journey, err)
+	}
+	allowed := 1 - slo.Objective/100
+	rate := func(i int) float64 { // error rate over windows[i] as a multiple of the allowed rate
+		if sums[2*i] <= 0 {
+			return 0
+		}
+		return sums[2*i+1] / sums[2*i] / allowed
+	}
+	scope := scopeOf(s.env)
+	scope.Service, scope.Journey, scope.ObservedAt = s.service, k.journey, s.end
+	owner := p.pol.OwnerOfJourney(k.journey)
+	add := func(kpi string, value, budget float64, status string) {
+		rows.Append(store.KPIPoint{Scope: scope, Lens: LensPerformance, KPI: kpi, KPIScope: k.journey, Value: round(value, 6),
+			Budget: budget, Status: status, Owner: owner, EvidenceIDs: []string{s.env.GetEventId()}})
+	}
+	remaining := 1 - rate(0)
+	status := "pass"
+	switch {
+	case remaining < 0:
+		status = "fail"
+	case remaining < 0.25: // three quarters spent: time to slow down releases
+		status = "warn"
+	}
+	add(KPISLOBudgetRemaining, remaining, 0, status)
+	for i, br := range slo.BurnRates {
+		long, short := rate(1+2*i), rate(2+2*i)
+		status := "pass"
+		if long > br.Factor && short > br.Factor {
+			status = "fail"
+		}
+		add(KPISLOBurnRatePrefix+durationName(br.Window), long, br.Factor, status)
+	}
+	return nil
+}
+
+// durationName prints a window the way people write it: 1h, 6h, 30m, 3d.
+func durationName(d time.Duration) string {
+	switch {
+	case d%(24*time.Hour) == 0:
+		return fmt.Sprintf("%dd", d/(24*time.Hour))
+	case d%time.Hour == 0:
+		return fmt.Sprintf("%dh", d/time.Hour)
+	case d%time.Minute == 0:
+		return fmt.Sprintf("%dm", d/time.Minute)
+	}
+	return d.String()
+}
