@@ -28,3 +28,4 @@ install_go gosec github.com/securego/gosec/v2/cmd/gosec@v2.29.0
 install_go staticcheck honnef.co/go/tools/cmd/staticcheck@v0.8.2
 install_go gitleaks github.com/zricethezav/gitleaks/v8@v8.30.1
 install_go govulncheck golang.org/x/vuln/cmd/govulncheck@v1.9.0
+install_go golangci-lint github.com/golangci/golangci-lint/v2/cmd/golangci-lint@v2.15.0

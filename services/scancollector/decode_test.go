@@ -22,14 +22,15 @@ var update = flag.Bool("update", false, "rewrite testdata/golden from the decode
 
 // fixtures are the reports under testdata/reports with the format each must be detected as.
 var fixtures = map[string]string{
-	"gosec.sarif":       FormatSARIF,
-	"staticcheck.sarif": FormatSARIF,
-	"gitleaks.json":     FormatGitleaks,
-	"gitleaks.sarif":    FormatSARIF,
-	"govulncheck.json":  FormatGovulncheck,
-	"grype.json":        FormatGrype,
-	"zap.json":          FormatZAP,
-	"trivy.json":        FormatTrivy,
+	"gosec.sarif":         FormatSARIF,
+	"staticcheck.sarif":   FormatSARIF,
+	"golangci-lint.sarif": FormatSARIF,
+	"gitleaks.json":       FormatGitleaks,
+	"gitleaks.sarif":      FormatSARIF,
+	"govulncheck.json":    FormatGovulncheck,
+	"grype.json":          FormatGrype,
+	"zap.json":            FormatZAP,
+	"trivy.json":          FormatTrivy,
 }
 
 func readFixture(t testing.TB, name string) []byte {

@@ -12,6 +12,9 @@ mkdir -p "$out"
 
 # Static analysis of a deliberately insecure program.
 (cd "$src/vulnapp" && GOWORK=off GOFLAGS=-mod=mod gosec -quiet -no-fail -fmt sarif -out "$out/gosec.sarif" ./...)
+(cd "$src/vulnapp" && GOWORK=off GOFLAGS=-mod=mod golangci-lint run --default=none \
+	--enable gosec,errcheck,staticcheck,govet,ineffassign,unused \
+	--output.sarif.path="$out/golangci-lint.sarif" --output.text.path=stderr --issues-exit-code=0 ./...)
 # staticcheck finds nothing in vulnapp, so it runs on real code: the html and
 # hpack packages of golang.org/x/net v0.12.0 (vulnapp's dependency) in the module cache.
 (cd "$src/vulnapp" && GOWORK=off go mod download golang.org/x/net)

@@ -170,7 +170,7 @@ func expectedSeverities(t *testing.T, format string, doc []byte) map[string]uint
 func TestEveryFormatEndToEnd(t *testing.T) {
 	s := newScanStack(t, 3)
 	for _, tc := range []struct{ file, format string }{
-		{"gosec.sarif", "sarif"}, {"staticcheck.sarif", "sarif"}, {"gitleaks.sarif", "sarif"},
+		{"gosec.sarif", "sarif"}, {"staticcheck.sarif", "sarif"}, {"golangci-lint.sarif", "sarif"}, {"gitleaks.sarif", "sarif"},
 		{"trivy.json", "trivy"}, {"grype.json", "grype"}, {"gitleaks.json", "gitleaks"},
 		{"govulncheck.json", "govulncheck"}, {"zap.json", "zap"},
 	} {
