@@ -121,6 +121,16 @@ func TestScanLifecycle(t *testing.T) {
 	r.publishAndWaitScored(t, tenant, report(tenant, "r3", "main", t0.Add(2*time.Minute), "x", "y", "z", "w"))
 	wantStates(t, r.states(t, tenant, "main"), "x=open y=open z=reopened w=new")
 
+	// The dashboard views see what is open.
+	var open uint64
+	if err := r.store.Conn().QueryRow(context.Background(), `SELECT sum(findings) FROM `+r.store.Database()+
+		`.scan_open_by_severity WHERE tenant = ? AND branch = 'main'`, tenant).Scan(&open); err != nil {
+		t.Fatal(err)
+	}
+	if open != 4 {
+		t.Fatalf("scan_open_by_severity counts %d open findings, want 4", open)
+	}
+
 	// An empty report fixes everything.
 	r.publishAndWaitScored(t, tenant, report(tenant, "r4", "main", t0.Add(3*time.Minute)))
 	wantStates(t, r.states(t, tenant, "main"), "x=fixed y=fixed z=fixed w=fixed")

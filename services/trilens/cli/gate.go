@@ -6,6 +6,7 @@ import (
 	"errors"
 	"fmt"
 	"io"
+	"math"
 	"net/http"
 	"net/url"
 	"os"
@@ -181,7 +182,8 @@ func getScorecard(ctx context.Context, u, token string) (*scorer.ScanScorecard, 
 // GateFinding is a finding with what the gate made of it.
 type GateFinding struct {
 	scorer.ScanFinding
-	Age      time.Duration `json:"age_ns"`
+	Age      time.Duration `json:"-"`
+	AgeHours float64       `json:"age_hours"`
 	WaiverID string        `json:"waiver,omitempty"`
 }
 
@@ -210,6 +212,7 @@ func evaluate(pol *policy.Policy, card *scorer.ScanScorecard, scope string, now 
 	secrets := 0
 	for _, f := range card.Findings {
 		g := GateFinding{ScanFinding: f, Age: now.Sub(f.FirstSeen).Truncate(time.Second)}
+		g.AgeHours = math.Round(g.Age.Hours()*10) / 10
 		if w, ok := pol.ActiveWaiver(f.Fingerprint, scope, now); ok {
 			g.WaiverID = cmpOr(w.ID, w.Owner)
 		}
