@@ -2,6 +2,7 @@ package cli
 
 import (
 	"fmt"
+	"time"
 
 	"github.com/spf13/cobra"
 	"github.com/trilens/trilens/pkg/policy"
@@ -15,8 +16,12 @@ func newPolicyCommand() *cobra.Command {
 		Example: "  trilens policy validate trilens.yaml",
 		Args:    cobra.ExactArgs(1),
 		RunE: func(cmd *cobra.Command, args []string) error {
-			if err := policy.ValidateFile(args[0]); err != nil {
+			p, err := policy.Load(args[0])
+			if err != nil {
 				return &ExitError{Code: ExitBroken, Err: err}
+			}
+			for _, w := range p.Warnings(time.Now()) {
+				fmt.Fprintln(cmd.ErrOrStderr(), "warning:", w)
 			}
 			fmt.Fprintf(cmd.OutOrStdout(), "%s: valid\n", args[0])
 			return nil
