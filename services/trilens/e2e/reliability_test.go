@@ -178,6 +178,12 @@ func (r *reliabilityRig) run(inject func()) {
 func TestReliabilityScorerKilled(t *testing.T) {
 	r := newReliabilityRig(t, "killed")
 	r.run(func() {
+		// A graceful stop drains what the scorer holds and exits cleanly.
+		if err := r.scorer.kill(syscall.SIGTERM); err != nil {
+			t.Fatalf("the scorer did not exit cleanly on SIGTERM: %v", err)
+		}
+		r.scorer.start()
+		time.Sleep(2 * time.Second)
 		for range 2 {
 			if err := r.scorer.kill(syscall.SIGKILL); err == nil {
 				t.Fatal("the scorer exited cleanly before it was killed")
