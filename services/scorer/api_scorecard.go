@@ -16,7 +16,7 @@ import (
 // Register mounts the scorecard's part of the scorer API (JSON):
 //
 //	GET    /v1/scorecard   every gap of all lenses, most expensive first
-//	GET    /v1/gate        the same, what `trilens gate` and `trilens scorecard --gate` read
+//	GET    /v1/gate        the same with only the blocking gaps: what a CI gate reads
 //	GET    /v1/kpis        the history of KPI points
 //	GET    /v1/findings    scorecard items filtered by lens, kind, owner, status
 //	GET    /v1/verdicts    verdicts, newest first
@@ -29,7 +29,7 @@ import (
 // repo, service, branch and commit (see Filter).
 func (p *scorecard) Register(mux *http.ServeMux) {
 	mux.HandleFunc("GET /v1/scorecard", p.serveScorecard)
-	mux.HandleFunc("GET /v1/gate", p.serveScorecard)
+	mux.HandleFunc("GET /v1/gate", p.serveGate)
 	mux.HandleFunc("GET /v1/kpis", p.serveKPIs)
 	mux.HandleFunc("GET /v1/findings", p.serveFindings)
 	mux.HandleFunc("GET /v1/verdicts", p.serveVerdicts)
@@ -71,6 +71,28 @@ func (p *scorecard) serveScorecard(w http.ResponseWriter, r *http.Request) {
 		p.fail(w, "scorecard", err)
 		return
 	}
+	writeJSON(w, http.StatusOK, card)
+}
+
+// serveGate answers the scorecard with its blocking items only: the
+// verdict and what breaks it, small enough for every CI run.
+func (p *scorecard) serveGate(w http.ResponseWriter, r *http.Request) {
+	f, ok := filterOf(w, r.URL.Query())
+	if !ok {
+		return
+	}
+	card, err := p.scorecard(r.Context(), f)
+	if err != nil {
+		p.fail(w, "gate", err)
+		return
+	}
+	blocking := []Item{}
+	for _, it := range card.Items {
+		if it.Blocking() {
+			blocking = append(blocking, it)
+		}
+	}
+	card.Items = blocking
 	writeJSON(w, http.StatusOK, card)
 }
 

@@ -112,7 +112,11 @@ func (b *builder) build(ctx context.Context, f Filter, ws []Waiver, now time.Tim
 	if err != nil {
 		return nil, err
 	}
-	card.Items = append(append(append(card.Items, kpis...), fs...), vs...)
+	ds, err := b.detectionItems(ctx, f, now)
+	if err != nil {
+		return nil, err
+	}
+	card.Items = slices.Concat(card.Items, kpis, fs, vs, ds)
 	for i := range card.Items {
 		applyWaivers(&card.Items[i], ws, now)
 	}

@@ -200,3 +200,82 @@ func (b *builder) verdictItems(ctx context.Context, f Filter, now time.Time) ([]
 	}
 	return items, rows.Err()
 }
+
+// detectionItems reads the trace lens's detections (N+1 queries, serial
+// calls, synchronous third-party calls, slow statements) seen in the last
+// week in the filter's service. They inform and block nothing themselves:
+// the journey budgets they slow down do. Their likelihood is the share of
+// the journey's requests they touched; their degradation the time a fix
+// saves per affected request against the journey's p95 budget (1 s without one).
+func (b *builder) detectionItems(ctx context.Context, f Filter, now time.Time) ([]Item, error) {
+	since := now.Add(-7 * 24 * time.Hour)
+	conds, args := "tenant = ? AND last_seen >= ?", []any{f.Tenant, since}
+	if f.Service != "" {
+		conds, args = conds+" AND service = ?", append(args, f.Service)
+	}
+	db := b.st.Database()
+	rows, err := b.st.Conn().Query(ctx, `SELECT service, journey, type, fingerprint, operation, first_seen, traces_affected, savings_total_ms
+		FROM `+db+`.trace_findings WHERE `+conds, args...)
+	if err != nil {
+		return nil, fmt.Errorf("detection items: %w", err)
+	}
+	type detection struct {
+		it               Item
+		affected, saving float64
+	}
+	var list []detection
+	for rows.Next() {
+		var d detection
+		var kind, op string
+		if err := rows.Scan(&d.it.Service, &d.it.Journey, &kind, &d.it.Key, &op, &d.it.FirstSeen, &d.affected, &d.saving); err != nil {
+			rows.Close()
+			return nil, err
+		}
+		d.it.Kind, d.it.Lens, d.it.Status, d.it.Scope = ItemFinding, LensPerformance, StateOpen, d.it.Journey
+		d.it.Title = fmt.Sprintf("%s in %s (%s/%s)", strings.ReplaceAll(kind, "_", " "), op, d.it.Service, d.it.Journey)
+		list = append(list, d)
+	}
+	rows.Close()
+	if err := rows.Err(); err != nil || len(list) == 0 {
+		return nil, err
+	}
+	requests := map[string]float64{}
+	rows, err = b.st.Conn().Query(ctx, `SELECT service, journey, sum(count) FROM `+db+`.journey_latency
+		WHERE `+strings.Replace(conds, "last_seen", "window_start", 1)+` GROUP BY service, journey`, args...)
+	if err != nil {
+		return nil, err
+	}
+	for rows.Next() {
+		var svc, j string
+		var n float64
+		if err := rows.Scan(&svc, &j, &n); err != nil {
+			rows.Close()
+			return nil, err
+		}
+		requests[svc+"\x00"+j] = n
+	}
+	rows.Close()
+	items := make([]Item, 0, len(list))
+	for _, d := range list {
+		it := d.it
+		share := 0.0
+		if n := requests[it.Service+"\x00"+it.Journey]; n > 0 {
+			share = clamp01(d.affected / n)
+		}
+		budget := 1000.0
+		if j, ok := b.pol.Journey(it.Journey); ok && j.P95Ms > 0 {
+			budget = j.P95Ms
+		}
+		degradation := 0.0
+		if d.affected > 0 {
+			degradation = clamp01(d.saving / d.affected / budget)
+		}
+		tier, exposure, revenue := blastOf(b.pol, it.Journey, it.Service)
+		it.Risk = Assess(b.pol.Severity, RiskInput{TrafficShare: share, Degradation: degradation, Tier: tier, Exposure: exposure,
+			RevenuePerHour: revenue, DaysOpen: daysSince(it.FirstSeen, now)})
+		it.Owner = ownerOf(b.pol, "", "", it.Journey, it.Service)
+		it.Unowned = it.Owner == Unowned
+		items = append(items, it)
+	}
+	return items, nil
+}

@@ -310,3 +310,38 @@ func TestScorecardFlagsUnowned(t *testing.T) {
 		t.Fatalf("a finding of a service no rule owns: %+v", card.Items)
 	}
 }
+
+// TestScorecardTraceDetections: an N+1 query that touched 200 of the pay
+// journey's 1000 requests and would save 60 ms each (a fifth of the 300 ms
+// budget) is listed, owned and costed, without blocking: 0.2 × 1 × 20 000
+// × 24 × 0.2 × 1 day = 19 200.
+func TestScorecardTraceDetections(t *testing.T) {
+	pol, err := policy.Parse([]byte(scorecardPolicy), "trilens.yaml")
+	if err != nil {
+		t.Fatal(err)
+	}
+	now := time.Date(2026, 11, 20, 12, 0, 0, 0, time.UTC)
+	r := newScorecardRig(t, pol, func() time.Time { return now })
+	evs := release("r1", now, 250, 0, 150)
+	det := events.NewEnvelope("det-1", "acme", eventv1.Kind_KIND_TRACE_DETECTION, &eventv1.Producer{Collector: "test"},
+		&eventv1.Subject{Service: "checkout"}, now)
+	r.feed(evs[0], &eventv1.Event{Envelope: det, Payload: &eventv1.Event_TraceDetections{TraceDetections: &tracev1.DetectionBatch{
+		Detections: []*tracev1.Detection{{Type: tracev1.DetectionType_DETECTION_TYPE_N_PLUS_ONE, Fingerprint: "np1", Service: "checkout",
+			Journey: "pay", Operation: "SELECT * FROM items WHERE order_id = ?", Occurrences: 4000, AffectedTraces: 200,
+			TotalMs: 20000, SavingsMs: 60, WindowStartUnixNano: now.Add(-time.Minute).UnixNano()}}}}})
+	var card Scorecard
+	r.get("/v1/scorecard?tenant=acme&service=checkout", &card)
+	var found *Item
+	for i := range card.Items {
+		if card.Items[i].Key == "np1" {
+			found = &card.Items[i]
+		}
+	}
+	if found == nil || found.Lens != LensPerformance || found.Blocking() || found.Owner != "team-payments" ||
+		found.Risk.Money != 19200 || !strings.Contains(found.Title, "n plus one in SELECT") {
+		t.Fatalf("N+1 detection on the scorecard: %+v\nall: %+v", found, card.Items)
+	}
+	if !card.Pass {
+		t.Errorf("a detection alone fails the gate: %+v", card.Items)
+	}
+}

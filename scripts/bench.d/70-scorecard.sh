@@ -1,0 +1,13 @@
+#!/usr/bin/env bash
+# Scorecard: time to answer GET /v1/gate (HTTP and JSON, all lenses: the
+# release's KPI points, the service's open findings, verdicts, waivers) with
+# 10 million KPI points and 1 million findings stored, generated on the
+# ClickHouse server the scorer tests start. Target: p95 < 300 ms.
+# GATE_BENCH_POINTS and GATE_BENCH_FINDINGS change the volumes.
+set -euo pipefail
+cd "$(dirname "$0")/../../services/scorer"
+echo "## Scorecard: gate answer time"
+echo
+echo "| KPI points | findings | load (s) | requests | KPIs in the last answer | blocking items | p50 (ms) | p95 (ms) | p95 < 300 ms |"
+echo "| ---: | ---: | ---: | ---: | ---: | ---: | ---: | ---: | --- |"
+go test -run '^$' -bench 'BenchmarkGateAnswer' -benchtime 1x -count 1 -timeout 30m . | grep '^|'
