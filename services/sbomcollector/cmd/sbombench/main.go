@@ -1,0 +1,117 @@
+// Command sbombench measures what `trilens sbom DIR` does in one process:
+// syft (the library) catalogues a directory, then the SBOM is posted to the
+// real collector handler behind a real HTTP listener, which decodes it while
+// streaming, stores it in the NATS object store and publishes its components
+// to an embedded JetStream. It prints key=value pairs: packages, bytes,
+// gen_s, ingest_s, seconds (both) and peak_rss_mb of this process.
+package main
+
+import (
+	"context"
+	"encoding/json"
+	"flag"
+	"fmt"
+	"io"
+	"log"
+	"log/slog"
+	"net"
+	"net/http"
+	"os"
+	"syscall"
+	"time"
+
+	"github.com/trilens/trilens/pkg/bus"
+	"github.com/trilens/trilens/pkg/collect"
+	"github.com/trilens/trilens/pkg/natsserver"
+	"github.com/trilens/trilens/services/sbomcollector"
+	"github.com/trilens/trilens/services/sbomcollector/generate"
+)
+
+func main() {
+	dir := flag.String("dir", "", "directory to catalogue")
+	format := flag.String("format", generate.SyftJSON, "SBOM format")
+	flag.Parse()
+	if err := run(*dir, *format); err != nil {
+		log.Fatal(err)
+	}
+}
+
+func run(dir, format string) error {
+	natsDir, err := os.MkdirTemp("", "sbombench-nats-")
+	if err != nil {
+		return err
+	}
+	defer os.RemoveAll(natsDir)
+	srv, err := natsserver.Start(natsserver.Config{StoreDir: natsDir, MaxPayload: 1 << 20})
+	if err != nil {
+		return err
+	}
+	defer srv.Shutdown()
+	nc, err := srv.Connect()
+	if err != nil {
+		return err
+	}
+	b, err := bus.New(nc, bus.DefaultConfig(), slog.New(slog.DiscardHandler))
+	if err != nil {
+		return err
+	}
+	defer b.Close()
+	if err := b.Provision(context.Background()); err != nil {
+		return err
+	}
+	var cfg sbomcollector.Config
+	cfg.RegisterFlags("", flag.NewFlagSet("c", flag.ContinueOnError))
+	c, err := sbomcollector.New(cfg, collect.Settings{Publisher: b})
+	if err != nil {
+		return err
+	}
+	mux := http.NewServeMux()
+	c.Register(mux)
+	ln, err := net.Listen("tcp", "127.0.0.1:0")
+	if err != nil {
+		return err
+	}
+	hs := &http.Server{Handler: mux}
+	go func() { _ = hs.Serve(ln) }()
+	defer hs.Close()
+
+	out, err := os.CreateTemp("", "sbombench-*.json")
+	if err != nil {
+		return err
+	}
+	defer os.Remove(out.Name())
+	defer out.Close()
+	start := time.Now()
+	res, err := generate.Generate(context.Background(), dir, out, generate.Options{Format: format, Name: "bench"})
+	if err != nil {
+		return err
+	}
+	gen := time.Since(start)
+	size, _ := out.Seek(0, io.SeekCurrent)
+	if _, err := out.Seek(0, io.SeekStart); err != nil {
+		return err
+	}
+	ingestStart := time.Now()
+	resp, err := http.Post("http://"+ln.Addr().String()+"/v1/sboms?repo=bench", "application/json", out)
+	if err != nil {
+		return err
+	}
+	body, _ := io.ReadAll(resp.Body)
+	resp.Body.Close()
+	ingest := time.Since(ingestStart)
+	if resp.StatusCode != http.StatusAccepted {
+		return fmt.Errorf("status %d: %s", resp.StatusCode, body)
+	}
+	var r sbomcollector.SBOMResponse
+	if err := json.Unmarshal(body, &r); err != nil {
+		return err
+	}
+	if r.Rows != res.Packages {
+		return fmt.Errorf("collector took %d components, syft found %d packages", r.Rows, res.Packages)
+	}
+	var ru syscall.Rusage
+	_ = syscall.Getrusage(syscall.RUSAGE_SELF, &ru)
+	fmt.Printf("packages=%d bytes=%d events=%d gen_s=%.3f ingest_s=%.3f seconds=%.3f peak_rss_mb=%.1f\n",
+		res.Packages, size, r.Events, gen.Seconds(), ingest.Seconds(), time.Since(start).Seconds(), float64(ru.Maxrss)/1024)
+	return nil
+}
