@@ -218,6 +218,42 @@ func TestGate(t *testing.T) {
 		}
 	})
 
+	t.Run("lifecycle over HTTP: resubmit, fix, reopen", func(t *testing.T) {
+		empty := filepath.Join(t.TempDir(), "grype-empty.json")
+		os.WriteFile(empty, []byte(`{"matches":[],"descriptor":{"name":"grype","version":"0.120.1"}}`), 0o644)
+		// Each pipeline run makes a new report; the same run and file are the same report.
+		step := func(run, file string, offset time.Duration, want string) {
+			t.Helper()
+			s.setClock(time.Now().Add(offset))
+			code, out := runCLI(append(append([]string{"gate", "--policy", pol, "--pipeline-run", run}, subject(s.url, "life", "main", "")...), file)...)
+			s.setClock(time.Time{})
+			if code == ExitUsage { // the budgets may break (a new critical); the gate must run
+				t.Fatalf("exit %d: %s", code, out)
+			}
+			rows, err := s.store.Conn().Query(context.Background(), `SELECT state, count() FROM `+s.store.Database()+
+				`.finding_lifecycle FINAL WHERE repository = 'life' GROUP BY state ORDER BY state`)
+			if err != nil {
+				t.Fatal(err)
+			}
+			defer rows.Close()
+			var got []string
+			for rows.Next() {
+				var st string
+				var n uint64
+				rows.Scan(&st, &n)
+				got = append(got, fmt.Sprintf("%s=%d", st, n))
+			}
+			if strings.Join(got, " ") != want {
+				t.Fatalf("after %s: %v, want %s", filepath.Base(file), got, want)
+			}
+		}
+		step("1", scanFixture("grype.json"), -3*time.Hour, "new=3")
+		step("1", scanFixture("grype.json"), -3*time.Hour, "new=3") // the same report again: nothing changes
+		step("2", empty, -2*time.Hour, "fixed=3")
+		step("3", scanFixture("grype.json"), -time.Hour, "reopened=3")
+		step("4", scanFixture("grype.json"), 0, "open=3")
+	})
+
 	t.Run("secrets fail", func(t *testing.T) {
 		code, out := runCLI(append(append([]string{"gate", "--policy", pol}, subject(s.url, "secrets", "feature", "main")...), scanFixture("gitleaks.json"))...)
 		if code != 1 || !strings.Contains(out, "secrets_allowed: 5 secrets found, 0 allowed") {
