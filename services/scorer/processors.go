@@ -23,6 +23,7 @@ func newProcessors(set Settings) []Processor {
 		newLoadKPIs(set),
 		newScanLifecycle(set),
 		newSBOMChecks(set),
+		newSecurityKPIs(set),
 		newSLOKPIs(set),
 		newRegressions(set),
 		newScorecard(set),

@@ -266,7 +266,7 @@ func (b *builder) kpiItems(ctx context.Context, f Filter, now time.Time, card *S
 			it.FirstSeen = lastPass
 		}
 		it.Title = fmt.Sprintf("%s %s: %.4g against a budget of %.4g", it.Scope, it.Key, it.Value, it.Budget)
-		if it.Status == "fail" {
+		if it.Status == "fail" && !itemisedElsewhere(it.Key) {
 			it.Breaks = it.Key
 		}
 		it.Owner = ownerOf(b.pol, it.Owner, "", it.Journey, it.Service)

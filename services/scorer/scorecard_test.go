@@ -225,6 +225,13 @@ func TestScorecardTwoReleases(t *testing.T) {
 		t.Errorf("card currency %q money %v", c.Currency, c.Money)
 	}
 
+	var hist struct{ Points []KPIPointOut }
+	r.get("/v1/kpis?tenant=acme&kpi="+KPISecNewCritical+"&since=30d", &hist)
+	if len(hist.Points) != 2 || hist.Points[0].Value != 0 || hist.Points[0].Status != "pass" ||
+		hist.Points[1].Value != 1 || hist.Points[1].Status != "fail" || hist.Points[1].Commit != "r2" {
+		t.Errorf("%s history: %+v, want 0 (pass) at r1 and 1 (fail) at r2", KPISecNewCritical, hist.Points)
+	}
+
 	expires := t0.Add(72 * time.Hour)
 	for _, w := range []WaiverRequest{
 		{Target: KPIJourneyP95, Scope: "pay", Owner: "team-payments", Reason: "CDN migration in progress", CompensatingControl: "autoscaling raised", ExpiresAt: expires, By: "alice"},
