@@ -16,6 +16,7 @@ import (
 	"github.com/trilens/trilens/pkg/collect"
 	"github.com/trilens/trilens/pkg/events"
 	eventv1 "github.com/trilens/trilens/proto/trilens/event/v1"
+	"github.com/trilens/trilens/services/scancollector/internal/jsonstream"
 )
 
 // Collector takes scanner reports over HTTP and publishes their findings.
@@ -191,8 +192,8 @@ func decodeErr(format string, err error) error {
 	switch {
 	case errors.Is(err, collect.ErrTooLarge):
 		return err
-	case errors.Is(err, ErrTooManyFindings):
-		return collect.Errorf(http.StatusRequestEntityTooLarge, "body", "%v", err)
+	case errors.Is(err, ErrTooManyFindings), errors.Is(err, jsonstream.ErrValueTooLarge):
+		return collect.Errorf(http.StatusRequestEntityTooLarge, "body", "%s: %v", format, err)
 	}
 	var ce *collect.Error
 	if errors.As(err, &ce) {
@@ -227,7 +228,7 @@ func (c *countingWriter) Write(p []byte) (int, error) {
 func reason(err error) string {
 	var ce *collect.Error
 	switch {
-	case errors.Is(err, collect.ErrTooLarge), errors.Is(err, ErrTooManyFindings):
+	case errors.Is(err, collect.ErrTooLarge), errors.Is(err, ErrTooManyFindings), errors.Is(err, jsonstream.ErrValueTooLarge):
 		return "too_large"
 	case errors.As(err, &ce) && ce.Status == http.StatusUnsupportedMediaType:
 		return "unknown_format"

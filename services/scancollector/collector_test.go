@@ -309,3 +309,16 @@ func TestLargeMalformedBodyIsRejectedWhileStreaming(t *testing.T) {
 		t.Fatalf("%d events published", n)
 	}
 }
+
+// One huge value (a 70 MB message) is refused before it is buffered whole.
+func TestHugeSingleValueIsRefused(t *testing.T) {
+	e := newEnv(t, nil)
+	body := io.MultiReader(
+		strings.NewReader(`{"version":"2.1.0","runs":[{"tool":{"driver":{"name":"x"}},"results":[{"ruleId":"a","message":{"text":"`),
+		bytes.NewReader(bytes.Repeat([]byte("y"), 70<<20)),
+		strings.NewReader(`"}}]}]}`))
+	code, out := e.post(t, body, "", nil)
+	if code != http.StatusRequestEntityTooLarge || !strings.Contains(string(out), "larger than 64 MiB") {
+		t.Fatalf("%d %s", code, out)
+	}
+}

@@ -15,15 +15,43 @@ import (
 // Decoder wraps encoding/json's token stream with path tracking.
 type Decoder struct {
 	d    *json.Decoder
+	in   *markReader
 	path []string
 }
 
+// MaxValue bounds the bytes read for one array element, object member or
+// skipped token: encoding/json buffers a whole value, so a single huge
+// string or result would otherwise be held in memory at once.
+const MaxValue = 64 << 20
+
+// ErrValueTooLarge is returned for a value past MaxValue.
+var ErrValueTooLarge = errors.New("a single JSON value is larger than 64 MiB")
+
 // New reads JSON from r.
 func New(r io.Reader) *Decoder {
-	d := json.NewDecoder(r)
+	in := &markReader{r: r}
+	d := json.NewDecoder(in)
 	d.UseNumber()
-	return &Decoder{d: d, path: []string{"$"}}
+	return &Decoder{d: d, in: in, path: []string{"$"}}
 }
+
+// markReader fails once more than MaxValue bytes are read since the last mark.
+type markReader struct {
+	r     io.Reader
+	since int64
+}
+
+func (m *markReader) Read(p []byte) (int, error) {
+	if m.since > MaxValue {
+		return 0, ErrValueTooLarge
+	}
+	n, err := m.r.Read(p)
+	m.since += int64(n)
+	return n, err
+}
+
+// mark starts a new value: what the decoder has buffered ahead counts already.
+func (d *Decoder) mark() { d.in.since = 0 }
 
 // Error is a parse failure at a place in the document.
 type Error struct {
@@ -58,7 +86,11 @@ func (d *Decoder) wrap(err error) error {
 }
 
 // More reports whether another element follows in the current array or object.
-func (d *Decoder) More() bool { return d.d.More() }
+// It starts a new value for the MaxValue bound.
+func (d *Decoder) More() bool {
+	d.mark()
+	return d.d.More()
+}
 
 // Object reads an object, calling fn for each key; fn must consume the value
 // (Decode, Object, Array or Skip). null counts as an empty object.
@@ -74,6 +106,7 @@ func (d *Decoder) Object(fn func(key string) error) error {
 		return d.Errorf("want an object, got %s", describe(tok))
 	}
 	for d.d.More() {
+		d.mark()
 		tok, err := d.d.Token()
 		if err != nil {
 			return d.wrap(err)
@@ -106,6 +139,7 @@ func (d *Decoder) Array(fn func(i int) error) error {
 		return d.Errorf("want an array, got %s", describe(tok))
 	}
 	for i := 0; d.d.More(); i++ {
+		d.mark()
 		d.path = append(d.path, "["+strconv.Itoa(i)+"]")
 		err := fn(i)
 		d.path = d.path[:len(d.path)-1]
@@ -131,6 +165,7 @@ func (d *Decoder) Decode(v any) error {
 func (d *Decoder) Skip() error {
 	depth := 0
 	for {
+		d.mark()
 		tok, err := d.d.Token()
 		if err != nil {
 			return d.wrap(err)
