@@ -291,7 +291,7 @@ func (p *scorecard) serveVerdicts(w http.ResponseWriter, r *http.Request) {
 		writeJSON(w, http.StatusBadRequest, apiError{err.Error(), "limit"})
 		return
 	}
-	if err := p.ledger.sweep(r.Context(), f.Tenant); err != nil {
+	if _, err := p.ledger.sweep(r.Context(), f.Tenant); err != nil {
 		p.fail(w, "verdicts", err)
 		return
 	}
@@ -335,11 +335,7 @@ func (p *scorecard) serveWaivers(w http.ResponseWriter, r *http.Request) {
 	if !ok {
 		return
 	}
-	if err := p.ledger.sweep(r.Context(), t); err != nil {
-		p.fail(w, "waivers", err)
-		return
-	}
-	ws, err := p.ledger.list(r.Context(), t)
+	ws, err := p.ledger.sweep(r.Context(), t)
 	if err != nil {
 		p.fail(w, "waivers", err)
 		return

@@ -161,38 +161,42 @@ func (l *ledger) record(ctx context.Context, tenant string, w Waiver, change, by
 }
 
 // sweep records the expiry of every waiver of the tenant that has expired
-// and says so with a verdict on the verdicts stream. The change is dated at
-// the expiry instant and the verdict id derives from it, so sweeping twice
+// and says so with a verdict on the verdicts stream, and returns the
+// tenant's waivers as they stand after it. The change is dated at the
+// expiry instant and the verdict id derives from it, so sweeping twice
 // writes the same rows.
-func (l *ledger) sweep(ctx context.Context, tenant string) error {
+func (l *ledger) sweep(ctx context.Context, tenant string) ([]Waiver, error) {
 	ws, err := l.list(ctx, tenant)
 	if err != nil {
-		return err
+		return nil, err
 	}
 	var verdicts []*eventv1.Event
 	var rows store.VerdictRows
-	for _, w := range ws {
+	for i, w := range ws {
 		if w.State != WaiverExpired || w.LastChange == WaiverExpired {
 			continue
 		}
 		if err := l.record(ctx, tenant, w, WaiverExpired, "trilens", w.ExpiresAt); err != nil {
-			return err
+			return nil, err
 		}
+		ws[i].LastChange, ws[i].ChangedBy, ws[i].ChangedAt = WaiverExpired, "trilens", w.ExpiresAt
 		ev := expiryVerdict(tenant, w)
 		verdicts = append(verdicts, ev)
 		rows.Append(verdictRowOf(ev, w.Lens))
 		l.log.Info("waiver expired", "tenant", tenant, "waiver", w.ID, "target", w.Target, "scope", w.Scope)
 	}
 	if len(verdicts) == 0 {
-		return nil
+		return ws, nil
 	}
 	if err := l.st.Insert(ctx, &rows); err != nil {
-		return err
+		return nil, err
 	}
 	if l.bus != nil {
-		return l.bus.Publish(ctx, verdicts...)
+		if err := l.bus.Publish(ctx, verdicts...); err != nil {
+			return nil, err
+		}
 	}
-	return nil
+	return ws, nil
 }
 
 func expiryVerdict(tenant string, w Waiver) *eventv1.Event {

@@ -42,7 +42,7 @@ func (p *scorecard) Process(ctx context.Context, evs []*eventv1.Event) error {
 		}
 	}
 	for _, t := range tenants {
-		if err := p.ledger.sweep(ctx, t); err != nil {
+		if _, err := p.ledger.sweep(ctx, t); err != nil {
 			return err
 		}
 	}
@@ -51,10 +51,7 @@ func (p *scorecard) Process(ctx context.Context, evs []*eventv1.Event) error {
 
 // Scorecard builds the scorecard of f now, after sweeping expired waivers.
 func (p *scorecard) scorecard(ctx context.Context, f Filter) (*Scorecard, error) {
-	if err := p.ledger.sweep(ctx, f.Tenant); err != nil {
-		return nil, err
-	}
-	ws, err := p.ledger.list(ctx, f.Tenant)
+	ws, err := p.ledger.sweep(ctx, f.Tenant)
 	if err != nil {
 		return nil, err
 	}
