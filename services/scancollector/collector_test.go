@@ -24,14 +24,7 @@ import (
 	"google.golang.org/protobuf/proto"
 )
 
-func TestMain(m *testing.M) {
-	goleak.VerifyTestMain(m,
-		goleak.IgnoreAnyFunction("github.com/nats-io/nats-server/v2/server.(*Server).logRejectedTLSConns"),
-		// nats.go v1.55.0 starts this goroutine on a nil channel when async
-		// publishes race the connection's status setup; it can never end.
-		goleak.IgnoreTopFunction("github.com/nats-io/nats.go/jetstream.(*jetStream).resetPendingAcksOnReconnect"),
-	)
-}
+func TestMain(m *testing.M) { goleak.VerifyTestMain(m, natstest.LeakOptions()...) }
 
 type env struct {
 	bus *bus.Bus
@@ -41,19 +34,7 @@ type env struct {
 // newEnv runs a collector on a real embedded NATS server.
 func newEnv(t *testing.T, mutate func(*Config, *collect.Settings)) *env {
 	t.Helper()
-	ns := natstest.Start(t)
-	nc, err := ns.Connect()
-	if err != nil {
-		t.Fatal(err)
-	}
-	b, err := bus.New(nc, bus.DefaultConfig(), slog.New(slog.DiscardHandler))
-	if err != nil {
-		t.Fatal(err)
-	}
-	t.Cleanup(func() { _ = b.Close() })
-	if err := b.Provision(context.Background()); err != nil {
-		t.Fatal(err)
-	}
+	b := natstest.Bus(t)
 	var cfg Config
 	cfg.RegisterFlags("", flag.NewFlagSet("", flag.ContinueOnError))
 	cfg.TempDir = t.TempDir()
