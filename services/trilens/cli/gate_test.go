@@ -17,7 +17,6 @@ import (
 	"time"
 
 	"github.com/prometheus/client_golang/prometheus"
-	"github.com/trilens/trilens/pkg/bus"
 	"github.com/trilens/trilens/pkg/collect"
 	"github.com/trilens/trilens/pkg/natstest"
 	"github.com/trilens/trilens/pkg/store"
@@ -56,18 +55,8 @@ func newScanStack(t testing.TB, partSize int) *scanStack {
 	t.Helper()
 	ctx := context.Background()
 	st := chtest.Store(t) // TestMain (demo_test.go) runs the package's ClickHouse
-	nc, err := natstest.Start(t).Connect()
-	if err != nil {
-		t.Fatal(err)
-	}
 	log := slog.New(slog.DiscardHandler)
-	b, err := bus.New(nc, bus.DefaultConfig(), log)
-	if err != nil {
-		t.Fatal(err)
-	}
-	if err := b.Provision(ctx); err != nil {
-		t.Fatal(err)
-	}
+	b := natstest.Bus(t)
 	s := &scanStack{store: st}
 	var ccfg scancollector.Config
 	ccfg.RegisterFlags("", flag.NewFlagSet("c", flag.ContinueOnError))
