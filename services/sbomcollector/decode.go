@@ -56,19 +56,38 @@ func decodeErrorf(format string, args ...any) error {
 // A document it cannot take returns a *DecodeError; a failing reader returns
 // its own error.
 func Decode(r io.Reader) (*Document, error) {
-	d := &decoder{dec: json.NewDecoder(r), doc: &Document{}}
+	src := &readErrors{r: r}
+	d := &decoder{dec: json.NewDecoder(src), doc: &Document{}}
 	if err := d.run(); err != nil {
-		var syn *json.SyntaxError
-		var typ *json.UnmarshalTypeError
+		var de *DecodeError
 		switch {
-		case errors.As(err, &syn), errors.As(err, &typ), errors.Is(err, io.ErrUnexpectedEOF):
-			return nil, decodeErrorf("invalid JSON: %v", err)
+		case src.err != nil:
+			// The reader failed (body too large, connection lost): not the document's fault.
+			return nil, src.err
+		case errors.As(err, &de):
+			return nil, err
 		case errors.Is(err, io.EOF):
 			return nil, decodeErrorf("invalid JSON: the document ends early")
 		}
-		return nil, err
+		// Syntax and type errors, and those of the libraries' own unmarshalers.
+		return nil, decodeErrorf("invalid JSON: %v", err)
 	}
 	return d.doc, nil
+}
+
+// readErrors remembers the first error of its reader other than EOF, so
+// Decode can tell a failing reader from a bad document.
+type readErrors struct {
+	r   io.Reader
+	err error
+}
+
+func (e *readErrors) Read(p []byte) (int, error) {
+	n, err := e.r.Read(p)
+	if err != nil && err != io.EOF && e.err == nil {
+		e.err = err
+	}
+	return n, err
 }
 
 type decoder struct {

@@ -4,10 +4,12 @@ import (
 	"bytes"
 	"context"
 	"errors"
+	"io"
 	"path/filepath"
 	"slices"
 	"strings"
 	"testing"
+	"testing/iotest"
 
 	"github.com/trilens/trilens/services/sbomcollector/generate"
 )
@@ -129,5 +131,17 @@ func TestNormalizeRepo(t *testing.T) {
 		if got := normalizeRepo(in); got != want {
 			t.Errorf("normalizeRepo(%q) = %q, want %q", in, got, want)
 		}
+	}
+}
+
+func TestDecodeTellsReaderFailuresFromBadDocuments(t *testing.T) {
+	boom := errors.New("connection reset")
+	_, err := Decode(io.MultiReader(strings.NewReader(`{"bomFormat":"CycloneDX","components":[`), iotest.ErrReader(boom)))
+	if !errors.Is(err, boom) {
+		t.Fatalf("want the reader's error, got %v", err)
+	}
+	var de *DecodeError
+	if _, err := Decode(strings.NewReader(`{"bomFormat":"CycloneDX","specVersion":"1.6","components":[{"licenses":[{"license":"x"}]}]}`)); !errors.As(err, &de) {
+		t.Fatalf("a library unmarshaler's error must be a DecodeError, got %T %v", err, err)
 	}
 }
