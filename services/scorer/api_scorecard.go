@@ -74,11 +74,18 @@ func (p *scorecard) serveScorecard(w http.ResponseWriter, r *http.Request) {
 	writeJSON(w, http.StatusOK, card)
 }
 
-// serveGate answers the scorecard with its blocking items only: the
-// verdict and what breaks it, small enough for every CI run.
+// serveGate answers the scorecard with its blocking items only, the most
+// expensive ?limit= of them (default 100; the lens summaries count them
+// all): the verdict and what breaks it, small enough for every CI run.
 func (p *scorecard) serveGate(w http.ResponseWriter, r *http.Request) {
-	f, ok := filterOf(w, r.URL.Query())
+	q := r.URL.Query()
+	f, ok := filterOf(w, q)
 	if !ok {
+		return
+	}
+	limit, err := intParam(q, "limit", 100)
+	if err != nil {
+		writeJSON(w, http.StatusBadRequest, apiError{err.Error(), "limit"})
 		return
 	}
 	card, err := p.scorecard(r.Context(), f)
@@ -88,7 +95,7 @@ func (p *scorecard) serveGate(w http.ResponseWriter, r *http.Request) {
 	}
 	blocking := []Item{}
 	for _, it := range card.Items {
-		if it.Blocking() {
+		if it.Blocking() && len(blocking) < limit {
 			blocking = append(blocking, it)
 		}
 	}

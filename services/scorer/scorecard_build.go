@@ -2,10 +2,12 @@ package scorer
 
 import (
 	"context"
+	"errors"
 	"fmt"
 	"math"
 	"slices"
 	"strings"
+	"sync"
 	"time"
 
 	"github.com/trilens/trilens/pkg/policy"
@@ -100,20 +102,22 @@ type builder struct {
 // build assembles the scorecard of f at now, with waivers ws applied.
 func (b *builder) build(ctx context.Context, f Filter, ws []Waiver, now time.Time) (*Scorecard, error) {
 	card := &Scorecard{Filter: f, GeneratedAt: now.UTC(), Currency: b.pol.Currency, Items: []Item{}}
-	kpis, err := b.kpiItems(ctx, f, now, card)
-	if err != nil {
-		return nil, err
+	// The four sources are independent queries: run them side by side, so
+	// the answer takes as long as the slowest, not the sum.
+	var kpis, fs, vs, ds []Item
+	var wg sync.WaitGroup
+	errs := make([]error, 4)
+	for i, run := range []func() error{
+		func() (err error) { kpis, err = b.kpiItems(ctx, f, now, card); return err },
+		func() (err error) { fs, err = b.findingItems(ctx, f, now); return err },
+		func() (err error) { vs, err = b.verdictItems(ctx, f, now); return err },
+		func() (err error) { ds, err = b.detectionItems(ctx, f, now); return err },
+	} {
+		wg.Add(1)
+		go func() { defer wg.Done(); errs[i] = run() }()
 	}
-	fs, err := b.findingItems(ctx, f, now)
-	if err != nil {
-		return nil, err
-	}
-	vs, err := b.verdictItems(ctx, f, now)
-	if err != nil {
-		return nil, err
-	}
-	ds, err := b.detectionItems(ctx, f, now)
-	if err != nil {
+	wg.Wait()
+	if err := errors.Join(errs...); err != nil {
 		return nil, err
 	}
 	card.Items = slices.Concat(card.Items, kpis, fs, vs, ds)
