@@ -20,6 +20,7 @@ import (
 	"github.com/trilens/trilens/pkg/store/chtest"
 	eventv1 "github.com/trilens/trilens/proto/trilens/event/v1"
 	loadtestv1 "github.com/trilens/trilens/proto/trilens/loadtest/v1"
+	sbomv1 "github.com/trilens/trilens/proto/trilens/sbom/v1"
 	scanv1 "github.com/trilens/trilens/proto/trilens/scan/v1"
 	tracev1 "github.com/trilens/trilens/proto/trilens/trace/v1"
 	"google.golang.org/protobuf/proto"
@@ -37,6 +38,8 @@ journeys:
     match: [{ http_route: /pay }]
     p95_ms: 300
     error_rate: 0.01
+security:
+  deny_licences: [AGPL-3.0-only]
 scalability:
   default: { error_rate: 0.01, min_headroom: 0.2 }
   targets:
@@ -126,8 +129,9 @@ func (r *scorecardRig) post(path string, body any) int {
 }
 
 // release builds the evidence of one release of checkout: a trace window
-// of the pay journey, a trivy report and a k6 run.
-func release(commit string, at time.Time, p95, errRate, loadP95 float64, findings ...*scanv1.Finding) []*eventv1.Event {
+// of the pay journey, a trivy report, a k6 run and, when components are
+// given, an SBOM of the checkout image.
+func release(commit string, at time.Time, p95, errRate, loadP95 float64, findings []*scanv1.Finding, components ...*sbomv1.Component) []*eventv1.Event {
 	sub := func() *eventv1.Subject {
 		return &eventv1.Subject{Repository: "acme/shop", Branch: "main", Commit: commit, Service: "checkout",
 			Environment: eventv1.Environment_ENVIRONMENT_STAGING}
@@ -137,7 +141,9 @@ func release(commit string, at time.Time, p95, errRate, loadP95 float64, finding
 	scan := events.NewEnvelope(events.ID("acme", commit, "scan"), "acme", eventv1.Kind_KIND_SCAN, prod, sub(), at)
 	scan.Part = &eventv1.Part{ReportId: "report-" + commit, Index: 0, Count: 1}
 	load := events.NewEnvelope(events.ID("acme", commit, "load"), "acme", eventv1.Kind_KIND_LOAD_RUN, prod, sub(), at)
-	return []*eventv1.Event{
+	sbom := events.NewEnvelope(events.ID("acme", commit, "sbom"), "acme", eventv1.Kind_KIND_SBOM, prod, sub(), at)
+	sbom.Part = &eventv1.Part{ReportId: "sbom-" + commit, Index: 0, Count: 1}
+	evs := []*eventv1.Event{
 		{Envelope: trace, Payload: &eventv1.Event_TraceWindows{TraceWindows: &tracev1.WindowBatch{Windows: []*tracev1.Window{{
 			StartUnixNano: at.Add(-time.Minute).UnixNano(), DurationNanos: int64(time.Minute), Service: "checkout", Journey: "pay",
 			Count: 1000, Errors: 1000 * errRate, P95Ms: p95, P99Ms: p95 * 2}}}}},
@@ -146,11 +152,17 @@ func release(commit string, at time.Time, p95, errRate, loadP95 float64, finding
 			Format: "k6-summary", ThresholdsPassed: true,
 			Scenarios: []*loadtestv1.ScenarioStats{{Requests: 9000, Rps: 150, P50Ms: loadP95 / 2, P95Ms: loadP95, P99Ms: loadP95 * 1.5, FailedRate: 0.001}}}}},
 	}
+	if len(components) > 0 {
+		evs = append(evs, &eventv1.Event{Envelope: sbom, Payload: &eventv1.Event_Sbom{Sbom: &sbomv1.ComponentBatch{
+			ArtifactName: "checkout-image", ArtifactDigest: "sha256:" + commit, Format: "cyclonedx", LockfilePresent: true, Components: components}}})
+	}
+	return evs
 }
 
 // TestScorecardTwoReleases is acceptance 1 of the scorecard issue: the
 // first release keeps its budgets, the second breaks the pay journey's p95
-// and error rate, the load test's p95 at peak and brings a new critical
+// and error rate, the load test's p95 at peak (so its capacity too), ships
+// a component under a denied licence in its SBOM and brings a new critical
 // KEV-listed CVE. The gate fails on the second release, with its gaps
 // ordered by money and owned; waivers make it pass; their expiry re-opens
 // every gap by itself and says so on the verdicts stream.
@@ -179,7 +191,9 @@ func TestScorecardTwoReleases(t *testing.T) {
 		Severity: scanv1.Severity_SEVERITY_CRITICAL, Category: scanv1.Category_CATEGORY_VULNERABILITY, CvssScore: 7.5,
 		Aliases: []string{"CVE-2023-45288"}, PackageName: "golang.org/x/net", InstalledVersion: "0.22.0", FixedVersion: "0.23.0"}
 
-	r.feed(release("r1", t0, 250, 0.002, 150, medium)...)
+	xnet := &sbomv1.Component{Purl: "pkg:golang/golang.org/x/net@0.22.0", Name: "golang.org/x/net", Version: "0.22.0", Licenses: []string{"BSD-3-Clause"}, Pinned: true}
+	agpl := &sbomv1.Component{Purl: "pkg:npm/pdf-kit@2.0.0", Name: "pdf-kit", Version: "2.0.0", Licenses: []string{"AGPL-3.0-only"}, Pinned: true}
+	r.feed(release("r1", t0, 250, 0.002, 150, []*scanv1.Finding{medium}, xnet)...)
 	gate := func(commit string) *Scorecard {
 		var card Scorecard
 		r.get("/v1/gate?tenant=acme&repo=acme/shop&service=checkout&branch=main&commit="+commit, &card)
@@ -190,7 +204,7 @@ func TestScorecardTwoReleases(t *testing.T) {
 	}
 
 	clk.set(t0.Add(24 * time.Hour))
-	r.feed(release("r2", t0.Add(24*time.Hour), 420, 0.03, 260, medium, critical)...)
+	r.feed(release("r2", t0.Add(24*time.Hour), 420, 0.03, 260, []*scanv1.Finding{medium, critical}, xnet, agpl)...)
 	c := gate("r2")
 	if c.Pass {
 		t.Fatalf("release r2 broke budgets but the gate passes: %+v", c.Items)
@@ -207,7 +221,7 @@ func TestScorecardTwoReleases(t *testing.T) {
 			blocking[it.Key] = it
 		}
 	}
-	for _, k := range []string{KPIJourneyP95, KPIJourneyErrorRate, KPILoadP95AtPeak, KPILoadMaxSustainableRPS, KPILoadHeadroom, "fp-critical"} {
+	for _, k := range []string{KPIJourneyP95, KPIJourneyErrorRate, KPILoadP95AtPeak, KPILoadMaxSustainableRPS, KPILoadHeadroom, KPISBOMDeniedLicences, "fp-critical"} {
 		if _, ok := blocking[k]; !ok {
 			t.Errorf("%s does not block release r2; blocking: %v", k, keys(blocking))
 		}
@@ -239,6 +253,7 @@ func TestScorecardTwoReleases(t *testing.T) {
 		{Target: KPILoadP95AtPeak, Owner: "team-payments", Reason: "peak is seasonal", ExpiresAt: expires, By: "alice"},
 		{Target: KPILoadMaxSustainableRPS, Scope: "checkout-load", Owner: "team-payments", Reason: "peak is seasonal", ExpiresAt: expires, By: "alice"},
 		{Target: KPILoadHeadroom, Scope: "checkout", Owner: "team-payments", Reason: "peak is seasonal", ExpiresAt: expires, By: "alice"},
+		{Target: KPISBOMDeniedLicences, Scope: "checkout-image", Owner: "team-payments", Reason: "licence bought", ExpiresAt: expires, By: "carol"},
 		{Target: "fp-critical", Owner: "team-payments", Reason: "not reachable: HTTP/2 disabled", CompensatingControl: "h2 off at the edge", ExpiresAt: expires, By: "bob"},
 	} {
 		if code := r.post("/v1/waivers?tenant=acme", w); code != http.StatusOK {
@@ -271,7 +286,7 @@ func TestScorecardTwoReleases(t *testing.T) {
 	}
 	got := map[string]bool{}
 	deadline := time.After(10 * time.Second)
-	for len(got) < 6 {
+	for len(got) < 7 {
 		select {
 		case m := <-verdicts:
 			var ev eventv1.Event
@@ -282,13 +297,13 @@ func TestScorecardTwoReleases(t *testing.T) {
 				got[v.GetKpi()] = true
 			}
 		case <-deadline:
-			t.Fatalf("expiry verdicts on the stream: %v, want 6", got)
+			t.Fatalf("expiry verdicts on the stream: %v, want 7", got)
 		}
 	}
 	var vs struct{ Verdicts []VerdictOut }
 	r.get("/v1/verdicts?tenant=acme&reason=waiver_expired&since=30d", &vs)
-	if len(vs.Verdicts) != 6 {
-		t.Errorf("%d expiry verdicts stored, want 6 (once each despite repeated sweeps)", len(vs.Verdicts))
+	if len(vs.Verdicts) != 7 {
+		t.Errorf("%d expiry verdicts stored, want 7 (once each despite repeated sweeps)", len(vs.Verdicts))
 	}
 }
 
@@ -307,8 +322,8 @@ func TestScorecardFlagsUnowned(t *testing.T) {
 	}
 	now := time.Date(2026, 11, 20, 12, 0, 0, 0, time.UTC)
 	r := newScorecardRig(t, pol, func() time.Time { return now })
-	evs := release("r1", now, 250, 0, 150, &scanv1.Finding{Fingerprint: "fp-legacy", RuleId: "G101", Title: "Hard-coded credential",
-		Severity: scanv1.Severity_SEVERITY_HIGH, Category: scanv1.Category_CATEGORY_CODE, Path: "legacy/x.go"})
+	evs := release("r1", now, 250, 0, 150, []*scanv1.Finding{{Fingerprint: "fp-legacy", RuleId: "G101", Title: "Hard-coded credential",
+		Severity: scanv1.Severity_SEVERITY_HIGH, Category: scanv1.Category_CATEGORY_CODE, Path: "legacy/x.go"}})
 	evs[1].Envelope.Subject.Service = "legacy"
 	r.feed(evs[1])
 	var card Scorecard
@@ -329,7 +344,7 @@ func TestScorecardTraceDetections(t *testing.T) {
 	}
 	now := time.Date(2026, 11, 20, 12, 0, 0, 0, time.UTC)
 	r := newScorecardRig(t, pol, func() time.Time { return now })
-	evs := release("r1", now, 250, 0, 150)
+	evs := release("r1", now, 250, 0, 150, nil)
 	det := events.NewEnvelope("det-1", "acme", eventv1.Kind_KIND_TRACE_DETECTION, &eventv1.Producer{Collector: "test"},
 		&eventv1.Subject{Service: "checkout"}, now)
 	r.feed(evs[0], &eventv1.Event{Envelope: det, Payload: &eventv1.Event_TraceDetections{TraceDetections: &tracev1.DetectionBatch{
