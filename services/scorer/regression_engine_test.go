@@ -4,14 +4,17 @@ import (
 	"context"
 	"fmt"
 	"math"
+	"strings"
 	"testing"
 	"time"
 
+	"github.com/trilens/trilens/pkg/events"
 	"github.com/trilens/trilens/pkg/policy"
 	"github.com/trilens/trilens/pkg/store"
 	"github.com/trilens/trilens/pkg/store/chtest"
 	eventv1 "github.com/trilens/trilens/proto/trilens/event/v1"
 	loadtestv1 "github.com/trilens/trilens/proto/trilens/loadtest/v1"
+	tracev1 "github.com/trilens/trilens/proto/trilens/trace/v1"
 )
 
 // noise is ten draws with mean 0 and standard deviation 0.971.
@@ -178,5 +181,69 @@ func storeRaw(t *testing.T, st *store.Store, evs ...*eventv1.Event) {
 	}
 	if err := st.Insert(context.Background(), rows.Tables()...); err != nil {
 		t.Fatal(err)
+	}
+}
+
+// TestRegressionProductionSeries: production trace windows carry no branch,
+// so each journey window is compared with the journey's own recent windows.
+// Ten windows around 200 ms, then a step to about 250 ms: the first slow
+// window is a regression; by the third (248 ms) the baseline holds two slow
+// windows and its spread hides it from the t-test, but the change point
+// (three values on each side) says the series shifted three points ago.
+func TestRegressionProductionSeries(t *testing.T) {
+	pol, err := policy.Parse([]byte(`
+version: 1
+journeys:
+  - { name: pay, match: [{ http_route: /pay }], p95_ms: 1000 }
+regression: { min_samples: 5, baseline_runs: 10, threshold: 0.1, confidence: 0.95, base_branch: main }
+`), "trilens.yaml")
+	if err != nil {
+		t.Fatal(err)
+	}
+	st := chtest.Store(t)
+	set := Settings{Store: st, Policy: pol}
+	procs := []Processor{newTraceKPIs(set), newRegressions(set)}
+	ctx := context.Background()
+	t0 := time.Date(2026, 11, 22, 10, 0, 0, 0, time.UTC)
+	values := append(baselineP95(), 251, 262, 248)
+	for i, v := range values {
+		start := t0.Add(time.Duration(i) * time.Minute)
+		env := events.NewEnvelope(fmt.Sprint("w-", i), "shop", eventv1.Kind_KIND_TRACE_WINDOW, &eventv1.Producer{Collector: "test"},
+			&eventv1.Subject{Environment: eventv1.Environment_ENVIRONMENT_PRODUCTION}, start.Add(time.Minute))
+		ev := &eventv1.Event{Envelope: env, Payload: &eventv1.Event_TraceWindows{TraceWindows: &tracev1.WindowBatch{Windows: []*tracev1.Window{{
+			StartUnixNano: start.UnixNano(), DurationNanos: int64(time.Minute), Service: "checkout", Journey: "pay", Count: 100, P95Ms: v, P99Ms: 900}}}}}
+		storeRaw(t, st, ev)
+		for _, p := range procs {
+			if err := p.Process(ctx, []*eventv1.Event{ev}); err != nil {
+				t.Fatal(err)
+			}
+		}
+	}
+	rows, err := st.Conn().Query(ctx, `SELECT reason, value, summary FROM `+st.Database()+`.verdicts FINAL
+		WHERE kpi = ? ORDER BY observed_at, reason`, KPIJourneyP95)
+	if err != nil {
+		t.Fatal(err)
+	}
+	defer rows.Close()
+	var got []string
+	for rows.Next() {
+		var reason, summary string
+		var v float64
+		if err := rows.Scan(&reason, &v, &summary); err != nil {
+			t.Fatal(err)
+		}
+		got = append(got, fmt.Sprintf("%s %.0f: %s", reason, v, summary))
+	}
+	if len(got) < 2 || !strings.HasPrefix(got[0], "regression 251") {
+		t.Fatalf("verdicts %q: want the first slow window (251 ms) a regression", got)
+	}
+	found := false
+	for _, g := range got {
+		if strings.HasPrefix(g, ReasonChangePoint+" 248") && strings.Contains(g, "3 points ago") {
+			found = true
+		}
+	}
+	if !found {
+		t.Errorf("verdicts %q: want a change point at the third slow window, three points back", got)
 	}
 }
