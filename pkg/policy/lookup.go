@@ -2,6 +2,7 @@ package policy
 
 import (
 	"net/netip"
+	"slices"
 	"strings"
 	"time"
 )
@@ -301,4 +302,16 @@ func (p *Policy) Warnings(now time.Time) []*Diagnostic {
 	}
 	sortDiagnostics(w.list)
 	return w.list
+}
+
+// SignerKeys are the public key files of the key-based signers: the SBOM
+// collector verifies signatures against them besides its own trusted keys.
+func (p *Policy) SignerKeys() []string {
+	var keys []string
+	for _, s := range p.Security.Signers {
+		if s.Key != "" && !slices.Contains(keys, s.Key) {
+			keys = append(keys, s.Key)
+		}
+	}
+	return keys
 }

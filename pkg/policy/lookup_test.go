@@ -1,6 +1,8 @@
 package policy
 
 import (
+	"os"
+	"path/filepath"
 	"testing"
 	"time"
 )
@@ -352,5 +354,29 @@ func BenchmarkIsThirdParty(b *testing.B) {
 		if !d.IsThirdParty("api.stripe.com:443") {
 			b.Fatal("not third party")
 		}
+	}
+}
+
+func TestSignerKeysAreResolvedAndUnique(t *testing.T) {
+	dir := t.TempDir()
+	path := filepath.Join(dir, "trilens.yaml")
+	doc := `version: 1
+security:
+  signers:
+    - key: keys/cosign.pub
+    - identity: https://github.com/acme/shop/.github/workflows/release.yml@refs/heads/main
+      issuer: https://token.actions.githubusercontent.com
+    - key: keys/cosign.pub
+`
+	if err := os.WriteFile(path, []byte(doc), 0o644); err != nil {
+		t.Fatal(err)
+	}
+	p, err := Load(path)
+	if err != nil {
+		t.Fatal(err)
+	}
+	got := p.SignerKeys()
+	if len(got) != 1 || got[0] != filepath.Join(dir, "keys/cosign.pub") {
+		t.Fatalf("SignerKeys() = %v, want the one key, resolved against the policy's directory", got)
 	}
 }

@@ -23,7 +23,7 @@ import (
 	"github.com/trilens/trilens/services/scorer"
 )
 
-func TestMain(m *testing.M) { os.Exit(chtest.Run(m)) }
+func TestMain(m *testing.M) { os.Exit(chtest.Run(m, natstest.LeakOptions()...)) }
 
 // rig is a scorer running in process against real NATS and ClickHouse.
 type rig struct {

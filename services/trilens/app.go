@@ -9,6 +9,7 @@ import (
 	"net/http"
 	"os"
 	"path/filepath"
+	"slices"
 	"time"
 
 	"github.com/prometheus/client_golang/prometheus"
@@ -200,7 +201,11 @@ func (a *App) module(name string) lifecycle.Service {
 	case modScan:
 		return a.httpCollector(name, func(set collect.Settings) (routes, error) { return scancollector.New(a.cfg.Scan, set) })
 	case modSBOM:
-		return a.httpCollector(name, func(set collect.Settings) (routes, error) { return sbomcollector.New(a.cfg.SBOM, set) })
+		return a.httpCollector(name, func(set collect.Settings) (routes, error) {
+			cfg := a.cfg.SBOM
+			cfg.Verify.Keys = append(slices.Clone(cfg.Verify.Keys), a.Policy.SignerKeys()...)
+			return sbomcollector.New(cfg, set)
+		})
 	case modLoad:
 		return a.httpCollector(name, func(set collect.Settings) (routes, error) { return loadcollector.New(a.cfg.Load, set) })
 	case modTrace:

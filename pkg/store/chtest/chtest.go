@@ -35,12 +35,13 @@ var (
 )
 
 // Run starts the package's server (unless EnvDSN is set), runs the tests,
-// stops the server and then fails the run if goroutines leaked. It returns
-// the exit code for os.Exit.
-func Run(m *testing.M) int {
+// stops the server and then fails the run if goroutines leaked, ignoring
+// those opts name (a package that also runs NATS passes natstest.LeakOptions).
+// It returns the exit code for os.Exit.
+func Run(m *testing.M, opts ...goleak.Option) int {
 	code := run(m)
 	if code == 0 {
-		if err := goleak.Find(); err != nil {
+		if err := goleak.Find(opts...); err != nil {
 			fmt.Fprintln(os.Stderr, "chtest: goroutines leaked:", err)
 			code = 1
 		}

@@ -33,7 +33,7 @@ import (
 	"github.com/trilens/trilens/services/scorer"
 )
 
-func TestMain(m *testing.M) { os.Exit(chtest.Run(m)) }
+func TestMain(m *testing.M) { os.Exit(chtest.Run(m, natstest.LeakOptions()...)) }
 
 const lensPolicy = `
 version: 1

@@ -12,11 +12,12 @@ import (
 	"strings"
 	"testing"
 
+	"github.com/trilens/trilens/pkg/natstest"
 	"github.com/trilens/trilens/pkg/store/chtest"
 	"github.com/trilens/trilens/services/trilens"
 )
 
-func TestMain(m *testing.M) { os.Exit(chtest.Run(m)) }
+func TestMain(m *testing.M) { os.Exit(chtest.Run(m, natstest.LeakOptions()...)) }
 
 // TestDemo runs what `make demo` runs, `trilens up --demo`, in process:
 // every service, an embedded NATS, the demo evidence through the collectors,

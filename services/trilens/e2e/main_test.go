@@ -8,6 +8,7 @@ import (
 	"path/filepath"
 	"testing"
 
+	"github.com/trilens/trilens/pkg/natstest"
 	"github.com/trilens/trilens/pkg/store/chtest"
 )
 
@@ -25,7 +26,7 @@ func TestMain(m *testing.M) {
 	if err := build.Run(); err != nil {
 		panic("build trilens: " + err.Error())
 	}
-	code := chtest.Run(m)
+	code := chtest.Run(m, natstest.LeakOptions()...)
 	_ = os.RemoveAll(dir)
 	os.Exit(code)
 }
