@@ -28,6 +28,7 @@ type gateOptions struct {
 	reports    []string
 	format     string
 	wait       time.Duration
+	allLenses  bool
 }
 
 // newGateCommand is `trilens gate [FILE...]`.
@@ -61,6 +62,7 @@ collector or the scorer could not be reached or did not score in time.`,
 	f.StringSliceVar(&o.reports, "report", nil, "report id to gate on (repeatable; default: the files given, else the latest reports of --commit)")
 	f.StringVar(&o.format, "format", "table", "output: table, json or markdown")
 	f.DurationVar(&o.wait, "wait", 5*time.Minute, "how long to wait for the reports to be scored")
+	f.BoolVar(&o.allLenses, "all-lenses", false, "also gate on every lens: KPI budgets, regressions and the risk ledger's waivers (scorer GET /v1/gate)")
 	return cmd
 }
 
@@ -91,6 +93,11 @@ func runGate(cmd *cobra.Command, o *gateOptions, files []string) error {
 		return err
 	}
 	res := evaluate(pol, card, o.sub.Service, time.Now())
+	if o.allLenses {
+		if err := mergeLensGate(cmd.Context(), o, res, time.Now()); err != nil {
+			return err
+		}
+	}
 	out := cmd.OutOrStdout()
 	switch o.format {
 	case "json":

@@ -263,3 +263,64 @@ func writeScorecardMarkdown(w io.Writer, card *scorer.Scorecard, top int) {
 			owner, mdEscape(it.Title), mdEscape(itemFlags(it)))
 	}
 }
+
+// mergeLensGate extends the security gate's result with the scorer's gate
+// over every lens (GET /v1/gate for the same subject): each blocking KPI,
+// regression or finding the security check did not already name becomes a
+// violation, and findings waived in the risk ledger (trilens waive) stop
+// counting, as policy waivers do.
+func mergeLensGate(ctx context.Context, o *gateOptions, res *GateResult, now time.Time) error {
+	c := scorerClient{URL: o.scorerURL, Token: o.sub.Token, Tenant: o.sub.Tenant, Timeout: time.Minute}
+	var ledger struct{ Waivers []scorer.Waiver }
+	if err := c.call(ctx, http.MethodGet, "/v1/waivers", nil, nil, &ledger); err != nil {
+		return err
+	}
+	waived := func(fp string) string {
+		for _, w := range ledger.Waivers {
+			if w.State == scorer.WaiverActive && now.Before(w.ExpiresAt) && w.Target == fp && (w.Scope == "" || w.Scope == o.sub.Service) {
+				return w.ID
+			}
+		}
+		return ""
+	}
+	for i := range res.Findings {
+		if id := waived(res.Findings[i].Fingerprint); id != "" && res.Findings[i].WaiverID == "" {
+			res.Findings[i].WaiverID = id
+		}
+	}
+	kept := res.Violations[:0]
+	named := map[string]bool{}
+	for _, v := range res.Violations {
+		if v.Fingerprint != "" && waived(v.Fingerprint) != "" {
+			continue
+		}
+		kept = append(kept, v)
+		named[v.Fingerprint] = true
+	}
+	res.Violations = kept
+	q := url.Values{"limit": {"1000"}}
+	for k, v := range map[string]string{"repo": o.sub.Repo, "service": o.sub.Service, "branch": o.sub.Branch, "commit": o.sub.Commit} {
+		if v != "" {
+			q.Set(k, v)
+		}
+	}
+	var card scorer.Scorecard
+	if err := c.call(ctx, http.MethodGet, "/v1/gate", q, nil, &card); err != nil {
+		return err
+	}
+	for _, it := range card.Items {
+		if it.Kind == scorer.ItemFinding && it.Lens == scorer.LensSecurity {
+			continue // the security check above judged the scan findings
+		}
+		if named[it.Key] {
+			continue
+		}
+		v := Violation{Budget: it.Breaks, Message: fmt.Sprintf("%s: %s (owner %s, %s at risk)", it.Lens, it.Title, it.Owner, money(it.Risk.Money, card.Currency))}
+		if it.Kind == scorer.ItemFinding {
+			v.Fingerprint = it.Key
+		}
+		res.Violations = append(res.Violations, v)
+	}
+	res.Pass = len(res.Violations) == 0
+	return nil
+}

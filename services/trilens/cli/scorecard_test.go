@@ -17,6 +17,7 @@ import (
 	"github.com/trilens/trilens/pkg/policy"
 	"github.com/trilens/trilens/pkg/store/chtest"
 	eventv1 "github.com/trilens/trilens/proto/trilens/event/v1"
+	scanv1 "github.com/trilens/trilens/proto/trilens/scan/v1"
 	tracev1 "github.com/trilens/trilens/proto/trilens/trace/v1"
 	"github.com/trilens/trilens/services/scorer"
 )
@@ -36,44 +37,7 @@ journeys:
 // waived, and fails again once a waiver is revoked.
 func TestScorecardWaiveGate(t *testing.T) {
 	ctx := context.Background()
-	pol, err := policy.Parse([]byte(scorecardCLIPolicy), "trilens.yaml")
-	if err != nil {
-		t.Fatal(err)
-	}
-	st := chtest.Store(t)
-	nc, err := natstest.Start(t).Connect()
-	if err != nil {
-		t.Fatal(err)
-	}
-	log := slog.New(slog.DiscardHandler)
-	b, err := bus.New(nc, bus.DefaultConfig(), log)
-	if err != nil {
-		t.Fatal(err)
-	}
-	if err := b.Provision(ctx); err != nil {
-		t.Fatal(err)
-	}
-	var cfg scorer.Config
-	cfg.RegisterFlags("", flag.NewFlagSet("s", flag.ContinueOnError))
-	cfg.BatchWait = 200 * time.Millisecond
-	sc, err := scorer.New(cfg, scorer.Settings{Logger: log, Bus: b, Store: st, Policy: pol, Registerer: prometheus.NewRegistry()})
-	if err != nil {
-		t.Fatal(err)
-	}
-	if err := sc.Start(ctx); err != nil {
-		t.Fatal(err)
-	}
-	mux := http.NewServeMux()
-	sc.Register(mux)
-	srv := httptest.NewServer(mux)
-	t.Cleanup(func() {
-		srv.Close()
-		if err := sc.Stop(context.Background()); err != nil {
-			t.Errorf("stop scorer: %v", err)
-		}
-		_ = b.Close()
-	})
-
+	srv, b := newScorerStack(t, scorecardCLIPolicy)
 	now := time.Now().Truncate(time.Minute)
 	var ws []*tracev1.Window
 	for _, w := range []struct {
@@ -139,5 +103,102 @@ func TestScorecardWaiveGate(t *testing.T) {
 			!strings.Contains(out, "w-pay") || !strings.Contains(out, "450") {
 			t.Errorf("report --format %s: exit %d\n%s", format, code, out)
 		}
+	}
+}
+
+// newScorerStack runs a scorer with the given policy on real NATS and
+// ClickHouse behind an HTTP server.
+func newScorerStack(t *testing.T, policyYAML string) (*httptest.Server, *bus.Bus) {
+	t.Helper()
+	ctx := context.Background()
+	pol, err := policy.Parse([]byte(policyYAML), "trilens.yaml")
+	if err != nil {
+		t.Fatal(err)
+	}
+	st := chtest.Store(t)
+	nc, err := natstest.Start(t).Connect()
+	if err != nil {
+		t.Fatal(err)
+	}
+	log := slog.New(slog.DiscardHandler)
+	b, err := bus.New(nc, bus.DefaultConfig(), log)
+	if err != nil {
+		t.Fatal(err)
+	}
+	if err := b.Provision(ctx); err != nil {
+		t.Fatal(err)
+	}
+	var cfg scorer.Config
+	cfg.RegisterFlags("", flag.NewFlagSet("s", flag.ContinueOnError))
+	cfg.BatchWait = 200 * time.Millisecond
+	sc, err := scorer.New(cfg, scorer.Settings{Logger: log, Bus: b, Store: st, Policy: pol, Registerer: prometheus.NewRegistry()})
+	if err != nil {
+		t.Fatal(err)
+	}
+	if err := sc.Start(ctx); err != nil {
+		t.Fatal(err)
+	}
+	mux := http.NewServeMux()
+	sc.Register(mux)
+	srv := httptest.NewServer(mux)
+	t.Cleanup(func() {
+		srv.Close()
+		if err := sc.Stop(context.Background()); err != nil {
+			t.Errorf("stop scorer: %v", err)
+		}
+		_ = b.Close()
+	})
+
+	return srv, b
+}
+
+// TestGateAllLenses: `trilens gate --all-lenses` fails a commit on its scan
+// finding and on its journey's p95, and passes once both are waived in the
+// risk ledger.
+func TestGateAllLenses(t *testing.T) {
+	ctx := context.Background()
+	srv, b := newScorerStack(t, scorecardCLIPolicy)
+	now := time.Now().Truncate(time.Second)
+	sub := func() *eventv1.Subject {
+		return &eventv1.Subject{Repository: "acme/shop", Branch: "main", Commit: "c1", Service: "checkout"}
+	}
+	scan := events.NewEnvelope(events.ID("acme", "c1", "scan"), "acme", eventv1.Kind_KIND_SCAN, &eventv1.Producer{Collector: "test", Tool: "trivy"}, sub(), now)
+	scan.Part = &eventv1.Part{ReportId: "report-c1", Index: 0, Count: 1}
+	trace := events.NewEnvelope(events.ID("acme", "c1", "trace"), "acme", eventv1.Kind_KIND_TRACE_WINDOW, &eventv1.Producer{Collector: "test"}, sub(), now)
+	if err := b.Publish(ctx,
+		&eventv1.Event{Envelope: scan, Payload: &eventv1.Event_Scan{Scan: &scanv1.FindingBatch{Tool: "trivy", Format: "trivy", Findings: []*scanv1.Finding{{
+			Fingerprint: "fp-crit", RuleId: "CVE-2023-45288", Title: "HTTP/2 CONTINUATION flood", Severity: scanv1.Severity_SEVERITY_CRITICAL,
+			Category: scanv1.Category_CATEGORY_VULNERABILITY, PackageName: "golang.org/x/net", InstalledVersion: "0.22.0"}}}}},
+		&eventv1.Event{Envelope: trace, Payload: &eventv1.Event_TraceWindows{TraceWindows: &tracev1.WindowBatch{Windows: []*tracev1.Window{{
+			StartUnixNano: now.Add(-time.Minute).UnixNano(), DurationNanos: int64(time.Minute), Service: "checkout", Journey: "pay", Count: 500, P95Ms: 450, P99Ms: 450}}}}},
+	); err != nil {
+		t.Fatal(err)
+	}
+	gate := []string{"gate", "--all-lenses", "--url", srv.URL, "--tenant", "acme", "--repo", "acme/shop", "--service", "checkout",
+		"--branch", "main", "--commit", "c1", "--wait", "30s", "--policy", writePolicy(t, gatePolicy)}
+	var code int
+	var out string
+	deadline := time.Now().Add(time.Minute)
+	for {
+		code, out = runCLI(gate...)
+		if strings.Contains(out, "journey_p95_ms") || time.Now().After(deadline) {
+			break
+		}
+		time.Sleep(200 * time.Millisecond)
+	}
+	if code != ExitBroken || !strings.Contains(out, "no_new_critical") || !strings.Contains(out, "journey_p95_ms: performance: pay journey_p95_ms: 450") {
+		t.Fatalf("gate --all-lenses: exit %d\n%s", code, out)
+	}
+	flags := []string{"--scorer-url", srv.URL, "--tenant", "acme", "--owner", "team-payments", "--for", "2d"}
+	for _, args := range [][]string{
+		{"waive", "fp-crit", "--reason", "HTTP/2 off at the edge"},
+		{"waive", "journey_p95_ms", "--scope", "pay", "--reason", "CDN migration"},
+	} {
+		if code, out := runCLI(append(args, flags...)...); code != 0 {
+			t.Fatalf("%v: exit %d\n%s", args, code, out)
+		}
+	}
+	if code, out := runCLI(gate...); code != 0 || !strings.Contains(out, "PASS") {
+		t.Fatalf("gate --all-lenses after ledger waivers: exit %d\n%s", code, out)
 	}
 }
