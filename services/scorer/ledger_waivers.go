@@ -48,7 +48,8 @@ type Waiver struct {
 	ExpiresAt           time.Time `json:"expires_at"`
 	// State is active, expired or revoked at the time of the answer.
 	State string `json:"state"`
-	// LastChange, ChangedBy and ChangedAt are the newest ledger entry.
+	// LastChange, ChangedBy and ChangedAt are the newest ledger entry;
+	// LastChange is empty for a policy waiver not recorded yet.
 	LastChange string    `json:"last_change"`
 	ChangedBy  string    `json:"changed_by,omitempty"`
 	ChangedAt  time.Time `json:"changed_at"`
@@ -112,21 +113,65 @@ func (l *ledger) list(ctx context.Context, tenant string) ([]Waiver, error) {
 	if err := rows.Err(); err != nil {
 		return nil, err
 	}
-	// Policy waivers whose expiry is not yet in the ledger.
+	// Policy waivers the ledger has not recorded yet (LastChange empty):
+	// the next sweep records them.
 	for _, pw := range l.pol.Waivers {
-		id := policyWaiverID(pw)
-		if seen[id] {
-			continue
+		w := fromPolicy(pw)
+		if !seen[w.ID] {
+			w.State = stateOf(WaiverCreated, w.ExpiresAt, now)
+			out = append(out, w)
 		}
-		target, lens := pw.Fingerprint, "security"
-		if target == "" {
-			target, lens = pw.KPI, lensOfKPI(pw.KPI)
-		}
-		out = append(out, Waiver{ID: id, Source: WaiverSourcePolicy, Lens: lens, Target: target, Scope: pw.Scope,
-			Owner: pw.Owner, Reason: pw.Reason, CompensatingControl: pw.CompensatingControl,
-			ExpiresAt: pw.Expires.UTC(), State: stateOf(WaiverCreated, pw.Expires, now), LastChange: WaiverCreated})
 	}
 	return out, nil
+}
+
+func fromPolicy(pw policy.Waiver) Waiver {
+	target, lens := pw.Fingerprint, LensSecurity
+	if target == "" {
+		target, lens = pw.KPI, lensOfKPI(pw.KPI)
+	}
+	return Waiver{ID: policyWaiverID(pw), Source: WaiverSourcePolicy, Lens: lens, Target: target, Scope: pw.Scope,
+		Owner: pw.Owner, Reason: pw.Reason, CompensatingControl: pw.CompensatingControl, ExpiresAt: clampTime(pw.Expires)}
+}
+
+// syncPolicy records in the ledger what the policy file did to its
+// waivers since the last sweep: declared (created), changed (updated) or
+// removed (revoked), so the ledger holds every change whatever its source.
+func (l *ledger) syncPolicy(ctx context.Context, tenant string, ws []Waiver) ([]Waiver, error) {
+	now := l.now().UTC().Truncate(time.Second)
+	declared := map[string]Waiver{}
+	for _, pw := range l.pol.Waivers {
+		w := fromPolicy(pw)
+		declared[w.ID] = w
+	}
+	for i, w := range ws {
+		if w.Source != WaiverSourcePolicy {
+			continue
+		}
+		p, inPolicy := declared[w.ID]
+		change := ""
+		switch {
+		case w.LastChange == "":
+			change, p.CreatedAt = WaiverCreated, now
+		case !inPolicy && w.LastChange != WaiverRevoked:
+			change, p = WaiverRevoked, w
+		case inPolicy && (w.LastChange == WaiverRevoked || !sameTerms(w, p)):
+			change, p.CreatedAt = WaiverUpdated, w.CreatedAt
+		default:
+			continue
+		}
+		if err := l.record(ctx, tenant, p, change, WaiverSourcePolicy, now); err != nil {
+			return nil, err
+		}
+		p.LastChange, p.ChangedBy, p.ChangedAt, p.State = change, WaiverSourcePolicy, now, stateOf(change, p.ExpiresAt, now)
+		ws[i] = p
+	}
+	return ws, nil
+}
+
+func sameTerms(a, b Waiver) bool {
+	return a.Target == b.Target && a.Scope == b.Scope && a.Owner == b.Owner && a.Reason == b.Reason &&
+		a.CompensatingControl == b.CompensatingControl && a.ExpiresAt.Equal(b.ExpiresAt)
 }
 
 func policyWaiverID(w policy.Waiver) string {
@@ -163,11 +208,14 @@ func (l *ledger) record(ctx context.Context, tenant string, w Waiver, change, by
 // sweep records the expiry of every waiver of the tenant that has expired
 // and says so with a verdict on the verdicts stream, and returns the
 // tenant's waivers as they stand after it. The change is dated at the
-// expiry instant and the verdict id derives from it, so sweeping twice
-// writes the same rows.
+// expiry instant (or the change after it) and the verdict id derives from
+// the expiry, so sweeping twice writes the same rows.
 func (l *ledger) sweep(ctx context.Context, tenant string) ([]Waiver, error) {
 	ws, err := l.list(ctx, tenant)
 	if err != nil {
+		return nil, err
+	}
+	if ws, err = l.syncPolicy(ctx, tenant, ws); err != nil {
 		return nil, err
 	}
 	var verdicts []*eventv1.Event
@@ -176,10 +224,16 @@ func (l *ledger) sweep(ctx context.Context, tenant string) ([]Waiver, error) {
 		if w.State != WaiverExpired || w.LastChange == WaiverExpired {
 			continue
 		}
-		if err := l.record(ctx, tenant, w, WaiverExpired, "trilens", w.ExpiresAt); err != nil {
+		// Dated at the expiry, or at the change that came after it (a
+		// waiver declared already expired), so it stays the newest change.
+		at := w.ExpiresAt
+		if w.ChangedAt.After(at) {
+			at = w.ChangedAt
+		}
+		if err := l.record(ctx, tenant, w, WaiverExpired, "trilens", at); err != nil {
 			return nil, err
 		}
-		ws[i].LastChange, ws[i].ChangedBy, ws[i].ChangedAt = WaiverExpired, "trilens", w.ExpiresAt
+		ws[i].LastChange, ws[i].ChangedBy, ws[i].ChangedAt = WaiverExpired, "trilens", at
 		ev := expiryVerdict(tenant, w)
 		verdicts = append(verdicts, ev)
 		rows.Append(verdictRowOf(ev, w.Lens))
