@@ -239,6 +239,18 @@ func TestScorecardTwoReleases(t *testing.T) {
 		t.Errorf("card currency %q money %v", c.Currency, c.Money)
 	}
 
+	var found struct{ Items []Item }
+	r.get("/v1/findings?tenant=acme&service=checkout&kind=finding&lens=security", &found)
+	if len(found.Items) != 2 || found.Items[0].Key != "fp-critical" || found.Items[1].Key != "fp-medium" {
+		t.Errorf("security findings, blocking first: %+v", found.Items)
+	}
+	r.get("/v1/findings?tenant=acme&blocking=true&min_score=50", &found)
+	for _, it := range found.Items {
+		if !it.Blocking() || it.Risk.Score < 50 {
+			t.Errorf("filtered findings hold %+v", it)
+		}
+	}
+
 	var hist struct{ Points []KPIPointOut }
 	r.get("/v1/kpis?tenant=acme&kpi="+KPISecNewCritical+"&since=30d", &hist)
 	if len(hist.Points) != 2 || hist.Points[0].Value != 0 || hist.Points[0].Status != "pass" ||
