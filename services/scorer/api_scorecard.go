@@ -26,7 +26,7 @@ import (
 //	GET    /v1/report      KPI deltas per lens, top risks by money, waivers expiring (?since=7d)
 //
 // Every route takes ?tenant= (default "default"); the scorecard routes also
-// repo, service, branch and commit (see Filter).
+// repo, service, branch, commit and release (see Filter).
 func (p *scorecard) Register(mux *http.ServeMux) {
 	mux.HandleFunc("GET /v1/scorecard", p.serveScorecard)
 	mux.HandleFunc("GET /v1/gate", p.serveGate)
@@ -53,10 +53,16 @@ func tenantOf(w http.ResponseWriter, q url.Values) (string, bool) {
 
 func filterOf(w http.ResponseWriter, q url.Values) (Filter, bool) {
 	t, ok := tenantOf(w, q)
-	return Filter{Tenant: t, Repository: q.Get("repo"), Service: q.Get("service"), Branch: q.Get("branch"), Commit: q.Get("commit")}, ok
+	return Filter{Tenant: t, Repository: q.Get("repo"), Service: q.Get("service"), Branch: q.Get("branch"), Commit: q.Get("commit"),
+		Release: q.Get("release")}, ok
 }
 
 func (p *scorecard) fail(w http.ResponseWriter, what string, err error) {
+	var unknown *unknownRelease
+	if errors.As(err, &unknown) {
+		writeJSON(w, http.StatusNotFound, apiError{err.Error(), "release"})
+		return
+	}
 	p.log.Error(what, "err", err)
 	writeJSON(w, http.StatusInternalServerError, apiError{Error: err.Error()})
 }

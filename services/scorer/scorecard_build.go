@@ -30,13 +30,15 @@ const (
 
 // Filter selects what a scorecard covers. Tenant is required; an empty
 // field does not filter. Commit selects a release: its KPI points, the
-// verdicts about it, and the findings open on its branch.
+// verdicts about it, and the findings open on its branch. Release names
+// one by its version instead: the newest commit evidence of it was about.
 type Filter struct {
 	Tenant     string `json:"tenant"`
 	Repository string `json:"repository,omitempty"`
 	Service    string `json:"service,omitempty"`
 	Branch     string `json:"branch,omitempty"`
 	Commit     string `json:"commit,omitempty"`
+	Release    string `json:"release,omitempty"`
 }
 
 // Item is one gap on the scorecard: a KPI over budget, an open finding or a

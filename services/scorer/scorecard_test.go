@@ -134,7 +134,7 @@ func (r *scorecardRig) post(path string, body any) int {
 func release(commit string, at time.Time, p95, errRate, loadP95 float64, findings []*scanv1.Finding, components ...*sbomv1.Component) []*eventv1.Event {
 	sub := func() *eventv1.Subject {
 		return &eventv1.Subject{Repository: "acme/shop", Branch: "main", Commit: commit, Service: "checkout",
-			Environment: eventv1.Environment_ENVIRONMENT_STAGING}
+			Environment: eventv1.Environment_ENVIRONMENT_STAGING, Release: "v-" + commit}
 	}
 	prod := &eventv1.Producer{Collector: "test"}
 	trace := events.NewEnvelope(events.ID("acme", commit, "trace"), "acme", eventv1.Kind_KIND_TRACE_WINDOW, prod, sub(), at)
@@ -208,6 +208,19 @@ func TestScorecardTwoReleases(t *testing.T) {
 	c := gate("r2")
 	if c.Pass {
 		t.Fatalf("release r2 broke budgets but the gate passes: %+v", c.Items)
+	}
+	var byRelease Scorecard
+	r.get("/v1/gate?tenant=acme&service=checkout&branch=main&release=v-r2", &byRelease)
+	if byRelease.Pass || len(byRelease.Items) != len(c.Items) || byRelease.Filter.Release != "v-r2" {
+		t.Errorf("the gate by release v-r2 differs from the gate by its commit: %d items, pass %v", len(byRelease.Items), byRelease.Pass)
+	}
+	resp, err := http.Get(r.srv.URL + "/v1/gate?tenant=acme&release=v-none")
+	if err != nil {
+		t.Fatal(err)
+	}
+	resp.Body.Close()
+	if resp.StatusCode != http.StatusNotFound {
+		t.Errorf("an unknown release: %s, want 404", resp.Status)
 	}
 	blocking := map[string]Item{}
 	for i, it := range c.Items {

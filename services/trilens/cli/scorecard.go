@@ -85,8 +85,8 @@ func (c *scorerClient) call(ctx context.Context, method, path string, q url.Valu
 }
 
 type scorecardOptions struct {
-	client                        scorerClient
-	repo, service, branch, commit string
+	client                                 scorerClient
+	repo, service, branch, commit, release string
 	format                        string
 	top                           int
 	gate                          bool
@@ -104,7 +104,7 @@ each with its owner ("unowned" when no rule claims it), a 0-100 severity
 score and its cost in the policy's currency (likelihood × blast radius ×
 cost of delay), ordered by what blocks first, then by money.
 
---commit narrows it to a release. With --gate the exit code says whether
+--commit (or --release, a version) narrows it to a release. With --gate the exit code says whether
 the release keeps every budget: 0 yes, 1 a budget is broken (and not
 waived), 2 bad usage or the scorer could not be reached.`,
 		Example: `  trilens scorecard --service checkout
@@ -117,6 +117,7 @@ waived), 2 bad usage or the scorer could not be reached.`,
 	f.StringVar(&o.service, "service", "", "service")
 	f.StringVar(&o.branch, "branch", "", "branch")
 	f.StringVar(&o.commit, "commit", "", "commit of the release")
+	f.StringVar(&o.release, "release", "", "release (version) instead of --commit: its newest commit")
 	f.StringVar(&o.format, "format", "table", "output: table, json or markdown")
 	f.IntVar(&o.top, "top", 25, "gaps to list in table and markdown output")
 	f.BoolVar(&o.gate, "gate", false, "exit 1 when a budget is broken")
@@ -128,7 +129,7 @@ func runScorecard(cmd *cobra.Command, o *scorecardOptions) error {
 		return &ExitError{Code: ExitUsage, Err: fmt.Errorf("--format %q: want table, json or markdown", o.format)}
 	}
 	q := url.Values{}
-	for k, v := range map[string]string{"repo": o.repo, "service": o.service, "branch": o.branch, "commit": o.commit} {
+	for k, v := range map[string]string{"repo": o.repo, "service": o.service, "branch": o.branch, "commit": o.commit, "release": o.release} {
 		if v != "" {
 			q.Set(k, v)
 		}
