@@ -87,9 +87,9 @@ func (c *scorerClient) call(ctx context.Context, method, path string, q url.Valu
 type scorecardOptions struct {
 	client                                 scorerClient
 	repo, service, branch, commit, release string
-	format                        string
-	top                           int
-	gate                          bool
+	format                                 string
+	top                                    int
+	gate                                   bool
 }
 
 // newScorecardCommand is `trilens scorecard`.
