@@ -117,16 +117,20 @@ func (p *regressions) batchPoints(ctx context.Context, tenant string, envs []*ev
 		lo, hi = minTime(lo, t), maxTime(hi, t)
 		bases[env.GetEventId()] = env.GetSubject().GetBaseBranch()
 	}
+	// No FINAL: it would merge the whole partition; a point stored twice
+	// (a replayed insert) is dropped below instead.
 	rows, err := p.st.Conn().Query(ctx, `SELECT lens, kpi, scope, service, journey, repository, commit, branch, environment,
 		event_id, observed_at, value, budget, owner
-		FROM `+p.st.Database()+`.kpi_points FINAL
-		WHERE tenant = ? AND observed_at BETWEEN ? AND ? AND has(?, event_id)`,
-		tenant, lo.Add(-24*time.Hour), hi.Add(24*time.Hour), ids)
+		FROM `+p.st.Database()+`.kpi_points
+		PREWHERE has(?, event_id)
+		WHERE tenant = ? AND observed_at BETWEEN ? AND ?`,
+		ids, tenant, lo.Add(-24*time.Hour), hi.Add(24*time.Hour))
 	if err != nil {
 		return nil, fmt.Errorf("batch kpi points: %w", err)
 	}
 	defer rows.Close()
 	var out []newPoint
+	seen := map[string]bool{}
 	for rows.Next() {
 		var pt newPoint
 		pt.Tenant = tenant
@@ -134,9 +138,11 @@ func (p *regressions) batchPoints(ctx context.Context, tenant string, envs []*ev
 			&pt.Environment, &pt.EventID, &pt.ObservedAt, &pt.Value, &pt.Budget, &pt.Owner); err != nil {
 			return nil, err
 		}
-		if slices.Contains(notSeries, pt.KPI) || strings.HasPrefix(pt.KPI, "slo_") {
+		key := pt.series() + "\x00" + pt.EventID + "\x00" + pt.ObservedAt.String()
+		if seen[key] || slices.Contains(notSeries, pt.KPI) || strings.HasPrefix(pt.KPI, "slo_") {
 			continue // SLO points are judged by their burn rates, not against history
 		}
+		seen[key] = true
 		pt.base = bases[pt.EventID]
 		switch {
 		case pt.Branch == "":
@@ -169,25 +175,32 @@ func (p *regressions) judge(ctx context.Context, tenant string, pts []newPoint, 
 	}
 	var out []*eventv1.Event
 	for base, list := range byBase {
-		var tuples []string
+		var tuples, envs []string
 		latest := list[0].ObservedAt
 		for _, pt := range list {
-			t := "(" + quote(pt.Lens) + ", " + quote(pt.KPI) + ", " + quote(pt.KPIScope) + ", " + quote(pt.Service) + ", " + quote(pt.Environment) + ")"
+			t := "(" + quote(pt.Lens) + ", " + quote(pt.KPI) + ", " + quote(pt.KPIScope) + ", " + quote(pt.Service) + ")"
 			if !slices.Contains(tuples, t) {
 				tuples = append(tuples, t)
+			}
+			if e := quote(pt.Environment); !slices.Contains(envs, e) {
+				envs = append(envs, e)
 			}
 			latest = maxTime(latest, pt.ObservedAt)
 		}
 		db := p.st.Database()
-		// Twice n per series: several points of one series in a batch each
-		// need the n values before their own time.
-		q := `SELECT lens, kpi, scope, service, environment, observed_at, value FROM ` + db + `.kpi_points FINAL
-			WHERE tenant = ? AND branch = ? AND (lens, kpi, scope, service, environment) IN (` + strings.Join(tuples, ", ") + `)
+		// The tuple is a prefix of kpi_points' key, so only the series' ranges
+		// are read. Duplicates of a point (replayed inserts) collapse in the
+		// GROUP BY instead of a FINAL. Twice n per series: several points of
+		// one series in a batch each need the n values before their own time.
+		q := `SELECT lens, kpi, scope, service, environment, observed_at, any(value) FROM ` + db + `.kpi_points
+			WHERE tenant = ? AND (lens, kpi, scope, service) IN (` + strings.Join(tuples, ", ") + `)
+			  AND environment IN (` + strings.Join(envs, ", ") + `) AND branch = ?
 			  AND observed_at <= ? AND NOT has(?, event_id)
 			  AND event_id NOT IN (SELECT event_id FROM ` + db + `.kpi_points
 			    WHERE tenant = ? AND lens = '` + LensScalability + `' AND kpi IN ('` + strings.Join(notSeries, "', '") + `') AND value > 0)
 			  AND event_id NOT IN (SELECT event_id FROM ` + db + `.load_runs
 			    WHERE tenant = ? AND scenario = '' AND (thresholds_passed = 0 OR requests = 0))
+			GROUP BY lens, kpi, scope, service, environment, observed_at, event_id
 			ORDER BY observed_at DESC LIMIT ` + fmt.Sprint(2*n) + ` BY lens, kpi, scope, service, environment`
 		rows, err := p.st.Conn().Query(ctx, q, tenant, base, latest, batchIDs, tenant, tenant)
 		if err != nil {
