@@ -36,12 +36,14 @@ func newSLOKPIs(set Settings) *sloKPIs { return &sloKPIs{st: set.Store, pol: set
 
 func (p *sloKPIs) Name() string { return "slo_kpis" }
 
-type sloKey struct{ tenant, environment, journey string }
+// sloKey is one error budget: a journey as its entry service serves it in
+// one environment (the service leads journey_latency's key, so the sums
+// read only the journey's range).
+type sloKey struct{ tenant, environment, service, journey string }
 
 type sloSeen struct {
-	env     *eventv1.Envelope
-	service string
-	end     time.Time
+	env *eventv1.Envelope
+	end time.Time
 }
 
 func (p *sloKPIs) Process(ctx context.Context, evs []*eventv1.Event) error {
@@ -53,10 +55,10 @@ func (p *sloKPIs) Process(ctx context.Context, evs []*eventv1.Event) error {
 			if !ok || j.SLO == nil || j.SLO.Objective <= 0 || j.SLO.Objective >= 100 {
 				continue
 			}
-			k := sloKey{env.GetTenant(), enumName(env.GetSubject().GetEnvironment(), "ENVIRONMENT_"), j.Name}
+			k := sloKey{env.GetTenant(), enumName(env.GetSubject().GetEnvironment(), "ENVIRONMENT_"), w.GetService(), j.Name}
 			end := unixNano(w.GetStartUnixNano() + w.GetDurationNanos())
 			if s, ok := latest[k]; !ok || end.After(s.end) {
-				latest[k] = sloSeen{env: env, service: w.GetService(), end: end}
+				latest[k] = sloSeen{env: env, end: end}
 			}
 		}
 	}
@@ -86,9 +88,9 @@ func (p *sloKPIs) points(ctx context.Context, rows *store.KPIPointRows, k sloKey
 		from := s.end.Add(-w)
 		args = append(args, from, from)
 	}
-	args = append(args, k.tenant, k.environment, k.journey, s.end.Add(-slo.Window), s.end)
+	args = append(args, k.tenant, k.service, k.journey, k.environment, s.end.Add(-slo.Window), s.end)
 	row := p.st.Conn().QueryRow(ctx, `SELECT `+strings.Join(cols, ", ")+` FROM `+p.st.Database()+`.journey_latency FINAL
-		WHERE tenant = ? AND environment = ? AND journey = ? AND window_start >= ? AND window_start < ?`, args...)
+		WHERE tenant = ? AND service = ? AND journey = ? AND environment = ? AND window_start >= ? AND window_start < ?`, args...)
 	sums := make([]float64, 2*len(windows))
 	dest := make([]any, len(sums))
 	for i := range sums {
@@ -105,7 +107,7 @@ func (p *sloKPIs) points(ctx context.Context, rows *store.KPIPointRows, k sloKey
 		return sums[2*i+1] / sums[2*i] / allowed
 	}
 	scope := scopeOf(s.env)
-	scope.Service, scope.Journey, scope.ObservedAt = s.service, k.journey, s.end
+	scope.Service, scope.Journey, scope.ObservedAt = k.service, k.journey, s.end
 	owner := p.pol.OwnerOfJourney(k.journey)
 	add := func(kpi string, value, budget float64, status string) {
 		rows.Append(store.KPIPoint{Scope: scope, Lens: LensPerformance, KPI: kpi, KPIScope: k.journey, Value: round(value, 6),
