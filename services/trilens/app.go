@@ -68,7 +68,7 @@ func NewApp(cfg Config, log *slog.Logger) (*App, error) {
 		return nil, err
 	}
 	a.Server = server.New(cfg.Server, log, a.reg, a.Ready)
-	a.Server.Mux.Handle("/v1/", a.gate.Wrap(a.api))
+	a.Server.Mux.Handle("/v1/", a.gate.Wrap(collect.NewAuth(cfg.Auth.Tokens).Guard(a.api)))
 	var svcs []lifecycle.Service
 	for _, name := range names {
 		svcs = append(svcs, a.module(name))
