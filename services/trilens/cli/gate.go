@@ -62,7 +62,7 @@ collector or the scorer could not be reached or did not score in time.`,
 	f.StringSliceVar(&o.reports, "report", nil, "report id to gate on (repeatable; default: the files given, else the latest reports of --commit)")
 	f.StringVar(&o.format, "format", "table", "output: table, json or markdown")
 	f.DurationVar(&o.wait, "wait", 5*time.Minute, "how long to wait for the reports to be scored")
-	f.BoolVar(&o.allLenses, "all-lenses", false, "also gate on every lens: KPI budgets, regressions and the risk ledger's waivers (scorer GET /v1/gate)")
+	f.BoolVar(&o.allLenses, "all-lenses", true, "gate on every lens: KPI budgets, regressions and the risk ledger's waivers (scorer GET /v1/gate); false gates on the security budgets only")
 	return cmd
 }
 
@@ -342,7 +342,7 @@ func verdictLine(res *GateResult) string {
 	if !res.Pass {
 		v = fmt.Sprintf("FAIL (%d budgets broken)", len(res.Violations))
 	}
-	return fmt.Sprintf("Security gate: %s. %d new, %d fixed, %d still open.", v, counts[scorer.StateNew], counts[scorer.StateFixed], counts[scorer.StateOpen])
+	return fmt.Sprintf("Trilens gate: %s. Security findings: %d new, %d fixed, %d still open.", v, counts[scorer.StateNew], counts[scorer.StateFixed], counts[scorer.StateOpen])
 }
 
 func writeGateTable(w io.Writer, res *GateResult) {

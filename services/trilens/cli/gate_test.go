@@ -202,7 +202,7 @@ func TestGate(t *testing.T) {
 			t.Fatalf("exit %d: %s", code, out)
 		}
 		code, out := runCLI(append([]string{"gate", "--policy", pol}, subject(s.url, "bycommit", "feature", "main")...)...)
-		if code != 0 || !strings.Contains(out, "Security gate: PASS. 5 new, 0 fixed, 0 still open.") || !strings.Contains(out, "SQL Injection") {
+		if code != 0 || !strings.Contains(out, "Trilens gate: PASS. Security findings: 5 new, 0 fixed, 0 still open.") || !strings.Contains(out, "SQL Injection") {
 			t.Fatalf("exit %d:\n%s", code, out)
 		}
 	})
