@@ -36,7 +36,7 @@ func newGateCommand() *cobra.Command {
 	var o gateOptions
 	cmd := &cobra.Command{
 		Use:   "gate [FILE...]",
-		Short: "Fail CI when the security budgets of trilens.yaml are broken",
+		Short: "Fail CI when a budget of trilens.yaml is broken (every lens; exit 0, 1 or 2)",
 		Long: `gate submits the scan reports given as files (or takes --report ids from
 "trilens submit scan", or the latest reports of --commit), waits until the
 scorer has scored them, compares the commit's findings with its base branch
