@@ -46,7 +46,7 @@ vet:
 	for m in $(MODULES); do (cd $$m && go vet ./...); done
 
 # test runs every module's tests, even after a failure, and fails at the end.
-test: deps proto-check vet
+test: deps proto-check tidy-check vet
 	failed=""; for m in $(MODULES); do (cd $$m && go test -count=1 -timeout 30m ./...) || failed="$$failed $${m#$(CURDIR)/}"; done; \
 	if [ -n "$$failed" ]; then echo "FAILED:$$failed" >&2; exit 1; fi
 
