@@ -17,33 +17,14 @@ import (
 	"testing"
 	"time"
 
-	"github.com/nats-io/nats.go/jetstream"
+	"github.com/trilens/trilens/pkg/events/eventstest"
+
 	"github.com/prometheus/client_golang/prometheus"
-	"google.golang.org/protobuf/encoding/protojson"
-	"google.golang.org/protobuf/proto"
 
 	"github.com/trilens/trilens/pkg/bus"
 	"github.com/trilens/trilens/pkg/collect"
 	"github.com/trilens/trilens/pkg/natstest"
-	eventv1 "github.com/trilens/trilens/proto/trilens/event/v1"
 )
-
-func newBus(t testing.TB) *bus.Bus {
-	t.Helper()
-	nc, err := natstest.Start(t).Connect()
-	if err != nil {
-		t.Fatal(err)
-	}
-	b, err := bus.New(nc, bus.DefaultConfig(), slog.New(slog.DiscardHandler))
-	if err != nil {
-		t.Fatal(err)
-	}
-	t.Cleanup(func() { _ = b.Close() })
-	if err := b.Provision(context.Background()); err != nil {
-		t.Fatal(err)
-	}
-	return b
-}
 
 func testConfig() Config {
 	var c Config
@@ -77,68 +58,6 @@ func post(t *testing.T, u string, body []byte) (int, []byte) {
 	return resp.StatusCode, out
 }
 
-// published reads every event on the evidence stream.
-func published(t *testing.T, b *bus.Bus) []*eventv1.Event {
-	t.Helper()
-	ctx, cancel := context.WithTimeout(context.Background(), 10*time.Second)
-	defer cancel()
-	st, err := b.JetStream().Stream(ctx, bus.StreamEvidence)
-	if err != nil {
-		t.Fatal(err)
-	}
-	info, err := st.Info(ctx)
-	if err != nil {
-		t.Fatal(err)
-	}
-	var out []*eventv1.Event
-	for seq := info.State.FirstSeq; seq <= info.State.LastSeq && info.State.Msgs > 0; seq++ {
-		msg, err := st.GetMsg(ctx, seq)
-		if err != nil {
-			t.Fatal(err)
-		}
-		ev := &eventv1.Event{}
-		if err := proto.Unmarshal(msg.Data, ev); err != nil {
-			t.Fatal(err)
-		}
-		if msg.Header.Get(jetstream.MsgIDHeader) != ev.Envelope.EventId {
-			t.Errorf("Nats-Msg-Id %q, event id %q", msg.Header.Get(jetstream.MsgIDHeader), ev.Envelope.EventId)
-		}
-		out = append(out, ev)
-	}
-	return out
-}
-
-// golden compares events with testdata/golden/name (protojson, receive times cleared).
-func golden(t *testing.T, name string, evs []*eventv1.Event) {
-	t.Helper()
-	var buf bytes.Buffer
-	for _, ev := range evs {
-		ev = proto.Clone(ev).(*eventv1.Event)
-		ev.Envelope.ReceivedAt = nil
-		b, err := protojson.Marshal(ev)
-		if err != nil {
-			t.Fatal(err)
-		}
-		var pretty bytes.Buffer
-		_ = json.Indent(&pretty, b, "", "  ") // protojson randomises spacing; normalise it
-		buf.Write(pretty.Bytes())
-		buf.WriteByte('\n')
-	}
-	path := filepath.Join("testdata", "golden", name)
-	if *update {
-		if err := os.WriteFile(path, buf.Bytes(), 0o644); err != nil {
-			t.Fatal(err)
-		}
-	}
-	want, err := os.ReadFile(path)
-	if err != nil {
-		t.Fatalf("%v (run go test -update)", err)
-	}
-	if !bytes.Equal(want, buf.Bytes()) {
-		t.Errorf("events differ from %s (go test -update to accept)", path)
-	}
-}
-
 // TestPostSBOMFixtures posts the committed SBOMs made by the real syft CLI
 // and checks the events against golden files and the documents' own counts.
 func TestPostSBOMFixtures(t *testing.T) {
@@ -152,7 +71,7 @@ func TestPostSBOMFixtures(t *testing.T) {
 		{"npm.syft.json", FormatSyft},
 	} {
 		t.Run(tc.file, func(t *testing.T) {
-			b := newBus(t)
+			b := natstest.Bus(t)
 			cfg := testConfig()
 			cfg.MaxComponentsPerEvent = 25 // several parts per report
 			srv := startServer(t, b, cfg)
@@ -170,7 +89,7 @@ func TestPostSBOMFixtures(t *testing.T) {
 			if err := json.Unmarshal(body, &resp); err != nil {
 				t.Fatal(err)
 			}
-			evs := published(t, b)
+			evs := natstest.Published(t, b)
 			rows := 0
 			for i, ev := range evs {
 				p := ev.GetEnvelope().GetPart()
@@ -195,13 +114,13 @@ func TestPostSBOMFixtures(t *testing.T) {
 			if !bytes.Equal(stored, doc) {
 				t.Errorf("stored document differs from the one posted (%d vs %d bytes)", len(stored), len(doc))
 			}
-			golden(t, tc.file, evs)
+			eventstest.Golden(t, filepath.Join("testdata", "golden", tc.file), evs, *update)
 
 			// The same submission again publishes the same ids: JetStream drops them.
 			if status, body := post(t, srv.URL+"/v1/sboms?"+q.Encode(), doc); status != http.StatusAccepted {
 				t.Fatalf("resubmission: %d %s", status, body)
 			}
-			if again := published(t, b); len(again) != len(evs) {
+			if again := natstest.Published(t, b); len(again) != len(evs) {
 				t.Errorf("resubmission added events: %d, want %d", len(again), len(evs))
 			}
 		})
@@ -229,7 +148,7 @@ func syftPackageCount(t *testing.T, file string) int {
 }
 
 func TestPostSBOMRejectsAndPublishesNothing(t *testing.T) {
-	b := newBus(t)
+	b := natstest.Bus(t)
 	srv := startServer(t, b, testConfig())
 	for name, tc := range map[string]struct {
 		query  string
@@ -255,7 +174,7 @@ func TestPostSBOMRejectsAndPublishesNothing(t *testing.T) {
 			}
 		})
 	}
-	if evs := published(t, b); len(evs) != 0 {
+	if evs := natstest.Published(t, b); len(evs) != 0 {
 		t.Fatalf("rejected documents published %d events", len(evs))
 	}
 }
@@ -269,7 +188,7 @@ func TestPostAttestations(t *testing.T) {
 	att := cs.attest("good", "app.bin", "prov1.json", "slsaprovenance1", "bundle")
 	sig := cs.signBlob("good", "app.bin", "raw")
 
-	b := newBus(t)
+	b := natstest.Bus(t)
 	srv := startServer(t, b, testConfig())
 	key := base64.StdEncoding.EncodeToString(pub)
 	for _, tc := range []struct {
@@ -287,12 +206,12 @@ func TestPostAttestations(t *testing.T) {
 		{"bad key encoding", "key=%25%25", sig, 400, false},
 	} {
 		t.Run(tc.name, func(t *testing.T) {
-			before := len(published(t, b))
+			before := len(natstest.Published(t, b))
 			status, body := post(t, srv.URL+"/v1/attestations?"+tc.query, tc.doc)
 			if status != tc.status {
 				t.Fatalf("status %d: %s", status, body)
 			}
-			evs := published(t, b)
+			evs := natstest.Published(t, b)
 			if status != 202 {
 				if len(evs) != before {
 					t.Errorf("a rejected request published %d events", len(evs)-before)

@@ -17,7 +17,6 @@ import (
 
 	"github.com/prometheus/client_golang/prometheus"
 
-	"github.com/trilens/trilens/pkg/bus"
 	"github.com/trilens/trilens/pkg/collect"
 	"github.com/trilens/trilens/pkg/natstest"
 	"github.com/trilens/trilens/pkg/store"
@@ -31,18 +30,8 @@ func sbomStack(t *testing.T) (string, *store.Store) {
 	t.Helper()
 	ctx := context.Background()
 	st := chtest.Store(t)
-	nc, err := natstest.Start(t).Connect()
-	if err != nil {
-		t.Fatal(err)
-	}
 	log := slog.New(slog.DiscardHandler)
-	b, err := bus.New(nc, bus.DefaultConfig(), log)
-	if err != nil {
-		t.Fatal(err)
-	}
-	if err := b.Provision(ctx); err != nil {
-		t.Fatal(err)
-	}
+	b := natstest.Bus(t)
 	var ccfg sbomcollector.Config
 	ccfg.RegisterFlags("", flag.NewFlagSet("c", flag.ContinueOnError))
 	ccfg.MaxComponentsPerEvent = 20

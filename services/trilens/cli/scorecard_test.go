@@ -116,18 +116,8 @@ func newScorerStack(t *testing.T, policyYAML string) (*httptest.Server, *bus.Bus
 		t.Fatal(err)
 	}
 	st := chtest.Store(t)
-	nc, err := natstest.Start(t).Connect()
-	if err != nil {
-		t.Fatal(err)
-	}
 	log := slog.New(slog.DiscardHandler)
-	b, err := bus.New(nc, bus.DefaultConfig(), log)
-	if err != nil {
-		t.Fatal(err)
-	}
-	if err := b.Provision(ctx); err != nil {
-		t.Fatal(err)
-	}
+	b := natstest.Bus(t)
 	var cfg scorer.Config
 	cfg.RegisterFlags("", flag.NewFlagSet("s", flag.ContinueOnError))
 	cfg.BatchWait = 200 * time.Millisecond
