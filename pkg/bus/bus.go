@@ -86,13 +86,28 @@ func (b *Bus) Ready(context.Context) error {
 	return nil
 }
 
-// Close drains the connection: pending publishes and acks are flushed first.
+// Close drains the connection and waits until it is closed (at most
+// drainTimeout): pending publishes and acks are flushed before whatever the
+// caller stops next, such as the embedded server. Safe twice.
 func (b *Bus) Close() error {
 	if b == nil || b.nc.IsClosed() {
 		return nil
 	}
-	return b.nc.Drain()
+	if err := b.nc.Drain(); err != nil && !errors.Is(err, nats.ErrConnectionDraining) {
+		return err
+	}
+	for deadline := time.Now().Add(drainTimeout); !b.nc.IsClosed(); {
+		if time.Now().After(deadline) {
+			b.nc.Close()
+			return fmt.Errorf("nats drain did not finish within %s", drainTimeout)
+		}
+		time.Sleep(5 * time.Millisecond)
+	}
+	return nil
 }
+
+// drainTimeout bounds Close's wait for the connection's drain.
+const drainTimeout = 10 * time.Second
 
 type traceparentKey struct{}
 

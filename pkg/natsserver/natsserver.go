@@ -3,15 +3,18 @@
 package natsserver
 
 import (
+	"context"
 	"errors"
 	"flag"
 	"fmt"
+	"log/slog"
 	"net"
 	"strconv"
 	"time"
 
 	"github.com/nats-io/nats-server/v2/server"
 	"github.com/nats-io/nats.go"
+	"github.com/trilens/trilens/pkg/bus"
 )
 
 // Config of the embedded server.
@@ -114,4 +117,21 @@ func (s *Server) Shutdown() {
 	}
 	s.ns.Shutdown()
 	s.ns.WaitForShutdown()
+}
+
+// Bus connects a bus to the server in process and provisions its streams.
+func (s *Server) Bus(ctx context.Context, cfg bus.Config, log *slog.Logger) (*bus.Bus, error) {
+	nc, err := s.Connect()
+	if err != nil {
+		return nil, err
+	}
+	b, err := bus.New(nc, cfg, log)
+	if err != nil {
+		return nil, err
+	}
+	if err := b.Provision(ctx); err != nil {
+		_ = b.Close()
+		return nil, err
+	}
+	return b, nil
 }

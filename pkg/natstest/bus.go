@@ -24,18 +24,11 @@ func Bus(t testing.TB) *bus.Bus {
 // BusOn connects a provisioned bus to srv in process.
 func BusOn(t testing.TB, srv *natsserver.Server) *bus.Bus {
 	t.Helper()
-	nc, err := srv.Connect()
-	if err != nil {
-		t.Fatal(err)
-	}
-	b, err := bus.New(nc, bus.DefaultConfig(), slog.New(slog.DiscardHandler))
+	b, err := srv.Bus(context.Background(), bus.DefaultConfig(), slog.New(slog.DiscardHandler))
 	if err != nil {
 		t.Fatal(err)
 	}
 	t.Cleanup(func() { _ = b.Close() })
-	if err := b.Provision(context.Background()); err != nil {
-		t.Fatal(err)
-	}
 	return b
 }
 

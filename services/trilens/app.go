@@ -140,15 +140,10 @@ func (a *App) module(name string) lifecycle.Service {
 			start: func(ctx context.Context) error {
 				var err error
 				if a.cfg.Bus.URL == "" {
-					nc, cerr := a.NATS.Connect()
-					if cerr != nil {
-						return cerr
-					}
-					a.Bus, err = bus.New(nc, a.cfg.Bus, a.log)
-				} else {
-					a.Bus, err = bus.Connect(ctx, a.cfg.Bus, a.log)
+					a.Bus, err = a.NATS.Bus(ctx, a.cfg.Bus, a.log)
+					return err
 				}
-				if err != nil {
+				if a.Bus, err = bus.Connect(ctx, a.cfg.Bus, a.log); err != nil {
 					return err
 				}
 				return a.Bus.Provision(ctx)

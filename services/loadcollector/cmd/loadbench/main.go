@@ -43,18 +43,11 @@ func run(file string) error {
 		return err
 	}
 	defer srv.Shutdown()
-	nc, err := srv.Connect()
-	if err != nil {
-		return err
-	}
-	b, err := bus.New(nc, bus.DefaultConfig(), slog.New(slog.DiscardHandler))
+	b, err := srv.Bus(context.Background(), bus.DefaultConfig(), slog.New(slog.DiscardHandler))
 	if err != nil {
 		return err
 	}
 	defer b.Close()
-	if err := b.Provision(context.Background()); err != nil {
-		return err
-	}
 	var cfg loadcollector.Config
 	cfg.RegisterFlags("", flag.NewFlagSet("c", flag.ContinueOnError))
 	// The bench sends the file uncompressed, so both limits must pass 1 GB.

@@ -47,18 +47,11 @@ func run(dir, format string) error {
 		return err
 	}
 	defer srv.Shutdown()
-	nc, err := srv.Connect()
-	if err != nil {
-		return err
-	}
-	b, err := bus.New(nc, bus.DefaultConfig(), slog.New(slog.DiscardHandler))
+	b, err := srv.Bus(context.Background(), bus.DefaultConfig(), slog.New(slog.DiscardHandler))
 	if err != nil {
 		return err
 	}
 	defer b.Close()
-	if err := b.Provision(context.Background()); err != nil {
-		return err
-	}
 	var cfg sbomcollector.Config
 	cfg.RegisterFlags("", flag.NewFlagSet("c", flag.ContinueOnError))
 	c, err := sbomcollector.New(cfg, collect.Settings{Publisher: b})

@@ -100,26 +100,12 @@ func ingest(path string) error {
 		return err
 	}
 	defer ns.Shutdown()
-	nc, err := ns.Connect()
-	if err != nil {
-		return err
-	}
 	log := slog.New(slog.DiscardHandler)
-	cfg := bus.DefaultConfig()
-	b, err := bus.New(nc, cfg, log)
+	b, err := ns.Bus(ctx, bus.DefaultConfig(), log)
 	if err != nil {
 		return err
 	}
-	defer func() {
-		// Let the drain finish before the server goes, so nothing is cut off mid-flight.
-		_ = b.Close()
-		for deadline := time.Now().Add(5 * time.Second); !nc.IsClosed() && time.Now().Before(deadline); {
-			time.Sleep(10 * time.Millisecond)
-		}
-	}()
-	if err := b.Provision(ctx); err != nil {
-		return err
-	}
+	defer b.Close() // drains before the server goes, so nothing is cut off mid-flight
 	var ccfg scancollector.Config
 	ccfg.RegisterFlags("", flag.NewFlagSet("c", flag.ContinueOnError))
 	c, err := scancollector.New(ccfg, collect.Settings{Logger: log, Publisher: b, Registerer: prometheus.NewRegistry()})
