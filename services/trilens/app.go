@@ -323,3 +323,17 @@ func (a *App) StoreTCPPort() int {
 	_, port := dsnHostPort(a.cfg.Store.DSN)
 	return port
 }
+
+// Scored reports whether the scorer has acknowledged every evidence message
+// so far: all their rows and everything its processors derive are stored.
+func (a *App) Scored(ctx context.Context) (bool, error) {
+	c, err := a.Bus.JetStream().Consumer(ctx, bus.StreamEvidence, a.cfg.Scorer.Durable)
+	if err != nil {
+		return false, err
+	}
+	info, err := c.Info(ctx)
+	if err != nil {
+		return false, err
+	}
+	return info.NumPending == 0 && info.NumAckPending == 0 && info.NumRedelivered == 0, nil
+}

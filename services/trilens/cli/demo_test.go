@@ -68,6 +68,13 @@ func TestDemo(t *testing.T) {
 	if uint64(printed) != stored || stored < uint64(len(demoFiles)) {
 		t.Fatalf("summary says %d events, ClickHouse holds %d (want at least one per demo file, %d)", printed, stored, len(demoFiles))
 	}
+	// Derived state must be complete when the summary is printed.
+	for _, table := range []string{"findings", "components", "load_runs", "web_vitals", "changes", "kpi_points"} {
+		m := regexp.MustCompile(`(?m)^` + table + `\s+(\d+)$`).FindStringSubmatch(out.String())
+		if m == nil || m[1] == "0" {
+			t.Errorf("summary shows no %s rows:\n%s", table, out.String())
+		}
+	}
 	for _, want := range []string{"clickhouse-client --port", "/metrics", "scan ", "sbom ", "load_run ", "web_vitals "} {
 		if !strings.Contains(out.String(), want) {
 			t.Errorf("summary lacks %q:\n%s", want, out.String())
