@@ -215,23 +215,31 @@ type KPIPointOut struct {
 	Owner      string    `json:"owner,omitempty"`
 }
 
+// historyParams reads what the history endpoints share: the filter,
+// ?since= (default 7d) and ?limit=; on a bad one it answers 400 and ok is false.
+func (p *scorecard) historyParams(w http.ResponseWriter, q url.Values, defaultLimit int) (f Filter, since time.Time, limit int, ok bool) {
+	if f, ok = filterOf(w, q); !ok {
+		return f, since, limit, false
+	}
+	var err error
+	if since, err = sinceParam(q, p.now(), 7*24*time.Hour); err != nil {
+		writeJSON(w, http.StatusBadRequest, apiError{err.Error(), "since"})
+		return f, since, limit, false
+	}
+	if limit, err = intParam(q, "limit", defaultLimit); err != nil {
+		writeJSON(w, http.StatusBadRequest, apiError{err.Error(), "limit"})
+		return f, since, limit, false
+	}
+	return f, since, limit, true
+}
+
 // serveKPIs answers the history of KPI points: ?kpi=, ?scope=, ?lens=,
 // the filter's repo, service, branch and commit, ?since= (default 7d),
 // ?limit= (default 10000), oldest first.
 func (p *scorecard) serveKPIs(w http.ResponseWriter, r *http.Request) {
 	q := r.URL.Query()
-	f, ok := filterOf(w, q)
+	f, since, limit, ok := p.historyParams(w, q, 10000)
 	if !ok {
-		return
-	}
-	since, err := sinceParam(q, p.now(), 7*24*time.Hour)
-	if err != nil {
-		writeJSON(w, http.StatusBadRequest, apiError{err.Error(), "since"})
-		return
-	}
-	limit, err := intParam(q, "limit", 10000)
-	if err != nil {
-		writeJSON(w, http.StatusBadRequest, apiError{err.Error(), "limit"})
 		return
 	}
 	where, args := f.where(true)
@@ -290,18 +298,8 @@ type VerdictOut struct {
 // ?since= (default 7d), ?limit= (default 1000).
 func (p *scorecard) serveVerdicts(w http.ResponseWriter, r *http.Request) {
 	q := r.URL.Query()
-	f, ok := filterOf(w, q)
+	f, since, limit, ok := p.historyParams(w, q, 1000)
 	if !ok {
-		return
-	}
-	since, err := sinceParam(q, p.now(), 7*24*time.Hour)
-	if err != nil {
-		writeJSON(w, http.StatusBadRequest, apiError{err.Error(), "since"})
-		return
-	}
-	limit, err := intParam(q, "limit", 1000)
-	if err != nil {
-		writeJSON(w, http.StatusBadRequest, apiError{err.Error(), "limit"})
 		return
 	}
 	if _, err := p.ledger.sweep(r.Context(), f.Tenant); err != nil {
