@@ -9,6 +9,7 @@ import (
 	"fmt"
 	"log/slog"
 	"net"
+	"os"
 	"strconv"
 	"time"
 
@@ -134,4 +135,25 @@ func (s *Server) Bus(ctx context.Context, cfg bus.Config, log *slog.Logger) (*bu
 		return nil, err
 	}
 	return b, nil
+}
+
+// StartTemp runs a server with JetStream in a new temporary directory, for
+// tools such as the benchmarks, and returns a provisioned bus on it; stop
+// closes the bus, shuts the server down and removes the directory.
+func StartTemp(ctx context.Context, log *slog.Logger) (b *bus.Bus, stop func(), err error) {
+	dir, err := os.MkdirTemp("", "trilens-nats-")
+	if err != nil {
+		return nil, nil, err
+	}
+	srv, err := Start(Config{StoreDir: dir, MaxPayload: 1 << 20})
+	if err != nil {
+		_ = os.RemoveAll(dir)
+		return nil, nil, err
+	}
+	if b, err = srv.Bus(ctx, bus.DefaultConfig(), log); err != nil {
+		srv.Shutdown()
+		_ = os.RemoveAll(dir)
+		return nil, nil, err
+	}
+	return b, func() { _ = b.Close(); srv.Shutdown(); _ = os.RemoveAll(dir) }, nil
 }

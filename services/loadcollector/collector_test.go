@@ -15,6 +15,8 @@ import (
 	"testing"
 	"time"
 
+	"github.com/trilens/trilens/pkg/collect/collecttest"
+
 	"github.com/trilens/trilens/pkg/events/eventstest"
 	"github.com/trilens/trilens/pkg/natstest"
 
@@ -39,22 +41,7 @@ func startServer(t *testing.T, b *bus.Bus) *httptest.Server {
 	if err != nil {
 		t.Fatal(err)
 	}
-	mux := http.NewServeMux()
-	c.Register(mux)
-	srv := httptest.NewServer(mux)
-	t.Cleanup(srv.Close)
-	return srv
-}
-
-func post(t *testing.T, url string, body []byte) (int, []byte) {
-	t.Helper()
-	resp, err := http.Post(url, "application/json", bytes.NewReader(body))
-	if err != nil {
-		t.Fatal(err)
-	}
-	defer resp.Body.Close()
-	out, _ := io.ReadAll(resp.Body)
-	return resp.StatusCode, out
+	return collecttest.Serve(t, c)
 }
 
 func TestPostPublishesEventsMatchingGolden(t *testing.T) {
@@ -75,7 +62,7 @@ func TestPostPublishesEventsMatchingGolden(t *testing.T) {
 			for _, f := range tc.files {
 				body = append(body, fixture(t, f)...)
 			}
-			status, out := post(t, srv.URL+"/v1/"+tc.endpoint+"?"+tc.query, body)
+			status, out := collecttest.Post(t, srv.URL+"/v1/"+tc.endpoint+"?"+tc.query, body)
 			if status != http.StatusAccepted {
 				t.Fatalf("status %d: %s", status, out)
 			}
@@ -105,7 +92,7 @@ func TestPostPublishesEventsMatchingGolden(t *testing.T) {
 			eventstest.Golden(t, filepath.Join("testdata", "golden", tc.golden), evs, *update)
 
 			// The same document again publishes nothing new: ids are deterministic.
-			if status, out := post(t, srv.URL+"/v1/"+tc.endpoint+"?"+tc.query, body); status != http.StatusAccepted {
+			if status, out := collecttest.Post(t, srv.URL+"/v1/"+tc.endpoint+"?"+tc.query, body); status != http.StatusAccepted {
 				t.Fatalf("resubmit: %d %s", status, out)
 			}
 			if again := natstest.Published(t, b); len(again) != len(evs) {
@@ -134,7 +121,7 @@ func TestPostRejectsBadInputAndPublishesNothing(t *testing.T) {
 		"broken ndjson": {"loadruns", "", string(cut), 400, "body"},
 	} {
 		t.Run(name, func(t *testing.T) {
-			status, out := post(t, srv.URL+"/v1/"+c.endpoint+"?"+c.query, []byte(c.body))
+			status, out := collecttest.Post(t, srv.URL+"/v1/"+c.endpoint+"?"+c.query, []byte(c.body))
 			var e struct{ Field, Error string }
 			_ = json.Unmarshal(out, &e)
 			if status != c.status || e.Field != c.field || e.Error == "" {
@@ -179,7 +166,7 @@ func TestBodyPastLimitIs413(t *testing.T) {
 		if strings.HasPrefix(f, "lighthouse") {
 			endpoint = "webvitals"
 		}
-		if status, out := post(t, srv.URL+"/v1/"+endpoint, fixture(t, f)); status != http.StatusRequestEntityTooLarge {
+		if status, out := collecttest.Post(t, srv.URL+"/v1/"+endpoint, fixture(t, f)); status != http.StatusRequestEntityTooLarge {
 			t.Errorf("%s: %d %s, want 413", f, status, out)
 		}
 	}
@@ -224,7 +211,7 @@ func TestDoublyGzippedNDJSON(t *testing.T) {
 	c.Register(mux)
 	small := httptest.NewServer(mux)
 	defer small.Close()
-	if status, out := post(t, small.URL+"/v1/loadruns", outer.Bytes()); status != http.StatusRequestEntityTooLarge {
+	if status, out := collecttest.Post(t, small.URL+"/v1/loadruns", outer.Bytes()); status != http.StatusRequestEntityTooLarge {
 		t.Errorf("8 MB inside a 1 MB limit: %d %s, want 413", status, out)
 	}
 }

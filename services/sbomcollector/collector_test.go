@@ -17,6 +17,8 @@ import (
 	"testing"
 	"time"
 
+	"github.com/trilens/trilens/pkg/collect/collecttest"
+
 	"github.com/trilens/trilens/pkg/events/eventstest"
 
 	"github.com/prometheus/client_golang/prometheus"
@@ -40,22 +42,7 @@ func startServer(t *testing.T, b *bus.Bus, cfg Config) *httptest.Server {
 	if err != nil {
 		t.Fatal(err)
 	}
-	mux := http.NewServeMux()
-	c.Register(mux)
-	srv := httptest.NewServer(mux)
-	t.Cleanup(srv.Close)
-	return srv
-}
-
-func post(t *testing.T, u string, body []byte) (int, []byte) {
-	t.Helper()
-	resp, err := http.Post(u, "application/json", bytes.NewReader(body))
-	if err != nil {
-		t.Fatal(err)
-	}
-	defer resp.Body.Close()
-	out, _ := io.ReadAll(resp.Body)
-	return resp.StatusCode, out
+	return collecttest.Serve(t, c)
 }
 
 // TestPostSBOMFixtures posts the committed SBOMs made by the real syft CLI
@@ -81,7 +68,7 @@ func TestPostSBOMFixtures(t *testing.T) {
 			}
 			want := syftPackageCount(t, tc.file)
 			q := url.Values{"repo": {testRepo}, "commit": {testCommit}, "env": {"ci"}}
-			status, body := post(t, srv.URL+"/v1/sboms?"+q.Encode(), doc)
+			status, body := collecttest.Post(t, srv.URL+"/v1/sboms?"+q.Encode(), doc)
 			if status != http.StatusAccepted {
 				t.Fatalf("status %d: %s", status, body)
 			}
@@ -117,7 +104,7 @@ func TestPostSBOMFixtures(t *testing.T) {
 			eventstest.Golden(t, filepath.Join("testdata", "golden", tc.file), evs, *update)
 
 			// The same submission again publishes the same ids: JetStream drops them.
-			if status, body := post(t, srv.URL+"/v1/sboms?"+q.Encode(), doc); status != http.StatusAccepted {
+			if status, body := collecttest.Post(t, srv.URL+"/v1/sboms?"+q.Encode(), doc); status != http.StatusAccepted {
 				t.Fatalf("resubmission: %d %s", status, body)
 			}
 			if again := natstest.Published(t, b); len(again) != len(evs) {
@@ -168,7 +155,7 @@ func TestPostSBOMRejectsAndPublishesNothing(t *testing.T) {
 		"mixed formats": {"name=a", `{"spdxVersion":"SPDX-2.3","artifacts":[]}`, 400, "is syft but the document is spdx"},
 	} {
 		t.Run(name, func(t *testing.T) {
-			status, body := post(t, srv.URL+"/v1/sboms?"+tc.query, []byte(tc.body))
+			status, body := collecttest.Post(t, srv.URL+"/v1/sboms?"+tc.query, []byte(tc.body))
 			if status != tc.status || !strings.Contains(string(body), tc.want) {
 				t.Fatalf("status %d body %s; want %d with %q", status, body, tc.status, tc.want)
 			}
@@ -207,7 +194,7 @@ func TestPostAttestations(t *testing.T) {
 	} {
 		t.Run(tc.name, func(t *testing.T) {
 			before := len(natstest.Published(t, b))
-			status, body := post(t, srv.URL+"/v1/attestations?"+tc.query, tc.doc)
+			status, body := collecttest.Post(t, srv.URL+"/v1/attestations?"+tc.query, tc.doc)
 			if status != tc.status {
 				t.Fatalf("status %d: %s", status, body)
 			}

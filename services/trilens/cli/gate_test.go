@@ -16,6 +16,8 @@ import (
 	"testing"
 	"time"
 
+	"github.com/trilens/trilens/pkg/collect/collecttest"
+
 	"github.com/prometheus/client_golang/prometheus"
 	"github.com/trilens/trilens/pkg/collect"
 	"github.com/trilens/trilens/pkg/natstest"
@@ -53,7 +55,6 @@ func (s *scanStack) setClock(t time.Time) {
 
 func newScanStack(t testing.TB, partSize int) *scanStack {
 	t.Helper()
-	ctx := context.Background()
 	st := chtest.Store(t) // TestMain (demo_test.go) runs the package's ClickHouse
 	log := slog.New(slog.DiscardHandler)
 	b := natstest.Bus(t)
@@ -65,27 +66,7 @@ func newScanStack(t testing.TB, partSize int) *scanStack {
 	if err != nil {
 		t.Fatal(err)
 	}
-	var scfg scorer.Config
-	scfg.RegisterFlags("", flag.NewFlagSet("s", flag.ContinueOnError))
-	scfg.BatchWait = 200 * time.Millisecond
-	sc, err := scorer.New(scfg, scorer.Settings{Logger: log, Bus: b, Store: st, Registerer: prometheus.NewRegistry()})
-	if err != nil {
-		t.Fatal(err)
-	}
-	if err := sc.Start(ctx); err != nil {
-		t.Fatal(err)
-	}
-	mux := http.NewServeMux()
-	coll.Register(mux)
-	sc.Register(mux)
-	srv := httptest.NewServer(mux)
-	t.Cleanup(func() {
-		srv.Close()
-		if err := sc.Stop(context.Background()); err != nil {
-			t.Errorf("stop scorer: %v", err)
-		}
-		_ = b.Close()
-	})
+	srv := collecttest.Serve(t, coll, startScorer(t, b, st, nil))
 	s.url = srv.URL
 	return s
 }

@@ -6,14 +6,14 @@ import (
 	"flag"
 	"fmt"
 	"log/slog"
-	"net/http"
-	"net/http/httptest"
 	"os"
 	"os/exec"
 	"path/filepath"
 	"strings"
 	"testing"
 	"time"
+
+	"github.com/trilens/trilens/pkg/collect/collecttest"
 
 	"github.com/prometheus/client_golang/prometheus"
 
@@ -22,13 +22,11 @@ import (
 	"github.com/trilens/trilens/pkg/store"
 	"github.com/trilens/trilens/pkg/store/chtest"
 	"github.com/trilens/trilens/services/sbomcollector"
-	"github.com/trilens/trilens/services/scorer"
 )
 
 // sbomStack is the SBOM collector and the scorer on a real NATS and ClickHouse.
 func sbomStack(t *testing.T) (string, *store.Store) {
 	t.Helper()
-	ctx := context.Background()
 	st := chtest.Store(t)
 	log := slog.New(slog.DiscardHandler)
 	b := natstest.Bus(t)
@@ -39,26 +37,8 @@ func sbomStack(t *testing.T) (string, *store.Store) {
 	if err != nil {
 		t.Fatal(err)
 	}
-	var scfg scorer.Config
-	scfg.RegisterFlags("", flag.NewFlagSet("s", flag.ContinueOnError))
-	scfg.BatchWait = 200 * time.Millisecond
-	sc, err := scorer.New(scfg, scorer.Settings{Logger: log, Bus: b, Store: st, Registerer: prometheus.NewRegistry()})
-	if err != nil {
-		t.Fatal(err)
-	}
-	if err := sc.Start(ctx); err != nil {
-		t.Fatal(err)
-	}
-	mux := http.NewServeMux()
-	coll.Register(mux)
-	srv := httptest.NewServer(mux)
-	t.Cleanup(func() {
-		srv.Close()
-		if err := sc.Stop(context.Background()); err != nil {
-			t.Errorf("stop scorer: %v", err)
-		}
-		_ = b.Close()
-	})
+	startScorer(t, b, st, nil)
+	srv := collecttest.Serve(t, coll)
 	return srv.URL, st
 }
 

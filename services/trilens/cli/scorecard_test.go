@@ -2,15 +2,13 @@ package cli
 
 import (
 	"context"
-	"flag"
-	"log/slog"
-	"net/http"
 	"net/http/httptest"
 	"strings"
 	"testing"
 	"time"
 
-	"github.com/prometheus/client_golang/prometheus"
+	"github.com/trilens/trilens/pkg/collect/collecttest"
+
 	"github.com/trilens/trilens/pkg/bus"
 	"github.com/trilens/trilens/pkg/events"
 	"github.com/trilens/trilens/pkg/natstest"
@@ -19,7 +17,6 @@ import (
 	eventv1 "github.com/trilens/trilens/proto/trilens/event/v1"
 	scanv1 "github.com/trilens/trilens/proto/trilens/scan/v1"
 	tracev1 "github.com/trilens/trilens/proto/trilens/trace/v1"
-	"github.com/trilens/trilens/services/scorer"
 )
 
 const scorecardCLIPolicy = `
@@ -110,34 +107,13 @@ func TestScorecardWaiveGate(t *testing.T) {
 // ClickHouse behind an HTTP server.
 func newScorerStack(t *testing.T, policyYAML string) (*httptest.Server, *bus.Bus) {
 	t.Helper()
-	ctx := context.Background()
 	pol, err := policy.Parse([]byte(policyYAML), "trilens.yaml")
 	if err != nil {
 		t.Fatal(err)
 	}
 	st := chtest.Store(t)
-	log := slog.New(slog.DiscardHandler)
 	b := natstest.Bus(t)
-	var cfg scorer.Config
-	cfg.RegisterFlags("", flag.NewFlagSet("s", flag.ContinueOnError))
-	cfg.BatchWait = 200 * time.Millisecond
-	sc, err := scorer.New(cfg, scorer.Settings{Logger: log, Bus: b, Store: st, Policy: pol, Registerer: prometheus.NewRegistry()})
-	if err != nil {
-		t.Fatal(err)
-	}
-	if err := sc.Start(ctx); err != nil {
-		t.Fatal(err)
-	}
-	mux := http.NewServeMux()
-	sc.Register(mux)
-	srv := httptest.NewServer(mux)
-	t.Cleanup(func() {
-		srv.Close()
-		if err := sc.Stop(context.Background()); err != nil {
-			t.Errorf("stop scorer: %v", err)
-		}
-		_ = b.Close()
-	})
+	srv := collecttest.Serve(t, startScorer(t, b, st, pol))
 
 	return srv, b
 }

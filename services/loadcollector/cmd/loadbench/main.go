@@ -18,7 +18,6 @@ import (
 	"syscall"
 	"time"
 
-	"github.com/trilens/trilens/pkg/bus"
 	"github.com/trilens/trilens/pkg/collect"
 	"github.com/trilens/trilens/pkg/natsserver"
 	"github.com/trilens/trilens/services/loadcollector"
@@ -33,21 +32,11 @@ func main() {
 }
 
 func run(file string) error {
-	dir, err := os.MkdirTemp("", "loadbench-nats-")
+	b, stop, err := natsserver.StartTemp(context.Background(), slog.New(slog.DiscardHandler))
 	if err != nil {
 		return err
 	}
-	defer os.RemoveAll(dir)
-	srv, err := natsserver.Start(natsserver.Config{StoreDir: dir, MaxPayload: 1 << 20})
-	if err != nil {
-		return err
-	}
-	defer srv.Shutdown()
-	b, err := srv.Bus(context.Background(), bus.DefaultConfig(), slog.New(slog.DiscardHandler))
-	if err != nil {
-		return err
-	}
-	defer b.Close()
+	defer stop()
 	var cfg loadcollector.Config
 	cfg.RegisterFlags("", flag.NewFlagSet("c", flag.ContinueOnError))
 	// The bench sends the file uncompressed, so both limits must pass 1 GB.

@@ -20,7 +20,6 @@ import (
 	"syscall"
 	"time"
 
-	"github.com/trilens/trilens/pkg/bus"
 	"github.com/trilens/trilens/pkg/collect"
 	"github.com/trilens/trilens/pkg/natsserver"
 	"github.com/trilens/trilens/services/sbomcollector"
@@ -37,21 +36,11 @@ func main() {
 }
 
 func run(dir, format string) error {
-	natsDir, err := os.MkdirTemp("", "sbombench-nats-")
+	b, stop, err := natsserver.StartTemp(context.Background(), slog.New(slog.DiscardHandler))
 	if err != nil {
 		return err
 	}
-	defer os.RemoveAll(natsDir)
-	srv, err := natsserver.Start(natsserver.Config{StoreDir: natsDir, MaxPayload: 1 << 20})
-	if err != nil {
-		return err
-	}
-	defer srv.Shutdown()
-	b, err := srv.Bus(context.Background(), bus.DefaultConfig(), slog.New(slog.DiscardHandler))
-	if err != nil {
-		return err
-	}
-	defer b.Close()
+	defer stop()
 	var cfg sbomcollector.Config
 	cfg.RegisterFlags("", flag.NewFlagSet("c", flag.ContinueOnError))
 	c, err := sbomcollector.New(cfg, collect.Settings{Publisher: b})

@@ -21,7 +21,6 @@ import (
 	"time"
 
 	"github.com/prometheus/client_golang/prometheus"
-	"github.com/trilens/trilens/pkg/bus"
 	"github.com/trilens/trilens/pkg/collect"
 	"github.com/trilens/trilens/pkg/natsserver"
 	"github.com/trilens/trilens/services/scancollector"
@@ -90,22 +89,12 @@ func generate(path string, n int) error {
 
 func ingest(path string) error {
 	ctx := context.Background()
-	dir, err := os.MkdirTemp("", "scanbench-nats")
-	if err != nil {
-		return err
-	}
-	defer os.RemoveAll(dir)
-	ns, err := natsserver.Start(natsserver.Config{StoreDir: dir, MaxPayload: 1 << 20})
-	if err != nil {
-		return err
-	}
-	defer ns.Shutdown()
 	log := slog.New(slog.DiscardHandler)
-	b, err := ns.Bus(ctx, bus.DefaultConfig(), log)
+	b, stop, err := natsserver.StartTemp(ctx, log)
 	if err != nil {
 		return err
 	}
-	defer b.Close() // drains before the server goes, so nothing is cut off mid-flight
+	defer stop()
 	var ccfg scancollector.Config
 	ccfg.RegisterFlags("", flag.NewFlagSet("c", flag.ContinueOnError))
 	c, err := scancollector.New(ccfg, collect.Settings{Logger: log, Publisher: b, Registerer: prometheus.NewRegistry()})
