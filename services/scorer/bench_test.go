@@ -14,7 +14,7 @@ import (
 	"github.com/trilens/trilens/pkg/store"
 	"github.com/trilens/trilens/pkg/store/chtest"
 	eventv1 "github.com/trilens/trilens/proto/trilens/event/v1"
-	"github.com/trilens/trilens/services/scorer"
+	"github.com/trilens/trilens/services/scorer/evidence"
 )
 
 // BenchmarkPipeline measures publish -> JetStream -> scorer -> ClickHouse in
@@ -47,7 +47,7 @@ func benchPipeline(b *testing.B, nEvents, perEvent int) {
 	rows := 0
 	for i := range evs {
 		evs[i] = scanEvent(tenant, i, nEvents, perEvent)
-		rows += scorer.RowCount(evs[i])
+		rows += evidence.RowCount(evs[i])
 	}
 	ctx := context.Background()
 	b.StartTimer()

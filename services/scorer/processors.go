@@ -1,31 +1,28 @@
 package scorer
 
 import (
-	"context"
-
-	eventv1 "github.com/trilens/trilens/proto/trilens/event/v1"
+	"github.com/trilens/trilens/services/scorer/api"
+	"github.com/trilens/trilens/services/scorer/evidence"
+	"github.com/trilens/trilens/services/scorer/load"
+	"github.com/trilens/trilens/services/scorer/regression"
+	"github.com/trilens/trilens/services/scorer/sbom"
+	"github.com/trilens/trilens/services/scorer/scan"
+	"github.com/trilens/trilens/services/scorer/scorecard"
+	"github.com/trilens/trilens/services/scorer/trace"
 )
 
-// Processor derives state from evidence once its rows are stored: finding
-// lifecycle, KPI points, verdicts. It runs after a batch's rows are inserted
-// and before its messages are acked, so a crash replays it: it must be
-// idempotent. A Processor that also has Register(*http.ServeMux) serves its
-// part of the scorer's API.
-type Processor interface {
-	Name() string
-	Process(ctx context.Context, evs []*eventv1.Event) error
-}
-
-// newProcessors lists every processor, in the order they run.
-func newProcessors(set Settings) []Processor {
-	return []Processor{
-		newTraceKPIs(set),
-		newLoadKPIs(set),
-		newScanLifecycle(set),
-		newSBOMChecks(set),
-		newSecurityKPIs(set),
-		newSLOKPIs(set),
-		newRegressions(set),
-		newScorecard(set),
+// newProcessors lists every processor, in the order they run: the lenses,
+// the KPIs the scorecard derives from them, the regression engine over
+// every KPI point, and the scorecard (with its API), which sweeps waivers.
+func newProcessors(set Settings) []evidence.Processor {
+	return []evidence.Processor{
+		trace.New(set),
+		load.New(set),
+		scan.New(set),
+		sbom.New(set),
+		scorecard.NewSecurityKPIs(set),
+		scorecard.NewSLOKPIs(set),
+		regression.New(set),
+		api.New(scorecard.New(set), set.Logger),
 	}
 }

@@ -14,7 +14,7 @@ import (
 	"github.com/trilens/trilens/pkg/events"
 	eventv1 "github.com/trilens/trilens/proto/trilens/event/v1"
 	scanv1 "github.com/trilens/trilens/proto/trilens/scan/v1"
-	"github.com/trilens/trilens/services/scorer"
+	"github.com/trilens/trilens/services/scorer/scan"
 )
 
 // report builds the events of one scan report: one part per finding (and
@@ -194,14 +194,14 @@ func TestScanScorecardComparesWithBase(t *testing.T) {
 		t.Fatal(err)
 	}
 	defer resp.Body.Close()
-	var card scorer.ScanScorecard
+	var card scan.Scorecard
 	if err := json.NewDecoder(resp.Body).Decode(&card); err != nil {
 		t.Fatal(err)
 	}
 	if !card.Scored || len(card.Findings) != 3 {
 		t.Fatalf("scorecard %+v", card)
 	}
-	got := map[string]scorer.ScanFinding{}
+	got := map[string]scan.Finding{}
 	for _, f := range card.Findings {
 		got[f.Fingerprint] = f
 	}

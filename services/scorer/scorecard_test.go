@@ -8,7 +8,6 @@ import (
 	"net/http"
 	"net/http/httptest"
 	"strings"
-	"sync"
 	"testing"
 	"time"
 
@@ -17,12 +16,22 @@ import (
 	"github.com/trilens/trilens/pkg/events"
 	"github.com/trilens/trilens/pkg/natstest"
 	"github.com/trilens/trilens/pkg/policy"
+	"github.com/trilens/trilens/pkg/store"
 	"github.com/trilens/trilens/pkg/store/chtest"
 	eventv1 "github.com/trilens/trilens/proto/trilens/event/v1"
 	loadtestv1 "github.com/trilens/trilens/proto/trilens/loadtest/v1"
 	sbomv1 "github.com/trilens/trilens/proto/trilens/sbom/v1"
 	scanv1 "github.com/trilens/trilens/proto/trilens/scan/v1"
 	tracev1 "github.com/trilens/trilens/proto/trilens/trace/v1"
+	"github.com/trilens/trilens/services/scorer/api"
+	"github.com/trilens/trilens/services/scorer/evidence"
+	"github.com/trilens/trilens/services/scorer/internal/scorertest"
+	"github.com/trilens/trilens/services/scorer/ledger"
+	"github.com/trilens/trilens/services/scorer/load"
+	"github.com/trilens/trilens/services/scorer/owners"
+	"github.com/trilens/trilens/services/scorer/sbom"
+	"github.com/trilens/trilens/services/scorer/scorecard"
+	"github.com/trilens/trilens/services/scorer/trace"
 	"google.golang.org/protobuf/proto"
 )
 
@@ -46,20 +55,12 @@ scalability:
     - { name: checkout-load, peak_rps: 100, p95_at_peak_ms: 200 }
 `
 
-// clock is a settable now for waiver expiry.
-type clock struct {
-	mu sync.Mutex
-	t  time.Time
-}
-
-func (c *clock) now() time.Time  { c.mu.Lock(); defer c.mu.Unlock(); return c.t }
-func (c *clock) set(t time.Time) { c.mu.Lock(); c.t = t; c.mu.Unlock() }
-
 // scorecardRig runs the lens processors and the scorecard over real NATS
 // and ClickHouse, feeding them the events the collectors publish.
 type scorecardRig struct {
 	t     *testing.T
-	procs []Processor
+	procs []evidence.Processor
+	st    *store.Store
 	srv   *httptest.Server
 	nc    *nats.Conn
 }
@@ -80,7 +81,7 @@ func newScorecardRig(t *testing.T, pol *policy.Policy, now func() time.Time) *sc
 		t.Fatal(err)
 	}
 	set := Settings{Logger: log, Bus: b, Store: chtest.Store(t), Policy: pol, Now: now}
-	r := &scorecardRig{t: t, nc: nc, procs: newProcessors(set)}
+	r := &scorecardRig{t: t, nc: nc, procs: newProcessors(set), st: set.Store}
 	mux := http.NewServeMux()
 	for _, p := range r.procs {
 		if reg, ok := p.(interface{ Register(*http.ServeMux) }); ok {
@@ -94,7 +95,7 @@ func newScorecardRig(t *testing.T, pol *policy.Policy, now func() time.Time) *sc
 
 func (r *scorecardRig) feed(evs ...*eventv1.Event) {
 	r.t.Helper()
-	storeRaw(r.t, r.procs[0].(*traceKPIs).store, evs...)
+	scorertest.StoreRaw(r.t, r.st, evs...)
 	for _, p := range r.procs {
 		if err := p.Process(context.Background(), evs); err != nil {
 			r.t.Fatalf("%s: %v", p.Name(), err)
@@ -172,15 +173,15 @@ func TestScorecardTwoReleases(t *testing.T) {
 		t.Fatal(err)
 	}
 	t0 := time.Date(2026, 11, 20, 12, 0, 0, 0, time.UTC)
-	clk := &clock{t: t0}
-	r := newScorecardRig(t, pol, clk.now)
+	clk := &scorertest.Clock{T: t0}
+	r := newScorecardRig(t, pol, clk.Now)
 	verdicts := make(chan *nats.Msg, 16)
 	if _, err := r.nc.ChanSubscribe(events.VerdictSubject("acme"), verdicts); err != nil {
 		t.Fatal(err)
 	}
-	st := r.procs[0].(*traceKPIs).store
-	kev := &rowTable{name: "scan_kev", cols: []string{"cve", "name", "date_added", "loaded_at"},
-		rows: [][]any{{"CVE-2023-45288", "x/net", time.Date(2024, 4, 1, 0, 0, 0, 0, time.UTC), t0}}}
+	st := r.st
+	kev := &evidence.RowTable{Table: "scan_kev", Cols: []string{"cve", "name", "date_added", "loaded_at"},
+		Rows: [][]any{{"CVE-2023-45288", "x/net", time.Date(2024, 4, 1, 0, 0, 0, 0, time.UTC), t0}}}
 	if err := st.Insert(context.Background(), kev); err != nil {
 		t.Fatal(err)
 	}
@@ -194,8 +195,8 @@ func TestScorecardTwoReleases(t *testing.T) {
 	xnet := &sbomv1.Component{Purl: "pkg:golang/golang.org/x/net@0.22.0", Name: "golang.org/x/net", Version: "0.22.0", Licenses: []string{"BSD-3-Clause"}, Pinned: true}
 	agpl := &sbomv1.Component{Purl: "pkg:npm/pdf-kit@2.0.0", Name: "pdf-kit", Version: "2.0.0", Licenses: []string{"AGPL-3.0-only"}, Pinned: true}
 	r.feed(release("r1", t0, 250, 0.002, 150, []*scanv1.Finding{medium}, xnet)...)
-	gate := func(commit string) *Scorecard {
-		var card Scorecard
+	gate := func(commit string) *scorecard.Scorecard {
+		var card scorecard.Scorecard
 		r.get("/v1/gate?tenant=acme&repo=acme/shop&service=checkout&branch=main&commit="+commit, &card)
 		return &card
 	}
@@ -203,13 +204,13 @@ func TestScorecardTwoReleases(t *testing.T) {
 		t.Fatalf("release r1 keeps its budgets but the gate fails: %+v", c.Items)
 	}
 
-	clk.set(t0.Add(24 * time.Hour))
+	clk.Set(t0.Add(24 * time.Hour))
 	r.feed(release("r2", t0.Add(24*time.Hour), 420, 0.03, 260, []*scanv1.Finding{medium, critical}, xnet, agpl)...)
 	c := gate("r2")
 	if c.Pass {
 		t.Fatalf("release r2 broke budgets but the gate passes: %+v", c.Items)
 	}
-	var byRelease Scorecard
+	var byRelease scorecard.Scorecard
 	r.get("/v1/gate?tenant=acme&service=checkout&branch=main&release=v-r2", &byRelease)
 	if byRelease.Pass || len(byRelease.Items) != len(c.Items) || byRelease.Filter.Release != "v-r2" {
 		t.Errorf("the gate by release v-r2 differs from the gate by its commit: %d items, pass %v", len(byRelease.Items), byRelease.Pass)
@@ -222,7 +223,7 @@ func TestScorecardTwoReleases(t *testing.T) {
 	if resp.StatusCode != http.StatusNotFound {
 		t.Errorf("an unknown release: %s, want 404", resp.Status)
 	}
-	blocking := map[string]Item{}
+	blocking := map[string]scorecard.Item{}
 	for i, it := range c.Items {
 		if i > 0 && it.Blocking() == c.Items[i-1].Blocking() && it.Risk.Money > c.Items[i-1].Risk.Money {
 			t.Errorf("item %d (%s, %.2f) costs more than item %d (%.2f): not ordered by money", i, it.Key, it.Risk.Money, i-1, c.Items[i-1].Risk.Money)
@@ -234,7 +235,7 @@ func TestScorecardTwoReleases(t *testing.T) {
 			blocking[it.Key] = it
 		}
 	}
-	for _, k := range []string{KPIJourneyP95, KPIJourneyErrorRate, KPILoadP95AtPeak, KPILoadMaxSustainableRPS, KPILoadHeadroom, KPISBOMDeniedLicences, "fp-critical"} {
+	for _, k := range []string{trace.KPIJourneyP95, trace.KPIJourneyErrorRate, load.KPILoadP95AtPeak, load.KPILoadMaxSustainableRPS, load.KPILoadHeadroom, sbom.KPISBOMDeniedLicences, "fp-critical"} {
 		if _, ok := blocking[k]; !ok {
 			t.Errorf("%s does not block release r2; blocking: %v", k, keys(blocking))
 		}
@@ -245,14 +246,14 @@ func TestScorecardTwoReleases(t *testing.T) {
 	// 420 ms against 300: 40 % over budget, on 5 % of requests, of a tier-1
 	// internet journey earning 20 000/h, open for a day:
 	// 0.05 × 1 × 20 000 × 24 × 0.4 × 1 = 9600.
-	if got := blocking[KPIJourneyP95].Risk.Money; got != 9600 {
+	if got := blocking[trace.KPIJourneyP95].Risk.Money; got != 9600 {
 		t.Errorf("p95 gap costs %v, want 9600", got)
 	}
 	if c.Currency != "EUR" || c.Money <= 0 {
 		t.Errorf("card currency %q money %v", c.Currency, c.Money)
 	}
 
-	var found struct{ Items []Item }
+	var found struct{ Items []scorecard.Item }
 	r.get("/v1/findings?tenant=acme&service=checkout&kind=finding&lens=security", &found)
 	if len(found.Items) != 2 || found.Items[0].Key != "fp-critical" || found.Items[1].Key != "fp-medium" {
 		t.Errorf("security findings, blocking first: %+v", found.Items)
@@ -264,35 +265,35 @@ func TestScorecardTwoReleases(t *testing.T) {
 		}
 	}
 
-	var hist struct{ Points []KPIPointOut }
-	r.get("/v1/kpis?tenant=acme&kpi="+KPISecNewCritical+"&since=30d", &hist)
+	var hist struct{ Points []scorecard.KPIPointOut }
+	r.get("/v1/kpis?tenant=acme&kpi="+scorecard.KPISecNewCritical+"&since=30d", &hist)
 	if len(hist.Points) != 2 || hist.Points[0].Value != 0 || hist.Points[0].Status != "pass" ||
 		hist.Points[1].Value != 1 || hist.Points[1].Status != "fail" || hist.Points[1].Commit != "r2" {
-		t.Errorf("%s history: %+v, want 0 (pass) at r1 and 1 (fail) at r2", KPISecNewCritical, hist.Points)
+		t.Errorf("%s history: %+v, want 0 (pass) at r1 and 1 (fail) at r2", scorecard.KPISecNewCritical, hist.Points)
 	}
 
 	expires := t0.Add(72 * time.Hour)
-	for _, w := range []WaiverRequest{
-		{Target: KPIJourneyP95, Scope: "pay", Owner: "team-payments", Reason: "CDN migration in progress", CompensatingControl: "autoscaling raised", ExpiresAt: expires, By: "alice"},
-		{Target: KPIJourneyErrorRate, Scope: "pay", Owner: "team-payments", Reason: "retry storm fixed next sprint", ExpiresAt: expires, By: "alice"},
-		{Target: KPILoadP95AtPeak, Owner: "team-payments", Reason: "peak is seasonal", ExpiresAt: expires, By: "alice"},
-		{Target: KPILoadMaxSustainableRPS, Scope: "checkout-load", Owner: "team-payments", Reason: "peak is seasonal", ExpiresAt: expires, By: "alice"},
-		{Target: KPILoadHeadroom, Scope: "checkout", Owner: "team-payments", Reason: "peak is seasonal", ExpiresAt: expires, By: "alice"},
-		{Target: KPISBOMDeniedLicences, Scope: "checkout-image", Owner: "team-payments", Reason: "licence bought", ExpiresAt: expires, By: "carol"},
+	for _, w := range []api.WaiverRequest{
+		{Target: trace.KPIJourneyP95, Scope: "pay", Owner: "team-payments", Reason: "CDN migration in progress", CompensatingControl: "autoscaling raised", ExpiresAt: expires, By: "alice"},
+		{Target: trace.KPIJourneyErrorRate, Scope: "pay", Owner: "team-payments", Reason: "retry storm fixed next sprint", ExpiresAt: expires, By: "alice"},
+		{Target: load.KPILoadP95AtPeak, Owner: "team-payments", Reason: "peak is seasonal", ExpiresAt: expires, By: "alice"},
+		{Target: load.KPILoadMaxSustainableRPS, Scope: "checkout-load", Owner: "team-payments", Reason: "peak is seasonal", ExpiresAt: expires, By: "alice"},
+		{Target: load.KPILoadHeadroom, Scope: "checkout", Owner: "team-payments", Reason: "peak is seasonal", ExpiresAt: expires, By: "alice"},
+		{Target: sbom.KPISBOMDeniedLicences, Scope: "checkout-image", Owner: "team-payments", Reason: "licence bought", ExpiresAt: expires, By: "carol"},
 		{Target: "fp-critical", Owner: "team-payments", Reason: "not reachable: HTTP/2 disabled", CompensatingControl: "h2 off at the edge", ExpiresAt: expires, By: "bob"},
 	} {
 		if code := r.post("/v1/waivers?tenant=acme", w); code != http.StatusOK {
 			t.Fatalf("waive %s: status %d", w.Target, code)
 		}
 	}
-	if code := r.post("/v1/waivers?tenant=acme", WaiverRequest{Target: "x", Owner: "o", Reason: "r", ExpiresAt: t0}); code != http.StatusBadRequest {
+	if code := r.post("/v1/waivers?tenant=acme", api.WaiverRequest{Target: "x", Owner: "o", Reason: "r", ExpiresAt: t0}); code != http.StatusBadRequest {
 		t.Errorf("a waiver expiring in the past: status %d, want 400", code)
 	}
 	if c := gate("r2"); !c.Pass {
 		t.Fatalf("every gap of r2 is waived but the gate fails: %+v", c.Items)
 	}
 
-	clk.set(expires.Add(time.Hour))
+	clk.Set(expires.Add(time.Hour))
 	c = gate("r2")
 	if c.Pass {
 		t.Fatalf("the waivers expired but the gate passes")
@@ -302,10 +303,10 @@ func TestScorecardTwoReleases(t *testing.T) {
 			t.Errorf("%s blocks again but does not say its waiver expired: %q", it.Key, it.Reopened)
 		}
 	}
-	var ledger struct{ Waivers []Waiver }
-	r.get("/v1/waivers?tenant=acme", &ledger)
-	for _, w := range ledger.Waivers {
-		if w.State != WaiverExpired || w.LastChange != WaiverExpired {
+	var book struct{ Waivers []ledger.Waiver }
+	r.get("/v1/waivers?tenant=acme", &book)
+	for _, w := range book.Waivers {
+		if w.State != ledger.WaiverExpired || w.LastChange != ledger.WaiverExpired {
 			t.Errorf("waiver %s: state %s, last change %s", w.ID, w.State, w.LastChange)
 		}
 	}
@@ -318,21 +319,21 @@ func TestScorecardTwoReleases(t *testing.T) {
 			if err := proto.Unmarshal(m.Data, &ev); err != nil {
 				t.Fatal(err)
 			}
-			if v := ev.GetVerdict(); v.GetReason() == ReasonWaiverExpired {
+			if v := ev.GetVerdict(); v.GetReason() == ledger.ReasonWaiverExpired {
 				got[v.GetKpi()] = true
 			}
 		case <-deadline:
 			t.Fatalf("expiry verdicts on the stream: %v, want 7", got)
 		}
 	}
-	var vs struct{ Verdicts []VerdictOut }
+	var vs struct{ Verdicts []scorecard.VerdictOut }
 	r.get("/v1/verdicts?tenant=acme&reason=waiver_expired&since=30d", &vs)
 	if len(vs.Verdicts) != 7 {
 		t.Errorf("%d expiry verdicts stored, want 7 (once each despite repeated sweeps)", len(vs.Verdicts))
 	}
 }
 
-func keys(m map[string]Item) []string {
+func keys(m map[string]scorecard.Item) []string {
 	var out []string
 	for k := range m {
 		out = append(out, k)
@@ -351,9 +352,9 @@ func TestScorecardFlagsUnowned(t *testing.T) {
 		Severity: scanv1.Severity_SEVERITY_HIGH, Category: scanv1.Category_CATEGORY_CODE, Path: "legacy/x.go"}})
 	evs[1].Envelope.Subject.Service = "legacy"
 	r.feed(evs[1])
-	var card Scorecard
+	var card scorecard.Scorecard
 	r.get("/v1/scorecard?tenant=acme", &card)
-	if len(card.Items) != 1 || card.Items[0].Owner != Unowned || !card.Items[0].Unowned {
+	if len(card.Items) != 1 || card.Items[0].Owner != owners.Unowned || !card.Items[0].Unowned {
 		t.Fatalf("a finding of a service no rule owns: %+v", card.Items)
 	}
 }
@@ -376,15 +377,15 @@ func TestScorecardTraceDetections(t *testing.T) {
 		Detections: []*tracev1.Detection{{Type: tracev1.DetectionType_DETECTION_TYPE_N_PLUS_ONE, Fingerprint: "np1", Service: "checkout",
 			Journey: "pay", Operation: "SELECT * FROM items WHERE order_id = ?", Occurrences: 4000, AffectedTraces: 200,
 			TotalMs: 20000, SavingsMs: 60, WindowStartUnixNano: now.Add(-time.Minute).UnixNano()}}}}})
-	var card Scorecard
+	var card scorecard.Scorecard
 	r.get("/v1/scorecard?tenant=acme&service=checkout", &card)
-	var found *Item
+	var found *scorecard.Item
 	for i := range card.Items {
 		if card.Items[i].Key == "np1" {
 			found = &card.Items[i]
 		}
 	}
-	if found == nil || found.Lens != LensPerformance || found.Blocking() || found.Owner != "team-payments" ||
+	if found == nil || found.Lens != evidence.LensPerformance || found.Blocking() || found.Owner != "team-payments" ||
 		found.Risk.Money != 19200 || !strings.Contains(found.Title, "n plus one in SELECT") {
 		t.Fatalf("N+1 detection on the scorecard: %+v\nall: %+v", found, card.Items)
 	}

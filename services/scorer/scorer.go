@@ -10,29 +10,22 @@ import (
 	"net/http"
 	"time"
 
-	"github.com/prometheus/client_golang/prometheus"
 	"github.com/trilens/trilens/pkg/bus"
 	"github.com/trilens/trilens/pkg/policy"
 	"github.com/trilens/trilens/pkg/store"
 	eventv1 "github.com/trilens/trilens/proto/trilens/event/v1"
+	"github.com/trilens/trilens/services/scorer/evidence"
 )
 
 // Settings are the scorer's dependencies.
-type Settings struct {
-	Logger     *slog.Logger
-	Bus        *bus.Bus
-	Store      *store.Store
-	Policy     *policy.Policy
-	Registerer prometheus.Registerer
-	Now        func() time.Time
-}
+type Settings = evidence.Settings
 
 // Scorer consumes evidence into ClickHouse, then lets each Processor derive
 // state from it, and acks only when all of that succeeded.
 type Scorer struct {
 	cfg        Config
 	set        Settings
-	processors []Processor
+	processors []evidence.Processor
 	metrics    *bus.ConsumerMetrics
 
 	cancel context.CancelFunc
@@ -85,7 +78,7 @@ func (s *Scorer) Start(context.Context) error {
 		MaxRows:     s.cfg.BatchRows,
 		MaxMessages: s.cfg.BatchRows,
 		MaxWait:     s.cfg.BatchWait,
-		Rows:        RowCount,
+		Rows:        evidence.RowCount,
 		Metrics:     s.metrics,
 	}
 	go func() { s.done <- s.set.Bus.Consume(ctx, spec, opts, s.handle) }()
@@ -111,7 +104,7 @@ func (s *Scorer) Stop(ctx context.Context) error {
 // that is down or restarting is a passing error (the batch is retried); bad
 // data is permanent (the culprit is dead-lettered).
 func (s *Scorer) handle(ctx context.Context, batch []bus.Delivery) error {
-	var rows Rows
+	var rows evidence.Rows
 	evs := make([]*eventv1.Event, len(batch))
 	for i, d := range batch {
 		sum := sha256.Sum256(d.Data)

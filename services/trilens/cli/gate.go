@@ -17,7 +17,7 @@ import (
 
 	"github.com/spf13/cobra"
 	"github.com/trilens/trilens/pkg/policy"
-	"github.com/trilens/trilens/services/scorer"
+	"github.com/trilens/trilens/services/scorer/scan"
 )
 
 // gateOptions are the flags of `trilens gate`.
@@ -126,7 +126,7 @@ func loadGatePolicy(path string, explicit bool) (*policy.Policy, error) {
 }
 
 // waitScored polls the scorer until every report is scored.
-func waitScored(ctx context.Context, o *gateOptions, ids []string) (*scorer.ScanScorecard, error) {
+func waitScored(ctx context.Context, o *gateOptions, ids []string) (*scan.Scorecard, error) {
 	q := url.Values{"base": {o.sub.BaseBranch}, "report": ids}
 	for k, v := range map[string]string{"tenant": o.sub.Tenant, "repo": o.sub.Repo, "service": o.sub.Service, "commit": o.sub.Commit} {
 		if v != "" {
@@ -160,7 +160,7 @@ func waitScored(ctx context.Context, o *gateOptions, ids []string) (*scorer.Scan
 	}
 }
 
-func getScorecard(ctx context.Context, u, token string) (*scorer.ScanScorecard, error) {
+func getScorecard(ctx context.Context, u, token string) (*scan.Scorecard, error) {
 	ctx, cancel := context.WithTimeout(ctx, time.Minute)
 	defer cancel()
 	req, err := http.NewRequestWithContext(ctx, http.MethodGet, u, nil)
@@ -179,7 +179,7 @@ func getScorecard(ctx context.Context, u, token string) (*scorer.ScanScorecard, 
 	if resp.StatusCode != http.StatusOK {
 		return nil, fmt.Errorf("scorer answered %s: %s", resp.Status, strings.TrimSpace(string(body)))
 	}
-	var card scorer.ScanScorecard
+	var card scan.Scorecard
 	if err := json.Unmarshal(body, &card); err != nil {
 		return nil, fmt.Errorf("unreadable scorer answer: %w", err)
 	}
@@ -188,7 +188,7 @@ func getScorecard(ctx context.Context, u, token string) (*scorer.ScanScorecard, 
 
 // GateFinding is a finding with what the gate made of it.
 type GateFinding struct {
-	scorer.ScanFinding
+	scan.Finding
 	Age      time.Duration `json:"-"`
 	AgeHours float64       `json:"age_hours"`
 	WaiverID string        `json:"waiver,omitempty"`
@@ -210,7 +210,7 @@ type GateResult struct {
 }
 
 // evaluate checks the scorecard against the security budgets.
-func evaluate(pol *policy.Policy, card *scorer.ScanScorecard, scope string, now time.Time) *GateResult {
+func evaluate(pol *policy.Policy, card *scan.Scorecard, scope string, now time.Time) *GateResult {
 	sec := pol.Security
 	res := &GateResult{Violations: []Violation{}, Findings: []GateFinding{}}
 	for _, r := range card.Reports {
@@ -218,17 +218,17 @@ func evaluate(pol *policy.Policy, card *scorer.ScanScorecard, scope string, now 
 	}
 	secrets := 0
 	for _, f := range card.Findings {
-		g := GateFinding{ScanFinding: f, Age: now.Sub(f.FirstSeen).Truncate(time.Second)}
+		g := GateFinding{Finding: f, Age: now.Sub(f.FirstSeen).Truncate(time.Second)}
 		g.AgeHours = math.Round(g.Age.Hours()*10) / 10
 		if w, ok := pol.ActiveWaiver(f.Fingerprint, scope, now); ok {
 			g.WaiverID = cmpOr(w.ID, w.Owner)
 		}
 		res.Findings = append(res.Findings, g)
-		if f.Status == scorer.StateFixed || g.WaiverID != "" {
+		if f.Status == scan.StateFixed || g.WaiverID != "" {
 			continue
 		}
 		what := describe(f)
-		if sec.NoNewCritical && f.Status == scorer.StateNew && f.Severity == "critical" {
+		if sec.NoNewCritical && f.Status == scan.StateNew && f.Severity == "critical" {
 			res.Violations = append(res.Violations, Violation{"no_new_critical", f.Fingerprint, what + " is new and critical"})
 		}
 		if sec.CriticalMaxAge > 0 && f.Severity == "critical" && g.Age > sec.CriticalMaxAge {
@@ -273,7 +273,7 @@ func evaluate(pol *policy.Policy, card *scorer.ScanScorecard, scope string, now 
 
 var severityOrder = []string{"critical", "high", "medium", "low", "info", "unspecified"}
 
-func describe(f scorer.ScanFinding) string {
+func describe(f scan.Finding) string {
 	id := f.RuleID
 	if len(f.Aliases) > 0 {
 		id = f.Aliases[0]
@@ -324,14 +324,14 @@ func flags(f GateFinding) string {
 	if f.WaiverID != "" {
 		fl = append(fl, "waived: "+f.WaiverID)
 	}
-	if f.FixedVersion != "" && f.Status != scorer.StateFixed {
+	if f.FixedVersion != "" && f.Status != scan.StateFixed {
 		fl = append(fl, "fix: "+f.FixedVersion)
 	}
 	return strings.Join(fl, ", ")
 }
 
 // statusOrder lists new, then open, then fixed findings.
-var statusOrder = []string{scorer.StateNew, scorer.StateOpen, scorer.StateFixed}
+var statusOrder = []string{scan.StateNew, scan.StateOpen, scan.StateFixed}
 
 func verdictLine(res *GateResult) string {
 	counts := map[string]int{}
@@ -342,7 +342,7 @@ func verdictLine(res *GateResult) string {
 	if !res.Pass {
 		v = fmt.Sprintf("FAIL (%d budgets broken)", len(res.Violations))
 	}
-	return fmt.Sprintf("Trilens gate: %s. Security findings: %d new, %d fixed, %d still open.", v, counts[scorer.StateNew], counts[scorer.StateFixed], counts[scorer.StateOpen])
+	return fmt.Sprintf("Trilens gate: %s. Security findings: %d new, %d fixed, %d still open.", v, counts[scan.StateNew], counts[scan.StateFixed], counts[scan.StateOpen])
 }
 
 func writeGateTable(w io.Writer, res *GateResult) {

@@ -24,7 +24,7 @@ import (
 	"github.com/trilens/trilens/pkg/store"
 	"github.com/trilens/trilens/pkg/store/chtest"
 	"github.com/trilens/trilens/services/scancollector"
-	"github.com/trilens/trilens/services/scorer"
+	"github.com/trilens/trilens/services/scorer/scan"
 )
 
 // scanStack is the security lens end to end: the scan collector and the
@@ -262,7 +262,7 @@ func TestGateExitsTwoWhenTheCollectorIsUnreachable(t *testing.T) {
 func TestGateExitsTwoWhenNotScoredInTime(t *testing.T) {
 	mux := http.NewServeMux()
 	mux.HandleFunc("GET /v1/scorecard/scans", func(w http.ResponseWriter, r *http.Request) {
-		json.NewEncoder(w).Encode(scorer.ScanScorecard{Reports: []scorer.ScanReport{{ReportID: "r1", Parts: 1, PartCount: 2}}})
+		json.NewEncoder(w).Encode(scan.Scorecard{Reports: []scan.Report{{ReportID: "r1", Parts: 1, PartCount: 2}}})
 	})
 	srv := httptest.NewServer(mux)
 	defer srv.Close()

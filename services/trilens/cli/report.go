@@ -13,7 +13,8 @@ import (
 	"time"
 
 	"github.com/spf13/cobra"
-	"github.com/trilens/trilens/services/scorer"
+	"github.com/trilens/trilens/services/scorer/api"
+	"github.com/trilens/trilens/services/scorer/scorecard"
 )
 
 // newReportCommand is `trilens report`.
@@ -34,7 +35,7 @@ verdicts by reason. Markdown for a wiki or chat, HTML for e-mail.`,
 			if !slices.Contains([]string{"markdown", "html"}, format) {
 				return &ExitError{Code: ExitUsage, Err: fmt.Errorf("--format %q: want markdown or html", format)}
 			}
-			if _, err := scorer.ParseSince(since); err != nil {
+			if _, err := api.ParseSince(since); err != nil {
 				return &ExitError{Code: ExitUsage, Err: err}
 			}
 			q := url.Values{"since": {since}}
@@ -44,7 +45,7 @@ verdicts by reason. Markdown for a wiki or chat, HTML for e-mail.`,
 			if repo != "" {
 				q.Set("repo", repo)
 			}
-			var rep scorer.Report
+			var rep scorecard.Report
 			if err := client.call(cmd.Context(), http.MethodGet, "/v1/report", q, nil, &rep); err != nil {
 				return err
 			}
@@ -76,24 +77,24 @@ verdicts by reason. Markdown for a wiki or chat, HTML for e-mail.`,
 
 // reportView is the report prepared for both templates.
 type reportView struct {
-	*scorer.Report
+	*scorecard.Report
 	Title    string
 	Lenses   []lensView
 	Verdicts []string
 }
 
 type lensView struct {
-	scorer.LensSummary
+	scorecard.LensSummary
 	MoneyText string
 	KPIs      []kpiView
 }
 
 type kpiView struct {
-	scorer.KPIDelta
+	scorecard.KPIDelta
 	Now, Before, Delta, Fails string
 }
 
-func viewOf(rep *scorer.Report) reportView {
+func viewOf(rep *scorecard.Report) reportView {
 	v := reportView{Report: rep, Title: fmt.Sprintf("Trilens weekly report for %s: %s to %s", rep.Tenant,
 		rep.From.Format(time.DateOnly), rep.To.Format(time.DateOnly))}
 	for _, l := range rep.Lenses {
@@ -118,7 +119,7 @@ func viewOf(rep *scorer.Report) reportView {
 	return v
 }
 
-func writeReportMarkdown(w io.Writer, rep *scorer.Report) {
+func writeReportMarkdown(w io.Writer, rep *scorecard.Report) {
 	v := viewOf(rep)
 	state := "every budget holds"
 	if !rep.Pass {
@@ -180,6 +181,6 @@ td,th{border:1px solid #ccc;padding:.25em .6em;text-align:left}td.n{text-align:r
 </body></html>
 `))
 
-func writeReportHTML(w io.Writer, rep *scorer.Report) error {
+func writeReportHTML(w io.Writer, rep *scorecard.Report) error {
 	return reportHTML.Execute(w, viewOf(rep))
 }

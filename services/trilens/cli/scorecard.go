@@ -15,7 +15,9 @@ import (
 	"time"
 
 	"github.com/spf13/cobra"
-	"github.com/trilens/trilens/services/scorer"
+	"github.com/trilens/trilens/services/scorer/evidence"
+	"github.com/trilens/trilens/services/scorer/ledger"
+	"github.com/trilens/trilens/services/scorer/scorecard"
 )
 
 // scorerClient calls the scorer API.
@@ -134,7 +136,7 @@ func runScorecard(cmd *cobra.Command, o *scorecardOptions) error {
 			q.Set(k, v)
 		}
 	}
-	var card scorer.Scorecard
+	var card scorecard.Scorecard
 	if err := o.client.call(cmd.Context(), http.MethodGet, "/v1/scorecard", q, nil, &card); err != nil {
 		return err
 	}
@@ -157,7 +159,7 @@ func runScorecard(cmd *cobra.Command, o *scorecardOptions) error {
 	return nil
 }
 
-func scorecardHeadline(card *scorer.Scorecard) string {
+func scorecardHeadline(card *scorecard.Scorecard) string {
 	blocking, waived, unowned := 0, 0, 0
 	for _, it := range card.Items {
 		switch {
@@ -194,7 +196,7 @@ func money(v float64, currency string) string {
 	return b.String() + " " + currency
 }
 
-func itemFlags(it scorer.Item) string {
+func itemFlags(it scorecard.Item) string {
 	var fl []string
 	if it.Breaks != "" && it.WaivedBy == "" {
 		fl = append(fl, "breaks "+it.Breaks)
@@ -211,7 +213,7 @@ func itemFlags(it scorer.Item) string {
 	return strings.Join(fl, "; ")
 }
 
-func writeScorecardTable(w io.Writer, card *scorer.Scorecard, top int) {
+func writeScorecardTable(w io.Writer, card *scorecard.Scorecard, top int) {
 	fmt.Fprintln(w, scorecardHeadline(card))
 	tw := tabwriter.NewWriter(w, 0, 4, 2, ' ', 0)
 	fmt.Fprintln(tw, "\nLENS\tKPIS\tPASSING\tGAPS\tBLOCKING\tWAIVED\tAT RISK")
@@ -235,7 +237,7 @@ func writeScorecardTable(w io.Writer, card *scorer.Scorecard, top int) {
 	tw.Flush()
 }
 
-func writeScorecardMarkdown(w io.Writer, card *scorer.Scorecard, top int) {
+func writeScorecardMarkdown(w io.Writer, card *scorecard.Scorecard, top int) {
 	icon := ":white_check_mark:"
 	if !card.Pass {
 		icon = ":x:"
@@ -272,13 +274,13 @@ func writeScorecardMarkdown(w io.Writer, card *scorer.Scorecard, top int) {
 // counting, as policy waivers do.
 func mergeLensGate(ctx context.Context, o *gateOptions, res *GateResult, now time.Time) error {
 	c := scorerClient{URL: o.scorerURL, Token: o.sub.Token, Tenant: o.sub.Tenant, Timeout: time.Minute}
-	var ledger struct{ Waivers []scorer.Waiver }
-	if err := c.call(ctx, http.MethodGet, "/v1/waivers", nil, nil, &ledger); err != nil {
+	var book struct{ Waivers []ledger.Waiver }
+	if err := c.call(ctx, http.MethodGet, "/v1/waivers", nil, nil, &book); err != nil {
 		return err
 	}
 	waived := func(fp string) string {
-		for _, w := range ledger.Waivers {
-			if w.State == scorer.WaiverActive && now.Before(w.ExpiresAt) && w.Target == fp && (w.Scope == "" || w.Scope == o.sub.Service) {
+		for _, w := range book.Waivers {
+			if w.State == ledger.WaiverActive && now.Before(w.ExpiresAt) && w.Target == fp && (w.Scope == "" || w.Scope == o.sub.Service) {
 				return w.ID
 			}
 		}
@@ -305,19 +307,19 @@ func mergeLensGate(ctx context.Context, o *gateOptions, res *GateResult, now tim
 			q.Set(k, v)
 		}
 	}
-	var card scorer.Scorecard
+	var card scorecard.Scorecard
 	if err := c.call(ctx, http.MethodGet, "/v1/gate", q, nil, &card); err != nil {
 		return err
 	}
 	for _, it := range card.Items {
-		if it.Kind == scorer.ItemFinding && it.Lens == scorer.LensSecurity {
+		if it.Kind == scorecard.ItemFinding && it.Lens == evidence.LensSecurity {
 			continue // the security check above judged the scan findings
 		}
 		if named[it.Key] {
 			continue
 		}
 		v := Violation{Budget: it.Breaks, Message: fmt.Sprintf("%s: %s (owner %s, %s at risk)", it.Lens, it.Title, it.Owner, money(it.Risk.Money, card.Currency))}
-		if it.Kind == scorer.ItemFinding {
+		if it.Kind == scorecard.ItemFinding {
 			v.Fingerprint = it.Key
 		}
 		res.Violations = append(res.Violations, v)

@@ -12,12 +12,13 @@ import (
 	"time"
 
 	"github.com/spf13/cobra"
-	"github.com/trilens/trilens/services/scorer"
+	"github.com/trilens/trilens/services/scorer/api"
+	"github.com/trilens/trilens/services/scorer/ledger"
 )
 
 type waiveOptions struct {
 	client  scorerClient
-	req     scorer.WaiverRequest
+	req     api.WaiverRequest
 	expires string
 	forDur  string
 }
@@ -44,7 +45,7 @@ covered counts again by itself and a verdict says so. Waiving the same
 				return &ExitError{Code: ExitUsage, Err: err}
 			}
 			o.req.ExpiresAt = exp
-			var w scorer.Waiver
+			var w ledger.Waiver
 			if err := o.client.call(cmd.Context(), http.MethodPost, "/v1/waivers", nil, &o.req, &w); err != nil {
 				return err
 			}
@@ -76,7 +77,7 @@ func expiry(at, forDur string, now time.Time) (time.Time, error) {
 	case at != "" && forDur != "":
 		return time.Time{}, errors.New("give --expires or --for, not both")
 	case forDur != "":
-		d, err := scorer.ParseSince(forDur)
+		d, err := api.ParseSince(forDur)
 		if err != nil {
 			return time.Time{}, fmt.Errorf("--for: %w", err)
 		}
@@ -109,14 +110,14 @@ change. --revoke ID ends a ledger waiver now.`,
 			}
 			out := cmd.OutOrStdout()
 			if revoke != "" {
-				var w scorer.Waiver
+				var w ledger.Waiver
 				if err := client.call(cmd.Context(), http.MethodDelete, "/v1/waivers/"+url.PathEscape(revoke), url.Values{"by": {by}}, nil, &w); err != nil {
 					return err
 				}
 				fmt.Fprintf(out, "waiver %s revoked\n", w.ID)
 				return nil
 			}
-			var list struct{ Waivers []scorer.Waiver }
+			var list struct{ Waivers []ledger.Waiver }
 			if err := client.call(cmd.Context(), http.MethodGet, "/v1/waivers", nil, nil, &list); err != nil {
 				return err
 			}

@@ -1,0 +1,127 @@
+package scan
+
+import (
+	"context"
+	"fmt"
+	"time"
+
+	"github.com/trilens/trilens/pkg/store"
+	"github.com/trilens/trilens/services/scorer/evidence"
+)
+
+// The queries other parts of the scorer ask of the scan lens's tables.
+
+// OpenFinding is a finding not fixed in its scope, as the scorecard lists it.
+type OpenFinding struct {
+	Service, Tool, Fingerprint, State string
+	FirstSeen                         time.Time
+	Severity, Category, RuleID, Title string
+	CVSS                              float64
+	Aliases                           []string
+	Package, Installed, Path          string
+	Line                              uint32
+	LastReportID                      string
+}
+
+// OpenFindings reads the findings of the selector's scope (its commit aside)
+// that are not fixed.
+func OpenFindings(ctx context.Context, st *store.Store, sel evidence.Selector) ([]OpenFinding, error) {
+	where, args := sel.Where(false)
+	q := `SELECT service, tool, fingerprint, state, first_seen, severity, category, rule_id, title, cvss_score,
+		aliases, package_name, installed_version, path, start_line, last_report_id
+		FROM ` + st.Database() + `.finding_lifecycle FINAL WHERE ` + where + ` AND state != '` + StateFixed + `'`
+	rows, err := st.Conn().Query(ctx, q, args...)
+	if err != nil {
+		return nil, fmt.Errorf("finding items: %w", err)
+	}
+	defer rows.Close()
+	var out []OpenFinding
+	for rows.Next() {
+		var f OpenFinding
+		if err := rows.Scan(&f.Service, &f.Tool, &f.Fingerprint, &f.State, &f.FirstSeen, &f.Severity, &f.Category,
+			&f.RuleID, &f.Title, &f.CVSS, &f.Aliases, &f.Package, &f.Installed, &f.Path, &f.Line, &f.LastReportID); err != nil {
+			return nil, err
+		}
+		out = append(out, f)
+	}
+	return out, rows.Err()
+}
+
+// Exploits looks CVEs up in the loaded KEV (date added) and EPSS catalogues.
+func Exploits(ctx context.Context, st *store.Store, cves []string) (map[string]time.Time, map[string]float64, error) {
+	kev, epss := map[string]time.Time{}, map[string]float64{}
+	if len(cves) == 0 {
+		return kev, epss, nil
+	}
+	conn, db := st.Conn(), st.Database()
+	rows, err := conn.Query(ctx, `SELECT cve, date_added FROM `+db+`.scan_kev FINAL WHERE has(?, cve)`, cves)
+	if err != nil {
+		return nil, nil, err
+	}
+	for rows.Next() {
+		var cve string
+		var added time.Time
+		if err := rows.Scan(&cve, &added); err != nil {
+			rows.Close()
+			return nil, nil, err
+		}
+		kev[cve] = added
+	}
+	rows.Close()
+	rows, err = conn.Query(ctx, `SELECT cve, epss FROM `+db+`.scan_epss FINAL WHERE has(?, cve)`, cves)
+	if err != nil {
+		return nil, nil, err
+	}
+	defer rows.Close()
+	for rows.Next() {
+		var cve string
+		var v float64
+		if err := rows.Scan(&cve, &v); err != nil {
+			return nil, nil, err
+		}
+		epss[cve] = v
+	}
+	return kev, epss, rows.Err()
+}
+
+// Scored are the reports among ids whose lifecycle has been applied.
+func Scored(ctx context.Context, st *store.Store, tenant string, ids []string) ([]string, error) {
+	rows, err := st.Conn().Query(ctx, `SELECT DISTINCT report_id FROM `+st.Database()+`.scan_reports_scored FINAL
+		WHERE tenant = ? AND has(?, report_id)`, tenant, ids)
+	if err != nil {
+		return nil, fmt.Errorf("scored reports: %w", err)
+	}
+	defer rows.Close()
+	var out []string
+	for rows.Next() {
+		var id string
+		if err := rows.Scan(&id); err != nil {
+			return nil, err
+		}
+		out = append(out, id)
+	}
+	return out, rows.Err()
+}
+
+// Counts are the open findings of a scope the security gates count.
+type Counts struct {
+	// NewCritical are critical and new or reopened; CriticalOld and HighOld
+	// first seen before the ages the gates allow.
+	NewCritical, CriticalOld, HighOld, Secrets, Open uint64
+}
+
+// GateCounts counts the open findings of one scope (tenant, repository,
+// service, branch) against the security gates: critical ones first seen
+// before criticalBefore, high ones before highBefore.
+func GateCounts(ctx context.Context, st *store.Store, tenant, repo, service, branch string, criticalBefore, highBefore time.Time) (Counts, error) {
+	var c Counts
+	err := st.Conn().QueryRow(ctx, `SELECT
+		countIf(severity = 'critical' AND state IN ('`+StateNew+`', '`+StateReopened+`')),
+		countIf(severity = 'critical' AND first_seen < ?), countIf(severity = 'high' AND first_seen < ?),
+		countIf(category = 'secret'), count()
+		FROM `+st.Database()+`.finding_lifecycle FINAL
+		WHERE tenant = ? AND repository = ? AND service = ? AND branch = ? AND state != '`+StateFixed+`'`,
+		criticalBefore, highBefore, tenant, repo, service, branch,
+	).Scan(&c.NewCritical, &c.CriticalOld, &c.HighOld, &c.Secrets, &c.Open)
+	return c, err
+}
