@@ -10,4 +10,4 @@ echo "## Scorecard: gate answer time"
 echo
 echo "| KPI points | findings | load (s) | requests | KPIs in the last answer | blocking items | p50 (ms) | p95 (ms) | p95 < 300 ms |"
 echo "| ---: | ---: | ---: | ---: | ---: | ---: | ---: | ---: | --- |"
-go test -run '^$' -bench 'BenchmarkGateAnswer' -benchtime 1x -count 1 -timeout 30m . | grep '^|'
+go test -run '^$' -bench 'BenchmarkGateAnswer' -benchtime 1x -count 1 -timeout 30m ./api | grep '^|'

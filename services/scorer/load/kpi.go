@@ -55,6 +55,7 @@ type KPIs struct {
 	bus    *bus.Bus
 }
 
+// New scores load runs and web vitals against set's policy.
 func New(set evidence.Settings) *KPIs {
 	return &KPIs{store: set.Store, policy: set.Policy, bus: set.Bus}
 }

@@ -54,6 +54,7 @@ type Engine struct {
 	log *slog.Logger
 }
 
+// New judges the KPI points of set's store against set's policy.
 func New(set evidence.Settings) *Engine {
 	return &Engine{st: set.Store, pol: set.Policy, bus: set.Bus, log: set.Logger}
 }

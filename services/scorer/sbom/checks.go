@@ -52,6 +52,7 @@ type Checks struct {
 	signers *signers
 }
 
+// New checks SBOMs and artifacts against set's policy.
 func New(set evidence.Settings) *Checks {
 	return &Checks{st: set.Store, pol: set.Policy, signers: newSigners(set.Policy)}
 }

@@ -38,6 +38,7 @@ type Lifecycle struct {
 	now func() time.Time
 }
 
+// New moves the findings of set's store through their lifecycle.
 func New(set evidence.Settings) *Lifecycle {
 	return &Lifecycle{st: set.Store, log: set.Logger, now: set.Now}
 }

@@ -38,6 +38,7 @@ type SecurityKPIs struct {
 	pol *policy.Policy
 }
 
+// NewSecurityKPIs scores set's policy's security gates.
 func NewSecurityKPIs(set evidence.Settings) *SecurityKPIs {
 	return &SecurityKPIs{st: set.Store, pol: set.Policy}
 }

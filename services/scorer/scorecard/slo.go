@@ -33,6 +33,7 @@ type SLOKPIs struct {
 	pol *policy.Policy
 }
 
+// NewSLOKPIs scores the error budgets of set's policy's journeys.
 func NewSLOKPIs(set evidence.Settings) *SLOKPIs { return &SLOKPIs{st: set.Store, pol: set.Policy} }
 
 func (p *SLOKPIs) Name() string { return "slo_kpis" }

@@ -41,6 +41,7 @@ type KPIs struct {
 	policy *policy.Policy
 }
 
+// New scores trace windows against set's policy's journey budgets.
 func New(set evidence.Settings) *KPIs {
 	return &KPIs{store: set.Store, policy: set.Policy}
 }
