@@ -3,6 +3,7 @@ package collect
 import (
 	"io"
 	"net/http"
+	"sync"
 
 	"google.golang.org/protobuf/encoding/protowire"
 	"google.golang.org/protobuf/reflect/protoreflect"
@@ -120,8 +121,62 @@ func CheckProto(b []byte, md protoreflect.MessageDescriptor, l Limits) error {
 		return ErrTooLarge
 	}
 	w := protoWalk{max: l.maxDepth(), base: b}
-	_, err := w.walk(b, md, 0)
+	_, err := w.walk(b, compiled(md), 0)
 	return err
+}
+
+// protoNode is a message type reduced to what the walk needs: for each field
+// number, whether it is known and, for message fields, its type.
+type protoNode struct {
+	name  protoreflect.FullName
+	known []bool
+	msgs  []*protoNode
+}
+
+// unknownNode stands for bytes of unknown type: every field is unknown.
+var unknownNode = &protoNode{}
+
+var protoNodes sync.Map // protoreflect.FullName -> *protoNode
+
+// compiled returns md's node, building it (and the types it refers to,
+// cycles included) once per process.
+func compiled(md protoreflect.MessageDescriptor) *protoNode {
+	if n, ok := protoNodes.Load(md.FullName()); ok {
+		return n.(*protoNode)
+	}
+	building := map[protoreflect.FullName]*protoNode{}
+	var build func(md protoreflect.MessageDescriptor) *protoNode
+	build = func(md protoreflect.MessageDescriptor) *protoNode {
+		if n, ok := building[md.FullName()]; ok {
+			return n
+		}
+		n := &protoNode{name: md.FullName()}
+		building[md.FullName()] = n
+		fields := md.Fields()
+		top := 0
+		for i := 0; i < fields.Len(); i++ {
+			top = max(top, int(fields.Get(i).Number()))
+		}
+		if top > 1<<12 {
+			top = 1 << 12 // sparse numbers past this are walked as unknown fields
+		}
+		n.known = make([]bool, top+1)
+		n.msgs = make([]*protoNode, top+1)
+		for i := 0; i < fields.Len(); i++ {
+			fd := fields.Get(i)
+			if int(fd.Number()) > top {
+				continue
+			}
+			n.known[fd.Number()] = true
+			if fd.Kind() == protoreflect.MessageKind {
+				n.msgs[fd.Number()] = build(fd.Message())
+			}
+		}
+		return n
+	}
+	n := build(md)
+	actual, _ := protoNodes.LoadOrStore(md.FullName(), n)
+	return actual.(*protoNode)
 }
 
 type protoWalk struct {
@@ -137,57 +192,52 @@ func (w *protoWalk) offset(b []byte) int64 {
 	return int64(cap(w.base) - cap(b))
 }
 
-// walk checks one message. With md nil the bytes are a field of unknown type:
-// ok is false when they are not a well-formed message (then they are taken
-// for a string or bytes, and no error is reported).
-func (w *protoWalk) walk(b []byte, md protoreflect.MessageDescriptor, depth int) (ok bool, err error) {
+// walk checks one message. For unknownNode the bytes are a field of unknown
+// type: ok is false when they are not a well-formed message (then they are
+// taken for a string or bytes, and no error is reported).
+func (w *protoWalk) walk(b []byte, n *protoNode, depth int) (ok bool, err error) {
 	if depth > w.max {
 		return false, tooDeep(w.max, "protobuf message", w.offset(b))
 	}
 	malformed := func(what string) (bool, error) {
-		if md == nil {
+		if n == unknownNode {
 			return false, nil
 		}
-		return false, Errorf(http.StatusBadRequest, "body", "malformed protobuf %s: %s at byte %d", md.FullName(), what, w.offset(b))
+		return false, Errorf(http.StatusBadRequest, "body", "malformed protobuf %s: %s at byte %d", n.name, what, w.offset(b))
 	}
 	for len(b) > 0 {
-		num, typ, n := protowire.ConsumeTag(b)
-		if n < 0 {
-			return malformed(protowire.ParseError(n).Error())
+		num, typ, m := protowire.ConsumeTag(b)
+		if m < 0 {
+			return malformed(protowire.ParseError(m).Error())
 		}
-		b = b[n:]
+		b = b[m:]
 		switch typ {
 		case protowire.BytesType:
-			v, n := protowire.ConsumeBytes(b)
-			if n < 0 {
-				return malformed(protowire.ParseError(n).Error())
+			v, m := protowire.ConsumeBytes(b)
+			if m < 0 {
+				return malformed(protowire.ParseError(m).Error())
 			}
-			var fd protoreflect.FieldDescriptor
-			if md != nil {
-				fd = md.Fields().ByNumber(num)
-			}
+			var next *protoNode
 			switch {
-			case fd == nil:
-				if _, err := w.walk(v, nil, depth+1); err != nil {
-					return false, err
-				}
-			case fd.Kind() == protoreflect.MessageKind:
-				if _, err := w.walk(v, fd.Message(), depth+1); err != nil {
+			case int(num) < len(n.known) && n.known[num]:
+				next = n.msgs[num] // nil: a string or bytes field
+			default:
+				next = unknownNode
+			}
+			if next != nil {
+				if _, err := w.walk(v, next, depth+1); err != nil {
 					return false, err
 				}
 			}
-			b = b[n:]
+			b = b[m:]
 		case protowire.StartGroupType, protowire.EndGroupType:
-			if md == nil {
-				return false, nil
-			}
 			return malformed("groups are not supported")
 		default:
-			n := protowire.ConsumeFieldValue(num, typ, b)
-			if n < 0 {
-				return malformed(protowire.ParseError(n).Error())
+			m := protowire.ConsumeFieldValue(num, typ, b)
+			if m < 0 {
+				return malformed(protowire.ParseError(m).Error())
 			}
-			b = b[n:]
+			b = b[m:]
 		}
 	}
 	return true, nil

@@ -20,6 +20,7 @@ import (
 	"google.golang.org/grpc/status"
 	"google.golang.org/protobuf/encoding/protowire"
 
+	"github.com/trilens/trilens/pkg/collect"
 	"github.com/trilens/trilens/pkg/natstest"
 )
 
@@ -161,4 +162,29 @@ func firstLine(out []byte, prefix string) string {
 		}
 	}
 	return ""
+}
+
+// BenchmarkCheckProto measures the nesting bound against pdata's decode of
+// the same realistic request: the bound should cost a small part of it.
+func BenchmarkCheckProto(b *testing.B) {
+	body, err := request(1000, time.Now()).MarshalProto()
+	if err != nil {
+		b.Fatal(err)
+	}
+	b.Run("bound", func(b *testing.B) {
+		b.SetBytes(int64(len(body)))
+		for b.Loop() {
+			if err := collect.CheckProto(body, exportRequestDesc, collect.Limits{}); err != nil {
+				b.Fatal(err)
+			}
+		}
+	})
+	b.Run("pdata", func(b *testing.B) {
+		b.SetBytes(int64(len(body)))
+		for b.Loop() {
+			if err := ptraceotlp.NewExportRequest().UnmarshalProto(body); err != nil {
+				b.Fatal(err)
+			}
+		}
+	})
 }
