@@ -165,3 +165,27 @@ func TestAbsentIsNotZero(t *testing.T) {
 		t.Fatalf("checked %d events, want a run and a page", checked)
 	}
 }
+
+// TestLighthouseShapesEdgeCases covers hand-written edge cases of the shapes
+// the real corpus does not hold: a PageSpeed Insights API response, a flow
+// step with a runtime error (left out), and a flow with nothing measured.
+func TestLighthouseShapesEdgeCases(t *testing.T) {
+	nav := `{"lighthouseVersion":"12.0.0","gatherMode":"navigation","finalDisplayedUrl":"https://example.com/","audits":{"first-contentful-paint":{"numericValue":900},"interactive":{"numericValue":1500},"largest-contentful-paint":{"numericValue":1200}}}`
+	vs, runs, err := decodeLighthouse(guarded([]byte(`{"kind":"pagespeedonline#result","lighthouseResult":` + nav + `}`)))
+	if err != nil || runs != 1 || len(vs) != 1 || vs[0].GetLcpMs() != 1200 || vs[0].GetUrl() != "https://example.com/" {
+		t.Fatalf("PSI response: %v %d %v", err, runs, vs)
+	}
+	failed := `{"lighthouseVersion":"12.0.0","gatherMode":"navigation","finalDisplayedUrl":"https://example.com/x","runtimeError":{"code":"NO_FCP"},"audits":{}}`
+	vs, _, err = decodeLighthouse(guarded([]byte(`{"steps":[{"name":"broken","lhr":` + failed + `},{"name":"home","lhr":` + nav + `}]}`)))
+	if err != nil || len(vs) != 1 || vs[0].GetStep() != "home" || vs[0].GetRuns() != 1 {
+		t.Fatalf("flow with a failed step: %v %v", err, vs)
+	}
+	_, _, err = decodeLighthouse(guarded([]byte(`{"steps":[{"name":"broken","lhr":` + failed + `}]}`)))
+	if statusOf(err) != http.StatusUnprocessableEntity {
+		t.Fatalf("flow with nothing measured: %v, want 422", err)
+	}
+	_, _, err = decodeLighthouse(guarded([]byte(`{"steps":[{"name":"no result"}]}`)))
+	if statusOf(err) != http.StatusBadRequest || !strings.Contains(err.Error(), "steps[0].lhr") {
+		t.Fatalf("flow step without a result: %v, want 400 naming steps[0].lhr", err)
+	}
+}
