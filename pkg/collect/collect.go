@@ -37,6 +37,8 @@ type Limits struct {
 	MaxBodyBytes int64
 	// MaxDecodedBytes bounds the body after decompression: a gzip bomb stops here.
 	MaxDecodedBytes int64
+	// MaxDepth bounds how deeply a document nests (0: DefaultMaxDepth); see CheckJSON and CheckProto.
+	MaxDepth int
 }
 
 // DefaultLimits suit 100 MB reports.
@@ -100,21 +102,6 @@ type Request struct {
 	Name string
 }
 
-// subjectParams maps query parameters (or X-Trilens-<Name> headers) to subject fields.
-var subjectParams = []struct {
-	name string
-	set  func(*eventv1.Subject, string)
-}{
-	{"repo", func(s *eventv1.Subject, v string) { s.Repository = v }},
-	{"commit", func(s *eventv1.Subject, v string) { s.Commit = v }},
-	{"branch", func(s *eventv1.Subject, v string) { s.Branch = v }},
-	{"base_branch", func(s *eventv1.Subject, v string) { s.BaseBranch = v }},
-	{"pipeline_run", func(s *eventv1.Subject, v string) { s.PipelineRun = v }},
-	{"service", func(s *eventv1.Subject, v string) { s.Service = v }},
-	{"journey", func(s *eventv1.Subject, v string) { s.Journey = v }},
-	{"release", func(s *eventv1.Subject, v string) { s.Release = v }},
-}
-
 // param reads a subject parameter from the query or an X-Trilens-<Name> header.
 func param(r *http.Request, name string) string {
 	if v := r.URL.Query().Get(name); v != "" {
@@ -145,8 +132,15 @@ func (s Settings) Open(r *http.Request) (*Request, error) {
 		return nil, err
 	}
 	subj := &eventv1.Subject{}
-	for _, p := range subjectParams {
-		p.set(subj, param(r, p.name))
+	for _, f := range subjectFields {
+		*f.ref(subj) = param(r, f.name)
+	}
+	if err := ValidateSubject(subj); err != nil {
+		return nil, err
+	}
+	name := param(r, "name")
+	if err := Label.Check("name", name); err != nil {
+		return nil, err
 	}
 	env, err := ParseEnvironment(param(r, "env"))
 	if err != nil {
@@ -161,7 +155,7 @@ func (s Settings) Open(r *http.Request) (*Request, error) {
 	if err != nil {
 		return nil, err
 	}
-	return &Request{Tenant: tenant, Subject: subj, Body: body, Name: param(r, "name")}, nil
+	return &Request{Tenant: tenant, Subject: subj, Body: body, Name: name}, nil
 }
 
 // openBody bounds the raw body, then decompresses it when it is gzip (by

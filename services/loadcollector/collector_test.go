@@ -75,8 +75,8 @@ func TestPostPublishesEventsMatchingGolden(t *testing.T) {
 				t.Errorf("response %+v with %d events published, want %d rows, %d bytes", resp, len(evs), tc.rows, len(body))
 			}
 			for _, ev := range evs {
-				if ev.Envelope.Document.GetSha256() != resp.SHA256 || ev.Envelope.Part.GetReportId() != resp.SHA256 {
-					t.Errorf("event %s: document %v, part %v; want the body's sha256 %s", ev.Envelope.EventId, ev.Envelope.Document, ev.Envelope.Part, resp.SHA256)
+				if ev.Envelope.Document.GetSha256() != resp.SHA256 || ev.Envelope.Part.GetReportId() != resp.ReportID || resp.ReportID == resp.SHA256 {
+					t.Errorf("event %s: document %v, part %v; want the body's sha256 %s and report %s", ev.Envelope.EventId, ev.Envelope.Document, ev.Envelope.Part, resp.SHA256, resp.ReportID)
 				}
 			}
 			// The claim check holds the document byte for byte.

@@ -389,6 +389,12 @@ func (s *series) stats(name string, dur float64) *loadtestv1.ScenarioStats {
 	}
 	if s.failTotal > 0 {
 		st.FailedRate = s.failed / s.failTotal
+	} else {
+		st.Absent = append(st.Absent, "failed_rate")
+	}
+	if s.dur.Count() == 0 {
+		// No http_req_duration sample (a browser or gRPC-only run): latency is unknown, not 0.
+		st.Absent = append(st.Absent, "p50_ms", "p90_ms", "p95_ms", "p99_ms")
 	}
 	return st
 }

@@ -29,9 +29,14 @@ type Collector struct {
 
 // Response is the 202 answer to an accepted document.
 type Response struct {
+	// ReportID identifies the submission: the document's digest with the
+	// tenant, the subject and the test name, so the same file submitted for
+	// another commit is another report.
 	ReportID string `json:"report_id"`
-	Format   string `json:"format"`
-	Events   int    `json:"events"`
+	// Test is the test name a load run is filed under.
+	Test   string `json:"test,omitempty"`
+	Format string `json:"format"`
+	Events int    `json:"events"`
 	// Rows are the rows the events carry: scenarios and steps of a run, or URLs of a Lighthouse report.
 	Rows int `json:"rows"`
 	// Samples are the NDJSON lines (or Lighthouse runs) read.
@@ -68,7 +73,7 @@ func (c *Collector) Register(mux *http.ServeMux) {
 }
 
 // decodeFunc decodes a body and returns how to build its events once the
-// report id (the document's sha256, known only at the end) is known.
+// report id (from the document's sha256, known only at the end) is known.
 type decodeFunc func(r *http.Request, req *collect.Request, body *bufio.Reader) (build func(reportID string) []*eventv1.Event, resp Response, err error)
 
 func (c *Collector) handler(endpoint, mediaType string, decode decodeFunc) http.Handler {
@@ -112,6 +117,8 @@ func (c *Collector) ingest(r *http.Request, endpoint, mediaType string, decode d
 	if err != nil {
 		return Response{}, err
 	}
+	// Bound nesting before any decoder recurses into the document.
+	doc = bufio.NewReaderSize(collect.JSONGuard(doc, c.set.Limits), 256<<10)
 	build, resp, err := decode(r, req, doc)
 	if err != nil {
 		return Response{}, err
@@ -120,9 +127,10 @@ func (c *Collector) ingest(r *http.Request, endpoint, mediaType string, decode d
 	if _, err := io.Copy(io.Discard, body); err != nil {
 		return Response{}, err
 	}
-	reportID := hex.EncodeToString(h.Sum(nil))
+	sum := hex.EncodeToString(h.Sum(nil))
+	reportID := collect.ReportID(req.Tenant, req.Subject, sum, resp.Test)
 	evs := build(reportID)
-	resp.SHA256, resp.ReportID, resp.Bytes, resp.Events = reportID, reportID, counted.n, len(evs)
+	resp.SHA256, resp.ReportID, resp.Bytes, resp.Events = sum, reportID, counted.n, len(evs)
 	if sp != nil && sp.ok() {
 		ref, err := c.putDocument(r, sp, req.Name, endpoint, mediaType)
 		if err != nil {
@@ -203,8 +211,20 @@ func (c *Collector) loadRun(r *http.Request, req *collect.Request, body *bufio.R
 	if test == "" {
 		test = r.Header.Get("X-Trilens-Test")
 	}
-	build := func(id string) []*eventv1.Event { return []*eventv1.Event{loadRunEvent(c.set, req, test, run, id)} }
-	return build, Response{Format: run.Format, Rows: len(run.Scenarios) + len(run.Steps), Samples: samples}, nil
+	if err := collect.Label.Check("test", test); err != nil {
+		return nil, Response{}, err
+	}
+	run.TestName = testName(test, req, run)
+	if err := collect.Label.Check("test", run.TestName); err != nil {
+		return nil, Response{}, collect.Errorf(http.StatusBadRequest, "test", "the name made of the run's scenarios is unfit (%v): name the test with the test parameter", err)
+	}
+	for _, s := range run.Scenarios {
+		if err := collect.Label.Check("scenario", s.Scenario); err != nil {
+			return nil, Response{}, err
+		}
+	}
+	build := func(id string) []*eventv1.Event { return []*eventv1.Event{loadRunEvent(c.set, req, run, id)} }
+	return build, Response{Format: run.Format, Test: run.TestName, Rows: len(run.Scenarios) + len(run.Steps), Samples: samples}, nil
 }
 
 func (c *Collector) webVitals(r *http.Request, req *collect.Request, body *bufio.Reader) (func(string) []*eventv1.Event, Response, error) {

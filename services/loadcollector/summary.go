@@ -128,23 +128,39 @@ func decodeMetric(raw json.RawMessage, format string) (metricFigures, error) {
 }
 
 // summaryStats gathers the figures of the metrics with the given tag suffix
-// ("" for the whole run, "{scenario:checkout}" for a submetric).
+// ("" for the whole run, "{scenario:checkout}" for a submetric). A figure the
+// summary does not hold (k6's --summary-trend-stats decides which trend
+// statistics it writes) is 0 and named in Absent.
 func summaryStats(scenario, suffix string, figs map[string]metricFigures) *loadtestv1.ScenarioStats {
-	v := func(metric, key string) float64 { return figs[metric+suffix].values[key] }
-	s := &loadtestv1.ScenarioStats{
-		Scenario:     scenario,
-		Requests:     v("http_reqs", "count"),
-		Rps:          v("http_reqs", "rate"),
-		P50Ms:        first(figs["http_req_duration"+suffix].values, "med", "p(50)"),
-		P90Ms:        v("http_req_duration", "p(90)"),
-		P95Ms:        v("http_req_duration", "p(95)"),
-		P99Ms:        v("http_req_duration", "p(99)"),
-		FailedRate:   first(figs["http_req_failed"+suffix].values, "rate", "value"),
-		Iterations:   v("iterations", "count"),
-		VusMax:       max(v("vus_max", "max"), v("vus", "max")),
-		ChecksPassed: v("checks", "passes"),
-		ChecksFailed: v("checks", "fails"),
+	s := &loadtestv1.ScenarioStats{Scenario: scenario}
+	get := func(field string, dst *float64, metric string, keys ...string) {
+		vals := figs[metric+suffix].values
+		for _, k := range keys {
+			if x, ok := vals[k]; ok {
+				*dst = x
+				return
+			}
+		}
+		s.Absent = append(s.Absent, field)
 	}
+	get("requests", &s.Requests, "http_reqs", "count")
+	get("rps", &s.Rps, "http_reqs", "rate")
+	get("p50_ms", &s.P50Ms, "http_req_duration", "med", "p(50)")
+	get("p90_ms", &s.P90Ms, "http_req_duration", "p(90)")
+	get("p95_ms", &s.P95Ms, "http_req_duration", "p(95)")
+	get("p99_ms", &s.P99Ms, "http_req_duration", "p(99)")
+	get("failed_rate", &s.FailedRate, "http_req_failed", "rate", "value")
+	get("iterations", &s.Iterations, "iterations", "count")
+	var vusMax, vus float64
+	get("vus_max", &vusMax, "vus_max", "max")
+	if n := len(s.Absent); n > 0 && s.Absent[n-1] == "vus_max" {
+		// vus_max is absent only when neither metric gives it.
+		s.Absent = s.Absent[:n-1]
+		get("vus_max", &vus, "vus", "max")
+	}
+	s.VusMax = max(vusMax, vus)
+	get("checks_passed", &s.ChecksPassed, "checks", "passes")
+	get("checks_failed", &s.ChecksFailed, "checks", "fails")
 	return s
 }
 

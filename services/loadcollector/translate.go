@@ -113,9 +113,8 @@ func producer(tool, version string) *eventv1.Producer {
 
 // loadRunEvent wraps a run in its one event: a run is a few kilobytes
 // whatever the size of the stream it came from.
-func loadRunEvent(set collect.Settings, req *collect.Request, test string, run *loadtestv1.LoadRun, reportID string) *eventv1.Event {
+func loadRunEvent(set collect.Settings, req *collect.Request, run *loadtestv1.LoadRun, reportID string) *eventv1.Event {
 	run.RunId = reportID
-	run.TestName = testName(test, req, run)
 	id := events.ID(req.Tenant, events.KindName(eventv1.Kind_KIND_LOAD_RUN), reportID, "0")
 	env := set.Envelope(req, id, eventv1.Kind_KIND_LOAD_RUN, producer("k6", ""), startTime(run, set.Now))
 	env.Part = &eventv1.Part{ReportId: reportID, Index: 0, Count: 1}

@@ -11,6 +11,7 @@ import (
 	"runtime"
 	"time"
 
+	"github.com/trilens/trilens/pkg/collect"
 	"github.com/trilens/trilens/pkg/policy"
 )
 
@@ -31,6 +32,10 @@ type Config struct {
 	FlushInterval time.Duration `yaml:"flush_interval"`
 	// MaxRequestBytes bounds one request body, compressed and decompressed.
 	MaxRequestBytes int64 `yaml:"max_request_bytes"`
+	// MaxDepth bounds how deeply messages (protobuf) or objects and arrays
+	// (JSON) may nest in a request; deeper requests get 400 / INVALID_ARGUMENT
+	// before the OTLP decoder, which recurses once per level, sees them.
+	MaxDepth int `yaml:"max_depth"`
 	// MaxConcurrentRequests bounds the requests decoded at once; more are refused.
 	MaxConcurrentRequests int `yaml:"max_concurrent_requests"`
 	// MaxQueuedSpans bounds spans accepted but not yet buffered in a trace;
@@ -67,6 +72,7 @@ func (c *Config) RegisterFlags(prefix string, fs *flag.FlagSet) {
 	fs.DurationVar(&c.Lateness, prefix+"lateness", 90*time.Second, "how long a window waits after its end for late traces")
 	fs.DurationVar(&c.FlushInterval, prefix+"flush-interval", time.Second, "how often closed windows are published")
 	fs.Int64Var(&c.MaxRequestBytes, prefix+"max-request-bytes", 32<<20, "largest request body, compressed or not")
+	fs.IntVar(&c.MaxDepth, prefix+"max-depth", collect.DefaultMaxDepth, "deepest nesting of a request (protobuf messages, JSON objects and arrays)")
 	fs.IntVar(&c.MaxConcurrentRequests, prefix+"max-concurrent-requests", 32, "requests decoded at once; more are refused")
 	fs.IntVar(&c.MaxQueuedSpans, prefix+"max-queued-spans", 100_000, "spans waiting for a shard; more are refused")
 	fs.IntVar(&c.MaxBufferedSpans, prefix+"max-buffered-spans", 500_000, "spans held while traces assemble; past it the oldest traces are analysed early")
@@ -102,7 +108,7 @@ func (c *Config) Validate() error {
 	for name, v := range map[string]int64{
 		"max_request_bytes": c.MaxRequestBytes, "max_concurrent_requests": int64(c.MaxConcurrentRequests),
 		"max_queued_spans": int64(c.MaxQueuedSpans), "max_buffered_spans": int64(c.MaxBufferedSpans),
-		"max_spans_per_trace": int64(c.MaxSpansPerTrace),
+		"max_spans_per_trace": int64(c.MaxSpansPerTrace), "max_depth": int64(c.MaxDepth),
 	} {
 		if v <= 0 {
 			errs = append(errs, fmt.Errorf("%s: must be positive, got %d", name, v))

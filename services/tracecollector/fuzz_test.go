@@ -6,6 +6,8 @@ import (
 
 	"go.opentelemetry.io/collector/pdata/pcommon"
 	"go.opentelemetry.io/collector/pdata/ptrace/ptraceotlp"
+
+	"github.com/trilens/trilens/pkg/collect"
 )
 
 // decodeAndAnalyse runs a decoded request through everything that reads
@@ -47,11 +49,20 @@ func fuzzSeeds() [][]byte {
 	return seeds
 }
 
+// The fuzz targets decode as the collector does: bounded first, then pdata.
+// Their seeds include bodies nested far past the bound (pdata alone would
+// overflow the stack on them).
+
 func FuzzDecodeProto(f *testing.F) {
 	for _, s := range fuzzSeeds() {
 		f.Add(s)
 	}
+	f.Add(deepProtoRequest(2_000))
+	f.Add(deepProtoRequest(60))
 	f.Fuzz(func(t *testing.T, data []byte) {
+		if collect.CheckProto(data, exportRequestDesc, collect.Limits{}) != nil {
+			return
+		}
 		req := ptraceotlp.NewExportRequest()
 		if err := req.UnmarshalProto(data); err != nil {
 			return
@@ -68,7 +79,12 @@ func FuzzDecodeJSON(f *testing.F) {
 		f.Add(j)
 	}
 	f.Add([]byte(`{"resourceSpans":[{"scopeSpans":[{"spans":[{"traceId":"5b8efff798038103d269b633813fc60c","spanId":"eee19b7ec3c1b174","parentSpanId":"eee19b7ec3c1b174","startTimeUnixNano":"5","endTimeUnixNano":"1"}]}]}]}`))
+	f.Add(deepJSONRequest(2_000))
+	f.Add(deepJSONRequest(40))
 	f.Fuzz(func(t *testing.T, data []byte) {
+		if collect.CheckJSON(data, collect.Limits{}) != nil {
+			return
+		}
 		req := ptraceotlp.NewExportRequest()
 		if err := req.UnmarshalJSON(data); err != nil {
 			return

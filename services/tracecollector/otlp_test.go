@@ -106,7 +106,7 @@ func statusBody(t *testing.T, resp *http.Response) *spb.Status {
 
 func TestHTTPResponses(t *testing.T) {
 	cfg := testConfig()
-	cfg.MaxRequestBytes = 64 << 10
+	cfg.MaxRequestBytes = 1 << 20
 	cfg.MaxQueuedSpans = 10
 	c := startCollector(t, cfg, natstest.Bus(t), nil)
 	url := "http://" + c.HTTPAddr() + "/v1/traces"
@@ -117,13 +117,16 @@ func TestHTTPResponses(t *testing.T) {
 	_, _ = zw.Write(protoBody(t, request(3, now)))
 	_ = zw.Close()
 	okJSON, _ := request(3, now).MarshalJSON()
-	bomb := bytes.Repeat([]byte{0}, 1<<20)
+	bomb := bytes.Repeat([]byte{0}, 4<<20)
 	var gzBomb bytes.Buffer
 	zw = gzip.NewWriter(&gzBomb)
 	_, _ = zw.Write(bomb)
 	_ = zw.Close()
 	partial := request(3, now)
 	partial.Traces().ResourceSpans().At(0).ScopeSpans().At(0).Spans().At(2).SetSpanID(pcommon.SpanID{})
+	// A service name the scorer could not group by: its spans are refused, with the reason.
+	longService := request(3, now)
+	longService.Traces().ResourceSpans().At(0).Resource().Attributes().PutStr("service.name", strings.Repeat("s", 600<<10))
 
 	for _, tc := range []struct {
 		name, ct   string
@@ -137,11 +140,12 @@ func TestHTTPResponses(t *testing.T) {
 		{name: "gzip protobuf", ct: "application/x-protobuf", body: gz.Bytes(), hdr: []string{"Content-Encoding", "gzip"}, status: 200},
 		{name: "json", ct: "application/json", body: okJSON, status: 200},
 		{name: "partial success", ct: "application/x-protobuf", body: protoBody(t, partial), status: 200, rejected: 1},
+		{name: "unscorable service name", ct: "application/x-protobuf", body: protoBody(t, longService), status: 200, rejected: 3},
 		{name: "malformed protobuf", ct: "application/x-protobuf", body: []byte{0x0a, 0xff, 0xff, 0x01}, status: 400},
 		{name: "malformed json", ct: "application/json", body: []byte(`{"resourceSpans":[{"scopeSpans":[{"spans":[{"traceId":"zz"}]}]}]`), status: 400},
 		{name: "not json", ct: "application/json", body: []byte(`{"resourceSpans": [`), status: 400},
 		{name: "unknown media type", ct: "text/plain", body: []byte("hi"), status: 415},
-		{name: "oversized", ct: "application/x-protobuf", body: make([]byte, 65<<10), status: 413},
+		{name: "oversized", ct: "application/x-protobuf", body: make([]byte, 1<<20+1), status: 413},
 		{name: "gzip bomb", ct: "application/x-protobuf", body: gzBomb.Bytes(), hdr: []string{"Content-Encoding", "gzip"}, status: 413},
 		{name: "overload", ct: "application/x-protobuf", body: protoBody(t, request(11, now)), status: 429, retryAfter: true},
 		{name: "bad environment", ct: "application/x-protobuf", body: protoBody(t, request(3, now)), hdr: []string{"X-Trilens-Env", "moon"}, status: 400},
@@ -179,6 +183,9 @@ func TestHTTPResponses(t *testing.T) {
 			}
 			if tc.rejected > 0 && er.PartialSuccess().ErrorMessage() == "" {
 				t.Error("partial success without an error message")
+			}
+			if tc.rejected > 0 {
+				t.Logf("partial success: %.120s", er.PartialSuccess().ErrorMessage())
 			}
 		})
 	}

@@ -74,6 +74,17 @@ func (c *Collector) serveHTTP(w http.ResponseWriter, r *http.Request) {
 		return
 	}
 	c.metrics.bytes.WithLabelValues("http").Add(float64(body.Len()))
+	// pdata's decoders recurse once per nesting level without a limit: bound
+	// the nesting first, or one deep body overflows the stack and kills the process.
+	if enc == encJSON {
+		err = collect.CheckJSON(body.Bytes(), c.set.Limits)
+	} else {
+		err = collect.CheckProto(body.Bytes(), exportRequestDesc, c.set.Limits)
+	}
+	if err != nil {
+		c.fail(w, enc, err)
+		return
+	}
 	ereq := ptraceotlp.NewExportRequest()
 	if enc == encJSON {
 		err = ereq.UnmarshalJSON(body.Bytes())

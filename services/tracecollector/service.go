@@ -64,7 +64,7 @@ func New(cfg Config, set collect.Settings) (*Collector, error) {
 		set.Now = time.Now
 	}
 	// OTLP bodies are decoded whole, so they get a much smaller bound than reports.
-	set.Limits = collect.Limits{MaxBodyBytes: cfg.MaxRequestBytes, MaxDecodedBytes: cfg.MaxRequestBytes}
+	set.Limits = collect.Limits{MaxBodyBytes: cfg.MaxRequestBytes, MaxDecodedBytes: cfg.MaxRequestBytes, MaxDepth: cfg.MaxDepth}
 	if cfg.InstanceID == "" {
 		var b [8]byte
 		_, _ = rand.Read(b[:])

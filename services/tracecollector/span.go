@@ -9,6 +9,7 @@ import (
 	"go.opentelemetry.io/collector/pdata/pcommon"
 	"go.opentelemetry.io/collector/pdata/ptrace"
 
+	"github.com/trilens/trilens/pkg/collect"
 	eventv1 "github.com/trilens/trilens/proto/trilens/event/v1"
 	tracev1 "github.com/trilens/trilens/proto/trilens/trace/v1"
 )
@@ -84,6 +85,15 @@ func (c *converter) convert(td ptrace.Traces, out []span) ([]span, int, string) 
 			return true
 		})
 		sss := rs.ScopeSpans()
+		// The service names windows the scorer groups and queries by: one it
+		// could not store or bind is refused here, with the reason.
+		if err := collect.Label.Check("service.name", service); err != nil {
+			for j := 0; j < sss.Len(); j++ {
+				rejected += sss.At(j).Spans().Len()
+			}
+			reason = "resource attribute " + err.Error()
+			continue
+		}
 		for j := 0; j < sss.Len(); j++ {
 			spans := sss.At(j).Spans()
 			for k := 0; k < spans.Len(); k++ {

@@ -85,19 +85,23 @@ func (x *Threshold) GetPassed() bool {
 
 // ScenarioStats are the figures of one scenario or tag; scenario "" is the whole run.
 type ScenarioStats struct {
-	state         protoimpl.MessageState `protogen:"open.v1"`
-	Scenario      string                 `protobuf:"bytes,1,opt,name=scenario,proto3" json:"scenario,omitempty"`
-	Requests      float64                `protobuf:"fixed64,2,opt,name=requests,proto3" json:"requests,omitempty"`
-	Rps           float64                `protobuf:"fixed64,3,opt,name=rps,proto3" json:"rps,omitempty"`
-	P50Ms         float64                `protobuf:"fixed64,4,opt,name=p50_ms,json=p50Ms,proto3" json:"p50_ms,omitempty"`
-	P90Ms         float64                `protobuf:"fixed64,5,opt,name=p90_ms,json=p90Ms,proto3" json:"p90_ms,omitempty"`
-	P95Ms         float64                `protobuf:"fixed64,6,opt,name=p95_ms,json=p95Ms,proto3" json:"p95_ms,omitempty"`
-	P99Ms         float64                `protobuf:"fixed64,7,opt,name=p99_ms,json=p99Ms,proto3" json:"p99_ms,omitempty"`
-	FailedRate    float64                `protobuf:"fixed64,8,opt,name=failed_rate,json=failedRate,proto3" json:"failed_rate,omitempty"`
-	Iterations    float64                `protobuf:"fixed64,9,opt,name=iterations,proto3" json:"iterations,omitempty"`
-	VusMax        float64                `protobuf:"fixed64,10,opt,name=vus_max,json=vusMax,proto3" json:"vus_max,omitempty"`
-	ChecksPassed  float64                `protobuf:"fixed64,11,opt,name=checks_passed,json=checksPassed,proto3" json:"checks_passed,omitempty"`
-	ChecksFailed  float64                `protobuf:"fixed64,12,opt,name=checks_failed,json=checksFailed,proto3" json:"checks_failed,omitempty"`
+	state        protoimpl.MessageState `protogen:"open.v1"`
+	Scenario     string                 `protobuf:"bytes,1,opt,name=scenario,proto3" json:"scenario,omitempty"`
+	Requests     float64                `protobuf:"fixed64,2,opt,name=requests,proto3" json:"requests,omitempty"`
+	Rps          float64                `protobuf:"fixed64,3,opt,name=rps,proto3" json:"rps,omitempty"`
+	P50Ms        float64                `protobuf:"fixed64,4,opt,name=p50_ms,json=p50Ms,proto3" json:"p50_ms,omitempty"`
+	P90Ms        float64                `protobuf:"fixed64,5,opt,name=p90_ms,json=p90Ms,proto3" json:"p90_ms,omitempty"`
+	P95Ms        float64                `protobuf:"fixed64,6,opt,name=p95_ms,json=p95Ms,proto3" json:"p95_ms,omitempty"`
+	P99Ms        float64                `protobuf:"fixed64,7,opt,name=p99_ms,json=p99Ms,proto3" json:"p99_ms,omitempty"`
+	FailedRate   float64                `protobuf:"fixed64,8,opt,name=failed_rate,json=failedRate,proto3" json:"failed_rate,omitempty"`
+	Iterations   float64                `protobuf:"fixed64,9,opt,name=iterations,proto3" json:"iterations,omitempty"`
+	VusMax       float64                `protobuf:"fixed64,10,opt,name=vus_max,json=vusMax,proto3" json:"vus_max,omitempty"`
+	ChecksPassed float64                `protobuf:"fixed64,11,opt,name=checks_passed,json=checksPassed,proto3" json:"checks_passed,omitempty"`
+	ChecksFailed float64                `protobuf:"fixed64,12,opt,name=checks_failed,json=checksFailed,proto3" json:"checks_failed,omitempty"`
+	// absent names the fields above the report did not give (for example
+	// "p95_ms" when k6 ran with --summary-trend-stats without p(95)). Their
+	// value is 0 and means unknown, never a measured zero.
+	Absent        []string `protobuf:"bytes,13,rep,name=absent,proto3" json:"absent,omitempty"`
 	unknownFields protoimpl.UnknownFields
 	sizeCache     protoimpl.SizeCache
 }
@@ -214,6 +218,13 @@ func (x *ScenarioStats) GetChecksFailed() float64 {
 		return x.ChecksFailed
 	}
 	return 0
+}
+
+func (x *ScenarioStats) GetAbsent() []string {
+	if x != nil {
+		return x.Absent
+	}
+	return nil
 }
 
 // Step is one load level of a stepped run.
@@ -510,8 +521,14 @@ type WebVitals struct {
 	PerformanceScore  float64                `protobuf:"fixed64,10,opt,name=performance_score,json=performanceScore,proto3" json:"performance_score,omitempty"`
 	Runs              uint32                 `protobuf:"varint,11,opt,name=runs,proto3" json:"runs,omitempty"`
 	LighthouseVersion string                 `protobuf:"bytes,12,opt,name=lighthouse_version,json=lighthouseVersion,proto3" json:"lighthouse_version,omitempty"`
-	unknownFields     protoimpl.UnknownFields
-	sizeCache         protoimpl.SizeCache
+	// absent names the metric fields above the report did not measure (for
+	// example "lcp_ms" before Lighthouse 6, "inp_ms" outside a user-flow
+	// timespan). Their value is 0 and means unknown, never a measured zero.
+	Absent []string `protobuf:"bytes,13,rep,name=absent,proto3" json:"absent,omitempty"`
+	// step is the user-flow step the run is (its name), "" for a plain report.
+	Step          string `protobuf:"bytes,14,opt,name=step,proto3" json:"step,omitempty"`
+	unknownFields protoimpl.UnknownFields
+	sizeCache     protoimpl.SizeCache
 }
 
 func (x *WebVitals) Reset() {
@@ -628,6 +645,20 @@ func (x *WebVitals) GetLighthouseVersion() string {
 	return ""
 }
 
+func (x *WebVitals) GetAbsent() []string {
+	if x != nil {
+		return x.Absent
+	}
+	return nil
+}
+
+func (x *WebVitals) GetStep() string {
+	if x != nil {
+		return x.Step
+	}
+	return ""
+}
+
 var File_trilens_loadtest_v1_loadtest_proto protoreflect.FileDescriptor
 
 const file_trilens_loadtest_v1_loadtest_proto_rawDesc = "" +
@@ -638,7 +669,7 @@ const file_trilens_loadtest_v1_loadtest_proto_rawDesc = "" +
 	"\n" +
 	"expression\x18\x02 \x01(\tR\n" +
 	"expression\x12\x16\n" +
-	"\x06passed\x18\x03 \x01(\bR\x06passed\"\xd9\x02\n" +
+	"\x06passed\x18\x03 \x01(\bR\x06passed\"\xf1\x02\n" +
 	"\rScenarioStats\x12\x1a\n" +
 	"\bscenario\x18\x01 \x01(\tR\bscenario\x12\x1a\n" +
 	"\brequests\x18\x02 \x01(\x01R\brequests\x12\x10\n" +
@@ -655,7 +686,8 @@ const file_trilens_loadtest_v1_loadtest_proto_rawDesc = "" +
 	"\avus_max\x18\n" +
 	" \x01(\x01R\x06vusMax\x12#\n" +
 	"\rchecks_passed\x18\v \x01(\x01R\fchecksPassed\x12#\n" +
-	"\rchecks_failed\x18\f \x01(\x01R\fchecksFailed\"\xa7\x01\n" +
+	"\rchecks_failed\x18\f \x01(\x01R\fchecksFailed\x12\x16\n" +
+	"\x06absent\x18\r \x03(\tR\x06absent\"\xa7\x01\n" +
 	"\x04Step\x12&\n" +
 	"\x0fstart_unix_nano\x18\x01 \x01(\x03R\rstartUnixNano\x12\x1d\n" +
 	"\n" +
@@ -685,7 +717,7 @@ const file_trilens_loadtest_v1_loadtest_proto_rawDesc = "" +
 	"thresholds\x12/\n" +
 	"\x05steps\x18\t \x03(\v2\x19.trilens.loadtest.v1.StepR\x05steps\x129\n" +
 	"\bcapacity\x18\n" +
-	" \x01(\v2\x1d.trilens.loadtest.v1.CapacityR\bcapacity\"\xdb\x02\n" +
+	" \x01(\v2\x1d.trilens.loadtest.v1.CapacityR\bcapacity\"\x87\x03\n" +
 	"\tWebVitals\x12\x10\n" +
 	"\x03url\x18\x01 \x01(\tR\x03url\x12\x1f\n" +
 	"\vform_factor\x18\x02 \x01(\tR\n" +
@@ -700,7 +732,9 @@ const file_trilens_loadtest_v1_loadtest_proto_rawDesc = "" +
 	"\x11performance_score\x18\n" +
 	" \x01(\x01R\x10performanceScore\x12\x12\n" +
 	"\x04runs\x18\v \x01(\rR\x04runs\x12-\n" +
-	"\x12lighthouse_version\x18\f \x01(\tR\x11lighthouseVersionBAZ?github.com/trilens/trilens/proto/trilens/loadtest/v1;loadtestv1b\x06proto3"
+	"\x12lighthouse_version\x18\f \x01(\tR\x11lighthouseVersion\x12\x16\n" +
+	"\x06absent\x18\r \x03(\tR\x06absent\x12\x12\n" +
+	"\x04step\x18\x0e \x01(\tR\x04stepBAZ?github.com/trilens/trilens/proto/trilens/loadtest/v1;loadtestv1b\x06proto3"
 
 var (
 	file_trilens_loadtest_v1_loadtest_proto_rawDescOnce sync.Once
