@@ -1,0 +1,2 @@
+// Package changecollector takes CI runs, deploys, rollbacks and incidents.
+package changecollector
