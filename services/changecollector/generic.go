@@ -17,8 +17,8 @@ type GenericChange struct {
 	ID             string          `json:"id"`
 	Type           string          `json:"type"`
 	Status         string          `json:"status"`
-	StartedAt      *time.Time      `json:"started_at,omitempty"`
-	FinishedAt     *time.Time      `json:"finished_at,omitempty"`
+	StartedAt      string          `json:"started_at,omitempty"` // RFC 3339
+	FinishedAt     string          `json:"finished_at,omitempty"`
 	URL            string          `json:"url,omitempty"`
 	Title          string          `json:"title,omitempty"`
 	Source         string          `json:"source,omitempty"`
@@ -38,7 +38,7 @@ type GenericChange struct {
 // GenericCommit is a commit a change carries.
 type GenericCommit struct {
 	SHA         string     `json:"sha"`
-	CommittedAt *time.Time `json:"committed_at,omitempty"`
+	CommittedAt string `json:"committed_at,omitempty"` // RFC 3339
 }
 
 // GenericBatch is several changes in one request.
@@ -115,19 +115,20 @@ func (g GenericChange) record() (Record, error) {
 		Artifact: g.Artifact, ArtifactDigest: g.ArtifactDigest, RollbackOf: g.RollbackOf,
 		Severity: g.Severity, Pipeline: g.Pipeline,
 	}
-	if g.StartedAt != nil {
-		ch.StartedUnixNano = nanos(*g.StartedAt)
+	var err error
+	if ch.StartedUnixNano, err = rfc3339("started_at", g.StartedAt); err != nil {
+		return Record{}, err
 	}
-	if g.FinishedAt != nil {
-		ch.FinishedUnixNano = nanos(*g.FinishedAt)
+	if ch.FinishedUnixNano, err = rfc3339("finished_at", g.FinishedAt); err != nil {
+		return Record{}, err
 	}
 	for i, c := range g.Commits {
 		if c.SHA == "" {
 			return Record{}, fmt.Errorf("commits[%d].sha: missing", i)
 		}
 		cm := &changev1.Commit{Sha: c.SHA}
-		if c.CommittedAt != nil {
-			cm.CommittedUnixNano = nanos(*c.CommittedAt)
+		if cm.CommittedUnixNano, err = rfc3339(fmt.Sprintf("commits[%d].committed_at", i), c.CommittedAt); err != nil {
+			return Record{}, err
 		}
 		ch.Commits = append(ch.Commits, cm)
 	}
@@ -143,4 +144,16 @@ func orTime(a, b time.Time) time.Time {
 		return a
 	}
 	return b
+}
+
+// rfc3339 reads an optional time field; "" is absent.
+func rfc3339(field, v string) (int64, error) {
+	if v == "" {
+		return 0, nil
+	}
+	t, err := time.Parse(time.RFC3339Nano, v)
+	if err != nil {
+		return 0, fmt.Errorf("%s: want an RFC 3339 time such as 2026-11-30T10:04:00Z, got %q", field, v)
+	}
+	return nanos(t), nil
 }

@@ -11,7 +11,7 @@ require (
 	github.com/cloudevents/sdk-go/v2 v2.16.2
 	github.com/google/go-github/v75 v75.0.0
 	github.com/prometheus/client_golang v1.25.0
-	github.com/trilens/trilens/pkg v0.0.0-00010101000000-000000000000
+	github.com/trilens/trilens/pkg v0.0.0
 	github.com/trilens/trilens/proto v0.0.0
 	gitlab.com/gitlab-org/api/client-go/v2 v2.64.0
 	go.uber.org/goleak v1.3.0
