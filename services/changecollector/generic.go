@@ -37,7 +37,7 @@ type GenericChange struct {
 
 // GenericCommit is a commit a change carries.
 type GenericCommit struct {
-	SHA         string     `json:"sha"`
+	SHA         string `json:"sha"`
 	CommittedAt string `json:"committed_at,omitempty"` // RFC 3339
 }
 
