@@ -12,6 +12,7 @@ import (
 	"log/slog"
 	"net/http"
 	"net/http/httptest"
+	"net/url"
 	"os"
 	"path/filepath"
 	"strings"
@@ -413,5 +414,28 @@ func TestBadSignaturesRefused(t *testing.T) {
 	}
 	if evs := natstest.Published(t, e.bus); len(evs) != 2 {
 		t.Fatalf("%d events, want 2", len(evs))
+	}
+}
+
+// TestGitHubFormEncoded: GitHub's default content type sends the payload in
+// a form field and signs the form body.
+func TestGitHubFormEncoded(t *testing.T) {
+	e := newEnv(t, nil)
+	payload := real(t, "github/deployment_status_payload.json")
+	form := []byte(url.Values{"payload": {string(payload)}}.Encode())
+	hdr := gitHubHeaders("deployment_status", form, ghSecret)
+	hdr.Set("Content-Type", "application/x-www-form-urlencoded")
+	if code, out := e.post(t, "tenant=acme", hdr, form); code != http.StatusAccepted {
+		t.Fatalf("%d %s", code, out)
+	}
+	// Signed over the payload instead of the form: refused.
+	hdr = gitHubHeaders("deployment_status", payload, ghSecret)
+	hdr.Set("Content-Type", "application/x-www-form-urlencoded")
+	if code, out := e.post(t, "tenant=acme", hdr, form); code != http.StatusUnauthorized {
+		t.Fatalf("%d %s, want 401", code, out)
+	}
+	evs := natstest.Published(t, e.bus)
+	if len(evs) != 1 || evs[0].GetChanges().GetChanges()[0].GetId() != "github:deployment:145988746" {
+		t.Fatalf("events %v", evs)
 	}
 }
