@@ -220,3 +220,30 @@ func TestEnvironmentClass(t *testing.T) {
 		}
 	}
 }
+
+// TestIgnoredDeliveries: valid deliveries that are no change are answered
+// (so webhook UIs stay green) with the reason, publish nothing, and are
+// still refused when their signature is wrong.
+func TestIgnoredDeliveries(t *testing.T) {
+	e := newEnv(t, nil)
+	push := []byte(`{"ref":"refs/heads/main","after":"3484a3fb816e0859fd6e1cea078d76385ff50625"}`)
+	code, out := e.post(t, "tenant=acme", gitHubHeaders("push", push, ghSecret), push)
+	if code != http.StatusAccepted || !strings.Contains(string(out), "subscribe the webhook to workflow_run") {
+		t.Fatalf("push: %d %s", code, out)
+	}
+	if code, out := e.post(t, "tenant=acme", gitHubHeaders("push", push, "wrong"), push); code != http.StatusUnauthorized {
+		t.Fatalf("push with a bad signature: %d %s", code, out)
+	}
+	if code, out := e.post(t, "tenant=acme", http.Header{"X-Gitlab-Event": {"Push Hook"}, "X-Gitlab-Token": {glSecret}}, []byte(`{"object_kind":"push"}`)); code != http.StatusAccepted ||
+		!strings.Contains(string(out), "ignored") {
+		t.Fatalf("gitlab push: %d %s", code, out)
+	}
+	ce := http.Header{"Authorization": {"Bearer " + token}, "Ce-Specversion": {"1.0"}, "Ce-Id": {"a1"}, "Ce-Source": {"/ci"},
+		"Ce-Type": {"dev.cdevents.artifact.published.0.2.0"}, "Content-Type": {"application/json"}}
+	if code, out := e.post(t, "", ce, []byte(`{"context":{},"subject":{"id":"pkg:oci/x"}}`)); code != http.StatusAccepted || !strings.Contains(string(out), "artifact.published is no change") {
+		t.Fatalf("artifact.published: %d %s", code, out)
+	}
+	if evs := natstest.Published(t, e.bus); len(evs) != 0 {
+		t.Fatalf("%d events published from ignored deliveries", len(evs))
+	}
+}
