@@ -9,6 +9,7 @@ import (
 	"io"
 	"mime"
 	"net/http"
+	"strings"
 	"time"
 
 	"github.com/google/go-github/v75/github"
@@ -22,6 +23,7 @@ import (
 type Collector struct {
 	cfg     Config
 	set     collect.Settings
+	slots   chan struct{}
 	metrics *metrics
 }
 
@@ -40,7 +42,7 @@ func New(cfg Config, set collect.Settings) (*Collector, error) {
 	if err != nil {
 		return nil, err
 	}
-	return &Collector{cfg: cfg, set: set, metrics: m}, nil
+	return &Collector{cfg: cfg, set: set, slots: make(chan struct{}, cfg.MaxConcurrent), metrics: m}, nil
 }
 
 // Register mounts POST /v1/changes.
@@ -79,6 +81,13 @@ func (c *Collector) ServeHTTP(w http.ResponseWriter, r *http.Request) {
 // ingest authenticates the request, reads and verifies the whole body, and
 // publishes its changes only when all of them decoded.
 func (c *Collector) ingest(r *http.Request) (*Accepted, error) {
+	// Each request holds its whole body: bound how many are read at once.
+	select {
+	case c.slots <- struct{}{}:
+		defer func() { <-c.slots }()
+	case <-r.Context().Done():
+		return nil, r.Context().Err()
+	}
 	format := r.URL.Query().Get("format")
 	if format == "" {
 		format = FormatFromHeaders(r.Header)
@@ -113,7 +122,9 @@ func (c *Collector) ingest(r *http.Request) (*Accepted, error) {
 	switch format {
 	case FormatGitHub:
 		if body, err = gitHubPayload(r.Header, body, secret); err != nil {
-			c.metrics.signatures.WithLabelValues(format).Inc()
+			if reason(err) == "unauthorized" {
+				c.metrics.signatures.WithLabelValues(format).Inc()
+			}
 			return nil, err
 		}
 		verified = secret != ""
@@ -191,30 +202,26 @@ func (c *Collector) secret(tenant, format string) string {
 	return ""
 }
 
-// gitHubPayload checks X-Hub-Signature-256 when the tenant has a secret (a
-// missing or wrong signature is 401) and returns the JSON payload, which a
-// webhook set to form encoding sends in its payload field. The legacy
-// SHA-1 X-Hub-Signature is not accepted.
+// gitHubPayload checks X-Hub-Signature-256 over the body as sent when the
+// tenant has a secret (missing or wrong is 401), then returns the JSON
+// payload, which a webhook set to form encoding sends in its payload field.
+// The legacy SHA-1 X-Hub-Signature is not accepted.
 func gitHubPayload(h http.Header, body []byte, secret string) ([]byte, error) {
 	mt, _, err := mime.ParseMediaType(h.Get("Content-Type"))
-	if err != nil {
-		return nil, collect.Errorf(http.StatusUnsupportedMediaType, "Content-Type", "want application/json or application/x-www-form-urlencoded: %v", err)
+	if err != nil || (mt != "application/json" && mt != "application/x-www-form-urlencoded") {
+		return nil, collect.Errorf(http.StatusUnsupportedMediaType, "Content-Type", "want application/json or application/x-www-form-urlencoded, got %q", h.Get("Content-Type"))
 	}
-	if mt != "application/json" && mt != "application/x-www-form-urlencoded" {
-		return nil, collect.Errorf(http.StatusUnsupportedMediaType, "Content-Type", "want application/json or application/x-www-form-urlencoded, got %q", mt)
-	}
-	sig := ""
 	if secret != "" {
-		sig = h.Get(github.SHA256SignatureHeader)
-		if sig == "" {
+		sig := h.Get(github.SHA256SignatureHeader)
+		if !strings.HasPrefix(sig, "sha256=") {
 			return nil, collect.Errorf(http.StatusUnauthorized, github.SHA256SignatureHeader, "missing: the tenant's GitHub webhook has a secret")
 		}
-	}
-	payload, err := github.ValidatePayloadFromBody(mt, bytes.NewReader(body), sig, []byte(secret))
-	if err != nil {
-		if secret != "" {
+		if github.ValidateSignature(sig, body, []byte(secret)) != nil {
 			return nil, collect.Errorf(http.StatusUnauthorized, github.SHA256SignatureHeader, "signature check failed")
 		}
+	}
+	payload, err := github.ValidatePayloadFromBody(mt, bytes.NewReader(body), "", nil)
+	if err != nil {
 		return nil, collect.Errorf(http.StatusBadRequest, "body", "github: %v", err)
 	}
 	return payload, nil

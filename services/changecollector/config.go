@@ -19,6 +19,8 @@ type Config struct {
 	MaxDepth int `yaml:"max_depth"`
 	// MaxChanges bounds the changes (generic batch items, Alertmanager alerts) of one request.
 	MaxChanges int `yaml:"max_changes"`
+	// MaxConcurrent bounds the requests read at once (each holds its body); others wait.
+	MaxConcurrent int `yaml:"max_concurrent"`
 	// Secrets are the webhook secrets of each tenant. A tenant with a secret
 	// for a source has every request of that source verified with it.
 	Secrets map[string]Secrets `yaml:"webhook_secrets"`
@@ -63,6 +65,7 @@ func (c *Config) RegisterFlags(prefix string, fs *flag.FlagSet) {
 	fs.Int64Var(&c.MaxBodyBytes, prefix+"max-body-bytes", 8<<20, "largest change request body, after decompression")
 	fs.IntVar(&c.MaxDepth, prefix+"max-depth", 64, "deepest JSON nesting of a change request")
 	fs.IntVar(&c.MaxChanges, prefix+"max-changes", 1000, "most changes in one request")
+	fs.IntVar(&c.MaxConcurrent, prefix+"max-concurrent", 16, "requests read at once")
 }
 
 // Validate reports every invalid field by its key.
@@ -76,6 +79,9 @@ func (c *Config) Validate() error {
 	}
 	if c.MaxChanges < 1 {
 		errs = append(errs, fmt.Errorf("max_changes: want at least 1, got %d", c.MaxChanges))
+	}
+	if c.MaxConcurrent < 1 {
+		errs = append(errs, fmt.Errorf("max_concurrent: want at least 1, got %d", c.MaxConcurrent))
 	}
 	tenants := make([]string, 0, len(c.Secrets))
 	for t := range c.Secrets {
