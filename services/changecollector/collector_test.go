@@ -43,7 +43,7 @@ type env struct {
 
 // newEnv runs a collector on a real embedded NATS server. By default the
 // collectors take bearer tokens and tenant acme has GitHub and GitLab secrets.
-func newEnv(t *testing.T, mutate func(*Config, *collect.Settings)) *env {
+func newEnv(t testing.TB, mutate func(*Config, *collect.Settings)) *env {
 	t.Helper()
 	b := natstest.Bus(t)
 	var cfg Config
@@ -350,7 +350,9 @@ func checkEvent(t *testing.T, ev *eventv1.Event, w *want, format string) {
 // or downgraded signature: each is refused with 401 naming the header, and
 // nothing reaches the stream.
 func TestBadSignaturesRefused(t *testing.T) {
-	e := newEnv(t, nil)
+	e := newEnv(t, func(c *Config, _ *collect.Settings) {
+		c.Secrets["other"] = Secrets{GitHub: "other's secret"}
+	})
 	wf := real(t, "github/workflow_run_completed.payload.json")
 	ds := real(t, "github/deployment_status_payload.json")
 	pl := real(t, "gitlab/pipeline.json")
@@ -378,7 +380,8 @@ func TestBadSignaturesRefused(t *testing.T) {
 			http.Header{"X-Github-Event": {"workflow_run"}, "X-Hub-Signature-256": {"sha256=zz"}}, wf},
 		{"github bearer token but no signature", "", "X-Hub-Signature-256",
 			http.Header{"X-Github-Event": {"workflow_run"}, "Authorization": {"Bearer " + token}}, wf},
-		{"github signed for a tenant without a secret", "tenant=other", "Authorization", gitHubHeaders("workflow_run", wf, ghSecret), wf},
+		{"github signed with another tenant's secret", "tenant=other", "X-Hub-Signature-256", gitHubHeaders("workflow_run", wf, ghSecret), wf},
+		{"gitlab for a tenant without a gitlab secret", "tenant=other", "Authorization", http.Header{"X-Gitlab-Event": {"Pipeline Hook"}, "X-Gitlab-Token": {glSecret}}, pl},
 		{"github no tenant named", "", "Authorization", gitHubHeaders("workflow_run", wf, ghSecret), wf},
 		{"gitlab wrong token", "tenant=acme", "X-Gitlab-Token", http.Header{"X-Gitlab-Event": {"Pipeline Hook"}, "X-Gitlab-Token": {"guess"}}, pl},
 		{"gitlab missing token", "tenant=acme", "X-Gitlab-Token", http.Header{"X-Gitlab-Event": {"Pipeline Hook"}}, pl},
