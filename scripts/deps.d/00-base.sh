@@ -9,6 +9,7 @@ missing=()
 command -v clickhouse-server >/dev/null || [ -x /usr/sbin/clickhouse-server ] || missing+=(clickhouse-server)
 command -v clickhouse-client >/dev/null || missing+=(clickhouse-client)
 command -v protoc >/dev/null || missing+=(protobuf-compiler)
+[ -f /usr/include/google/protobuf/timestamp.proto ] || missing+=(libprotobuf-dev) # the well-known types make proto imports
 [ ${#missing[@]} -eq 0 ] && exit 0
 
 echo "deps(base): installing ${missing[*]}" >&2

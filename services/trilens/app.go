@@ -23,6 +23,7 @@ import (
 	"github.com/trilens/trilens/pkg/server"
 	"github.com/trilens/trilens/pkg/store"
 	"github.com/trilens/trilens/services/alerter"
+	"github.com/trilens/trilens/services/changecollector"
 	"github.com/trilens/trilens/services/loadcollector"
 	"github.com/trilens/trilens/services/sbomcollector"
 	"github.com/trilens/trilens/services/scancollector"
@@ -203,6 +204,18 @@ func (a *App) module(name string) lifecycle.Service {
 		})
 	case modLoad:
 		return a.httpCollector(name, func(set collect.Settings) (routes, error) { return loadcollector.New(a.cfg.Load, set) })
+	case modChange:
+		return module{name: name, start: func(context.Context) error {
+			c, err := changecollector.New(a.cfg.Change, a.collectSettings(name))
+			if err != nil {
+				return err
+			}
+			// Outside the bearer-token guard: GitHub and GitLab cannot send a
+			// token, so the collector authenticates each request itself (token,
+			// or the named tenant's webhook signature), behind the ingest gate.
+			a.Server.Mux.Handle("POST /v1/changes", a.gate.Wrap(c))
+			return nil
+		}}
 	case modTrace:
 		var c *tracecollector.Collector
 		return module{name: name,

@@ -16,6 +16,7 @@ import (
 	"github.com/trilens/trilens/pkg/server"
 	"github.com/trilens/trilens/pkg/store"
 	"github.com/trilens/trilens/services/alerter"
+	"github.com/trilens/trilens/services/changecollector"
 	"github.com/trilens/trilens/services/loadcollector"
 	"github.com/trilens/trilens/services/sbomcollector"
 	"github.com/trilens/trilens/services/scancollector"
@@ -28,23 +29,24 @@ import (
 // nested under its name. Later sources win: flag defaults, then the YAML
 // file, then flags given on the command line.
 type Config struct {
-	Target     string                `yaml:"target"`
-	DataDir    string                `yaml:"data_dir"`
-	PolicyFile string                `yaml:"policy_file"`
-	Server     server.Config         `yaml:"server"`
-	NATS       natsserver.Config     `yaml:"nats"`
-	Bus        bus.Config            `yaml:"bus"`
-	Store      store.Config          `yaml:"store"`
-	ClickHouse LocalClickHouse       `yaml:"clickhouse"`
-	Scorer     scorer.Config         `yaml:"scorer"`
-	Alerter    alerter.Config        `yaml:"alerter"`
-	Auth       AuthConfig            `yaml:"auth"`
-	Limits     LimitsConfig          `yaml:"limits"`
-	Scan       scancollector.Config  `yaml:"scancollector"`
-	SBOM       sbomcollector.Config  `yaml:"sbomcollector"`
-	Trace      tracecollector.Config `yaml:"tracecollector"`
-	Load       loadcollector.Config  `yaml:"loadcollector"`
-	Shutdown   ShutdownConfig        `yaml:"shutdown"`
+	Target     string                 `yaml:"target"`
+	DataDir    string                 `yaml:"data_dir"`
+	PolicyFile string                 `yaml:"policy_file"`
+	Server     server.Config          `yaml:"server"`
+	NATS       natsserver.Config      `yaml:"nats"`
+	Bus        bus.Config             `yaml:"bus"`
+	Store      store.Config           `yaml:"store"`
+	ClickHouse LocalClickHouse        `yaml:"clickhouse"`
+	Scorer     scorer.Config          `yaml:"scorer"`
+	Alerter    alerter.Config         `yaml:"alerter"`
+	Auth       AuthConfig             `yaml:"auth"`
+	Limits     LimitsConfig           `yaml:"limits"`
+	Scan       scancollector.Config   `yaml:"scancollector"`
+	SBOM       sbomcollector.Config   `yaml:"sbomcollector"`
+	Trace      tracecollector.Config  `yaml:"tracecollector"`
+	Load       loadcollector.Config   `yaml:"loadcollector"`
+	Change     changecollector.Config `yaml:"changecollector"`
+	Shutdown   ShutdownConfig         `yaml:"shutdown"`
 }
 
 // AuthConfig maps collector bearer tokens to tenants. Without tokens the
@@ -98,6 +100,7 @@ func (c *Config) RegisterFlags(fs *flag.FlagSet) {
 	c.SBOM.RegisterFlags("sbomcollector.", fs)
 	c.Trace.RegisterFlags("otlp.", fs)
 	c.Load.RegisterFlags("loadcollector.", fs)
+	c.Change.RegisterFlags("changecollector.", fs)
 	fs.Int64Var(&c.Limits.MaxBodyBytes, "limits.max-body-bytes", collect.DefaultLimits.MaxBodyBytes, "largest request body a collector reads, as sent")
 	fs.Int64Var(&c.Limits.MaxDecodedBytes, "limits.max-decoded-bytes", collect.DefaultLimits.MaxDecodedBytes, "largest request body after decompression (gzip bombs stop here)")
 	fs.DurationVar(&c.Shutdown.Delay, "shutdown.delay", 0, "time between /ready turning 503 and the drain starting")
@@ -129,6 +132,7 @@ func (c *Config) Validate() error {
 	add("sbomcollector", c.SBOM.Validate())
 	add("tracecollector", c.Trace.Validate())
 	add("loadcollector", c.Load.Validate())
+	add("changecollector", c.Change.Validate())
 	for token, tenant := range c.Auth.Tokens {
 		if token == "" {
 			errs = append(errs, errors.New("auth.tokens: empty token"))

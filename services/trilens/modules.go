@@ -26,9 +26,10 @@ const (
 	modSBOM       = "sbomcollector"
 	modLoad       = "loadcollector"
 	modTrace      = "tracecollector"
+	modChange     = "changecollector"
 )
 
-var startOrder = []string{modServer, modNATS, modClickHouse, modStore, modBus, modScorer, modAlerter, modIngest, modScan, modSBOM, modLoad, modTrace}
+var startOrder = []string{modServer, modNATS, modClickHouse, modStore, modBus, modScorer, modAlerter, modIngest, modScan, modSBOM, modLoad, modTrace, modChange}
 
 // dependencies of each runnable target; nats and clickhouse are added by
 // ResolveTargets only when the configuration asks for embedded servers.
@@ -39,6 +40,7 @@ var dependencies = map[string][]string{
 	modSBOM:    {modServer, modBus, modIngest},
 	modLoad:    {modServer, modBus, modIngest},
 	modTrace:   {modServer, modBus},
+	modChange:  {modServer, modBus, modIngest},
 }
 
 // Targets lists the names -target accepts.

@@ -15,6 +15,7 @@ import (
 	"time"
 
 	"github.com/spf13/cobra"
+	"github.com/trilens/trilens/services/changecollector"
 )
 
 // newSubmitCommand is the parent of `trilens submit <kind> FILE...`; each
@@ -34,6 +35,55 @@ GITHUB_BASE_REF and GITHUB_RUN_ID.`,
 	cmd.AddCommand(newLoadSubmitCommands()...)
 	cmd.AddCommand(newSubmitScanCommand())
 	cmd.AddCommand(newSubmitSBOMCommands()...)
+	cmd.AddCommand(newSubmitChangeCommand())
+	return cmd
+}
+
+// newSubmitChangeCommand is `trilens submit change FILE...`.
+func newSubmitChangeCommand() *cobra.Command {
+	var s Submitter
+	var format string
+	cmd := &cobra.Command{
+		Use:   "change FILE...",
+		Short: "Send CI runs, deploys, rollbacks and incidents (generic JSON, Alertmanager, CDEvents)",
+		Long: `change sends change events to the change collector (POST /v1/changes): the
+generic JSON shape (one change, or {"changes": [...]}), an Alertmanager
+notification or a CDEvents CloudEvent in structured mode; --format names the
+shape when detection should not decide. The environment of each change comes
+from the file unless --env names it. Each published change's event id is printed.`,
+		Example: `  echo '{"id":"'$GITHUB_RUN_ID'","type":"deploy","status":"success","environment":"production",
+        "commits":[{"sha":"'$GITHUB_SHA'"}],"finished_at":"'$(date -u +%FT%TZ)'"}' > deploy.json
+  trilens submit change --service checkout-api deploy.json`,
+		Args: cobra.MinimumNArgs(1),
+		RunE: func(cmd *cobra.Command, files []string) error {
+			if format != "" {
+				s.Params = url.Values{"format": {format}}
+			}
+			for _, f := range files {
+				var acc changecollector.Accepted
+				if err := s.Post(cmd.Context(), "/v1/changes", f, cmd.ErrOrStderr(), &acc); err != nil {
+					return err
+				}
+				for _, c := range acc.Changes {
+					if s.Quiet {
+						fmt.Fprintln(cmd.OutOrStdout(), c.EventID)
+						continue
+					}
+					fmt.Fprintf(cmd.OutOrStdout(), "%s: %s %s %s %s (event %s)\n", f, acc.Format, c.Type, c.ID, c.Status, c.EventID)
+				}
+				if acc.Ignored != "" && !s.Quiet {
+					fmt.Fprintf(cmd.OutOrStdout(), "%s: ignored: %s\n", f, acc.Ignored)
+				}
+			}
+			return nil
+		},
+	}
+	s.Register(cmd)
+	// A change's environment is its own (a deploy to production), not CI's.
+	env := cmd.Flags().Lookup("env")
+	env.DefValue = ""
+	_ = env.Value.Set("")
+	cmd.Flags().StringVar(&format, "format", "", "generic, alertmanager or cloudevents (default: detected)")
 	return cmd
 }
 

@@ -4,7 +4,7 @@
 // 	protoc        v3.21.12
 // source: trilens/change/v1/change.proto
 
-// Package trilens.change.v1: CI runs, deploys and incidents.
+// Package trilens.change.v1: CI runs, deploys, rollbacks and incidents.
 
 package changev1
 
@@ -30,6 +30,8 @@ const (
 	ChangeType_CHANGE_TYPE_CI_RUN      ChangeType = 1
 	ChangeType_CHANGE_TYPE_DEPLOY      ChangeType = 2
 	ChangeType_CHANGE_TYPE_INCIDENT    ChangeType = 3
+	// A deploy that returns a service to an earlier version.
+	ChangeType_CHANGE_TYPE_ROLLBACK ChangeType = 4
 )
 
 // Enum value maps for ChangeType.
@@ -39,12 +41,14 @@ var (
 		1: "CHANGE_TYPE_CI_RUN",
 		2: "CHANGE_TYPE_DEPLOY",
 		3: "CHANGE_TYPE_INCIDENT",
+		4: "CHANGE_TYPE_ROLLBACK",
 	}
 	ChangeType_value = map[string]int32{
 		"CHANGE_TYPE_UNSPECIFIED": 0,
 		"CHANGE_TYPE_CI_RUN":      1,
 		"CHANGE_TYPE_DEPLOY":      2,
 		"CHANGE_TYPE_INCIDENT":    3,
+		"CHANGE_TYPE_ROLLBACK":    4,
 	}
 )
 
@@ -75,23 +79,101 @@ func (ChangeType) EnumDescriptor() ([]byte, []int) {
 	return file_trilens_change_v1_change_proto_rawDescGZIP(), []int{0}
 }
 
+// Commit is one commit a change carries: lead time for changes runs from its
+// time to the production deploy that carries it.
+type Commit struct {
+	state protoimpl.MessageState `protogen:"open.v1"`
+	Sha   string                 `protobuf:"bytes,1,opt,name=sha,proto3" json:"sha,omitempty"`
+	// committed_unix_nano is 0 when the source does not give the commit's time.
+	CommittedUnixNano int64 `protobuf:"varint,2,opt,name=committed_unix_nano,json=committedUnixNano,proto3" json:"committed_unix_nano,omitempty"`
+	unknownFields     protoimpl.UnknownFields
+	sizeCache         protoimpl.SizeCache
+}
+
+func (x *Commit) Reset() {
+	*x = Commit{}
+	mi := &file_trilens_change_v1_change_proto_msgTypes[0]
+	ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
+	ms.StoreMessageInfo(mi)
+}
+
+func (x *Commit) String() string {
+	return protoimpl.X.MessageStringOf(x)
+}
+
+func (*Commit) ProtoMessage() {}
+
+func (x *Commit) ProtoReflect() protoreflect.Message {
+	mi := &file_trilens_change_v1_change_proto_msgTypes[0]
+	if x != nil {
+		ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
+		if ms.LoadMessageInfo() == nil {
+			ms.StoreMessageInfo(mi)
+		}
+		return ms
+	}
+	return mi.MessageOf(x)
+}
+
+// Deprecated: Use Commit.ProtoReflect.Descriptor instead.
+func (*Commit) Descriptor() ([]byte, []int) {
+	return file_trilens_change_v1_change_proto_rawDescGZIP(), []int{0}
+}
+
+func (x *Commit) GetSha() string {
+	if x != nil {
+		return x.Sha
+	}
+	return ""
+}
+
+func (x *Commit) GetCommittedUnixNano() int64 {
+	if x != nil {
+		return x.CommittedUnixNano
+	}
+	return 0
+}
+
 type Change struct {
 	state protoimpl.MessageState `protogen:"open.v1"`
-	Id    string                 `protobuf:"bytes,1,opt,name=id,proto3" json:"id,omitempty"`
-	Type  ChangeType             `protobuf:"varint,2,opt,name=type,proto3,enum=trilens.change.v1.ChangeType" json:"type,omitempty"`
-	// status: success, failure, cancelled for runs and deploys; open, resolved for incidents.
+	// id identifies the change at its source (a run, a deployment, an incident):
+	// every event of one change's lifecycle carries the same id.
+	Id   string     `protobuf:"bytes,1,opt,name=id,proto3" json:"id,omitempty"`
+	Type ChangeType `protobuf:"varint,2,opt,name=type,proto3,enum=trilens.change.v1.ChangeType" json:"type,omitempty"`
+	// status: running, success, failure, cancelled, skipped for runs, deploys
+	// and rollbacks; open, resolved for incidents.
 	Status           string `protobuf:"bytes,3,opt,name=status,proto3" json:"status,omitempty"`
 	StartedUnixNano  int64  `protobuf:"varint,4,opt,name=started_unix_nano,json=startedUnixNano,proto3" json:"started_unix_nano,omitempty"`
 	FinishedUnixNano int64  `protobuf:"varint,5,opt,name=finished_unix_nano,json=finishedUnixNano,proto3" json:"finished_unix_nano,omitempty"`
 	Url              string `protobuf:"bytes,6,opt,name=url,proto3" json:"url,omitempty"`
 	Title            string `protobuf:"bytes,7,opt,name=title,proto3" json:"title,omitempty"`
-	unknownFields    protoimpl.UnknownFields
-	sizeCache        protoimpl.SizeCache
+	// source: github, gitlab, cdevents, alertmanager or generic.
+	Source string `protobuf:"bytes,8,opt,name=source,proto3" json:"source,omitempty"`
+	// source_event is the source's own name of the event (workflow_run,
+	// Deployment Hook, dev.cdevents.service.deployed.0.2.0, ...).
+	SourceEvent string `protobuf:"bytes,9,opt,name=source_event,json=sourceEvent,proto3" json:"source_event,omitempty"`
+	// environment is the deploy target as the source names it (production,
+	// github-pages, prod-eu); the envelope's subject carries its class.
+	Environment string `protobuf:"bytes,10,opt,name=environment,proto3" json:"environment,omitempty"`
+	// artifact names what was deployed (image reference or purl);
+	// artifact_digest is its digest (sha256:...) when the source gives one.
+	Artifact       string `protobuf:"bytes,11,opt,name=artifact,proto3" json:"artifact,omitempty"`
+	ArtifactDigest string `protobuf:"bytes,12,opt,name=artifact_digest,json=artifactDigest,proto3" json:"artifact_digest,omitempty"`
+	// commits the change carries, the head commit first.
+	Commits []*Commit `protobuf:"bytes,13,rep,name=commits,proto3" json:"commits,omitempty"`
+	// rollback_of names what a rollback undoes (change id, release or commit) when known.
+	RollbackOf string `protobuf:"bytes,14,opt,name=rollback_of,json=rollbackOf,proto3" json:"rollback_of,omitempty"`
+	// severity of an incident as its source names it.
+	Severity string `protobuf:"bytes,15,opt,name=severity,proto3" json:"severity,omitempty"`
+	// pipeline is the workflow, pipeline or check the run belongs to.
+	Pipeline      string `protobuf:"bytes,16,opt,name=pipeline,proto3" json:"pipeline,omitempty"`
+	unknownFields protoimpl.UnknownFields
+	sizeCache     protoimpl.SizeCache
 }
 
 func (x *Change) Reset() {
 	*x = Change{}
-	mi := &file_trilens_change_v1_change_proto_msgTypes[0]
+	mi := &file_trilens_change_v1_change_proto_msgTypes[1]
 	ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
 	ms.StoreMessageInfo(mi)
 }
@@ -103,7 +185,7 @@ func (x *Change) String() string {
 func (*Change) ProtoMessage() {}
 
 func (x *Change) ProtoReflect() protoreflect.Message {
-	mi := &file_trilens_change_v1_change_proto_msgTypes[0]
+	mi := &file_trilens_change_v1_change_proto_msgTypes[1]
 	if x != nil {
 		ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
 		if ms.LoadMessageInfo() == nil {
@@ -116,7 +198,7 @@ func (x *Change) ProtoReflect() protoreflect.Message {
 
 // Deprecated: Use Change.ProtoReflect.Descriptor instead.
 func (*Change) Descriptor() ([]byte, []int) {
-	return file_trilens_change_v1_change_proto_rawDescGZIP(), []int{0}
+	return file_trilens_change_v1_change_proto_rawDescGZIP(), []int{1}
 }
 
 func (x *Change) GetId() string {
@@ -168,6 +250,69 @@ func (x *Change) GetTitle() string {
 	return ""
 }
 
+func (x *Change) GetSource() string {
+	if x != nil {
+		return x.Source
+	}
+	return ""
+}
+
+func (x *Change) GetSourceEvent() string {
+	if x != nil {
+		return x.SourceEvent
+	}
+	return ""
+}
+
+func (x *Change) GetEnvironment() string {
+	if x != nil {
+		return x.Environment
+	}
+	return ""
+}
+
+func (x *Change) GetArtifact() string {
+	if x != nil {
+		return x.Artifact
+	}
+	return ""
+}
+
+func (x *Change) GetArtifactDigest() string {
+	if x != nil {
+		return x.ArtifactDigest
+	}
+	return ""
+}
+
+func (x *Change) GetCommits() []*Commit {
+	if x != nil {
+		return x.Commits
+	}
+	return nil
+}
+
+func (x *Change) GetRollbackOf() string {
+	if x != nil {
+		return x.RollbackOf
+	}
+	return ""
+}
+
+func (x *Change) GetSeverity() string {
+	if x != nil {
+		return x.Severity
+	}
+	return ""
+}
+
+func (x *Change) GetPipeline() string {
+	if x != nil {
+		return x.Pipeline
+	}
+	return ""
+}
+
 type ChangeBatch struct {
 	state         protoimpl.MessageState `protogen:"open.v1"`
 	Changes       []*Change              `protobuf:"bytes,1,rep,name=changes,proto3" json:"changes,omitempty"`
@@ -177,7 +322,7 @@ type ChangeBatch struct {
 
 func (x *ChangeBatch) Reset() {
 	*x = ChangeBatch{}
-	mi := &file_trilens_change_v1_change_proto_msgTypes[1]
+	mi := &file_trilens_change_v1_change_proto_msgTypes[2]
 	ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
 	ms.StoreMessageInfo(mi)
 }
@@ -189,7 +334,7 @@ func (x *ChangeBatch) String() string {
 func (*ChangeBatch) ProtoMessage() {}
 
 func (x *ChangeBatch) ProtoReflect() protoreflect.Message {
-	mi := &file_trilens_change_v1_change_proto_msgTypes[1]
+	mi := &file_trilens_change_v1_change_proto_msgTypes[2]
 	if x != nil {
 		ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
 		if ms.LoadMessageInfo() == nil {
@@ -202,7 +347,7 @@ func (x *ChangeBatch) ProtoReflect() protoreflect.Message {
 
 // Deprecated: Use ChangeBatch.ProtoReflect.Descriptor instead.
 func (*ChangeBatch) Descriptor() ([]byte, []int) {
-	return file_trilens_change_v1_change_proto_rawDescGZIP(), []int{1}
+	return file_trilens_change_v1_change_proto_rawDescGZIP(), []int{2}
 }
 
 func (x *ChangeBatch) GetChanges() []*Change {
@@ -216,7 +361,10 @@ var File_trilens_change_v1_change_proto protoreflect.FileDescriptor
 
 const file_trilens_change_v1_change_proto_rawDesc = "" +
 	"\n" +
-	"\x1etrilens/change/v1/change.proto\x12\x11trilens.change.v1\"\xe5\x01\n" +
+	"\x1etrilens/change/v1/change.proto\x12\x11trilens.change.v1\"J\n" +
+	"\x06Commit\x12\x10\n" +
+	"\x03sha\x18\x01 \x01(\tR\x03sha\x12.\n" +
+	"\x13committed_unix_nano\x18\x02 \x01(\x03R\x11committedUnixNano\"\x95\x04\n" +
 	"\x06Change\x12\x0e\n" +
 	"\x02id\x18\x01 \x01(\tR\x02id\x121\n" +
 	"\x04type\x18\x02 \x01(\x0e2\x1d.trilens.change.v1.ChangeTypeR\x04type\x12\x16\n" +
@@ -224,15 +372,27 @@ const file_trilens_change_v1_change_proto_rawDesc = "" +
 	"\x11started_unix_nano\x18\x04 \x01(\x03R\x0fstartedUnixNano\x12,\n" +
 	"\x12finished_unix_nano\x18\x05 \x01(\x03R\x10finishedUnixNano\x12\x10\n" +
 	"\x03url\x18\x06 \x01(\tR\x03url\x12\x14\n" +
-	"\x05title\x18\a \x01(\tR\x05title\"B\n" +
+	"\x05title\x18\a \x01(\tR\x05title\x12\x16\n" +
+	"\x06source\x18\b \x01(\tR\x06source\x12!\n" +
+	"\fsource_event\x18\t \x01(\tR\vsourceEvent\x12 \n" +
+	"\venvironment\x18\n" +
+	" \x01(\tR\venvironment\x12\x1a\n" +
+	"\bartifact\x18\v \x01(\tR\bartifact\x12'\n" +
+	"\x0fartifact_digest\x18\f \x01(\tR\x0eartifactDigest\x123\n" +
+	"\acommits\x18\r \x03(\v2\x19.trilens.change.v1.CommitR\acommits\x12\x1f\n" +
+	"\vrollback_of\x18\x0e \x01(\tR\n" +
+	"rollbackOf\x12\x1a\n" +
+	"\bseverity\x18\x0f \x01(\tR\bseverity\x12\x1a\n" +
+	"\bpipeline\x18\x10 \x01(\tR\bpipeline\"B\n" +
 	"\vChangeBatch\x123\n" +
-	"\achanges\x18\x01 \x03(\v2\x19.trilens.change.v1.ChangeR\achanges*s\n" +
+	"\achanges\x18\x01 \x03(\v2\x19.trilens.change.v1.ChangeR\achanges*\x8d\x01\n" +
 	"\n" +
 	"ChangeType\x12\x1b\n" +
 	"\x17CHANGE_TYPE_UNSPECIFIED\x10\x00\x12\x16\n" +
 	"\x12CHANGE_TYPE_CI_RUN\x10\x01\x12\x16\n" +
 	"\x12CHANGE_TYPE_DEPLOY\x10\x02\x12\x18\n" +
-	"\x14CHANGE_TYPE_INCIDENT\x10\x03B=Z;github.com/trilens/trilens/proto/trilens/change/v1;changev1b\x06proto3"
+	"\x14CHANGE_TYPE_INCIDENT\x10\x03\x12\x18\n" +
+	"\x14CHANGE_TYPE_ROLLBACK\x10\x04B=Z;github.com/trilens/trilens/proto/trilens/change/v1;changev1b\x06proto3"
 
 var (
 	file_trilens_change_v1_change_proto_rawDescOnce sync.Once
@@ -247,20 +407,22 @@ func file_trilens_change_v1_change_proto_rawDescGZIP() []byte {
 }
 
 var file_trilens_change_v1_change_proto_enumTypes = make([]protoimpl.EnumInfo, 1)
-var file_trilens_change_v1_change_proto_msgTypes = make([]protoimpl.MessageInfo, 2)
+var file_trilens_change_v1_change_proto_msgTypes = make([]protoimpl.MessageInfo, 3)
 var file_trilens_change_v1_change_proto_goTypes = []any{
 	(ChangeType)(0),     // 0: trilens.change.v1.ChangeType
-	(*Change)(nil),      // 1: trilens.change.v1.Change
-	(*ChangeBatch)(nil), // 2: trilens.change.v1.ChangeBatch
+	(*Commit)(nil),      // 1: trilens.change.v1.Commit
+	(*Change)(nil),      // 2: trilens.change.v1.Change
+	(*ChangeBatch)(nil), // 3: trilens.change.v1.ChangeBatch
 }
 var file_trilens_change_v1_change_proto_depIdxs = []int32{
 	0, // 0: trilens.change.v1.Change.type:type_name -> trilens.change.v1.ChangeType
-	1, // 1: trilens.change.v1.ChangeBatch.changes:type_name -> trilens.change.v1.Change
-	2, // [2:2] is the sub-list for method output_type
-	2, // [2:2] is the sub-list for method input_type
-	2, // [2:2] is the sub-list for extension type_name
-	2, // [2:2] is the sub-list for extension extendee
-	0, // [0:2] is the sub-list for field type_name
+	1, // 1: trilens.change.v1.Change.commits:type_name -> trilens.change.v1.Commit
+	2, // 2: trilens.change.v1.ChangeBatch.changes:type_name -> trilens.change.v1.Change
+	3, // [3:3] is the sub-list for method output_type
+	3, // [3:3] is the sub-list for method input_type
+	3, // [3:3] is the sub-list for extension type_name
+	3, // [3:3] is the sub-list for extension extendee
+	0, // [0:3] is the sub-list for field type_name
 }
 
 func init() { file_trilens_change_v1_change_proto_init() }
@@ -274,7 +436,7 @@ func file_trilens_change_v1_change_proto_init() {
 			GoPackagePath: reflect.TypeOf(x{}).PkgPath(),
 			RawDescriptor: unsafe.Slice(unsafe.StringData(file_trilens_change_v1_change_proto_rawDesc), len(file_trilens_change_v1_change_proto_rawDesc)),
 			NumEnums:      1,
-			NumMessages:   2,
+			NumMessages:   3,
 			NumExtensions: 0,
 			NumServices:   0,
 		},
