@@ -11,6 +11,7 @@ import (
 	"time"
 
 	"github.com/trilens/trilens/pkg/events"
+	"github.com/trilens/trilens/pkg/server"
 )
 
 // Register mounts the scorecard's part of the scorer API (JSON):
@@ -27,7 +28,7 @@ import (
 //
 // Every route takes ?tenant= (default "default"); the scorecard routes also
 // repo, service, branch, commit and release (see Filter).
-func (p *scorecard) Register(mux *http.ServeMux) {
+func (p *scorecard) Register(mux server.Router) {
 	mux.HandleFunc("GET /v1/scorecard", p.serveScorecard)
 	mux.HandleFunc("GET /v1/gate", p.serveGate)
 	mux.HandleFunc("GET /v1/kpis", p.serveKPIs)

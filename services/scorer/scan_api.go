@@ -11,6 +11,7 @@ import (
 	"time"
 
 	"github.com/trilens/trilens/pkg/events"
+	"github.com/trilens/trilens/pkg/server"
 	"github.com/trilens/trilens/pkg/store"
 )
 
@@ -19,7 +20,7 @@ import (
 //	GET  /v1/scorecard/scans      findings of a commit's reports against its base branch
 //	POST /v1/scan/catalogs/kev    load CISA KEV JSON
 //	POST /v1/scan/catalogs/epss   load an EPSS CSV
-func (p *scanLifecycle) Register(mux *http.ServeMux) {
+func (p *scanLifecycle) Register(mux server.Router) {
 	mux.HandleFunc("GET /v1/scorecard/scans", p.serveScorecard)
 	mux.HandleFunc("POST /v1/scan/catalogs/{kind}", p.serveCatalog)
 }

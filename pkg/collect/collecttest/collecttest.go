@@ -7,10 +7,12 @@ import (
 	"net/http"
 	"net/http/httptest"
 	"testing"
+
+	"github.com/trilens/trilens/pkg/server"
 )
 
 // Routes is anything that mounts HTTP routes: a collector, the scorer.
-type Routes interface{ Register(*http.ServeMux) }
+type Routes interface{ Register(server.Router) }
 
 // Serve serves the routes of every part on a test server, closed when the
 // test ends (before the parts it was given are stopped by earlier cleanups).
