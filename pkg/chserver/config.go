@@ -32,6 +32,13 @@ const configXML = `<yandex>
   <default_database>default</default_database>
   <timezone>UTC</timezone>
   <shutdown_wait_unfinished>2</shutdown_wait_unfinished>
+  <!-- The server itself as a one-shard cluster: per-tenant read-only users
+       read their rows through Distributed tables over it (pkg/store/tenantusers). -->
+  <remote_servers>
+    <trilens_tenants>
+      <shard><replica><host>127.0.0.1</host><port>{{TCP}}</port><user>default</user></replica></shard>
+    </trilens_tenants>
+  </remote_servers>
 </yandex>
 `
 

@@ -23,26 +23,40 @@ type Config struct {
 	HTTPAddress string `yaml:"http_address"`
 	// ReadHeaderTimeout guards against slow clients holding connections.
 	ReadHeaderTimeout time.Duration `yaml:"read_header_timeout"`
+	// StallTimeout cuts a request whose body sends nothing for this long, so
+	// a stalled upload cannot hold an ingest slot; a slow but moving upload
+	// of any size goes on.
+	StallTimeout time.Duration `yaml:"stall_timeout"`
+	// IdleTimeout closes keep-alive connections nobody uses.
+	IdleTimeout time.Duration `yaml:"idle_timeout"`
 }
 
 // RegisterFlags sets the defaults and binds the flags under prefix.
 func (c *Config) RegisterFlags(prefix string, fs *flag.FlagSet) {
-	fs.StringVar(&c.HTTPAddress, prefix+"http-address", ":7070", "address of the HTTP server (collectors, API, /healthz, /ready, /metrics)")
+	fs.StringVar(&c.HTTPAddress, prefix+"http-address", "127.0.0.1:7070", "address of the HTTP server (collectors, API, /healthz, /ready, /metrics)")
 	fs.DurationVar(&c.ReadHeaderTimeout, prefix+"read-header-timeout", 10*time.Second, "time a client has to send request headers")
+	fs.DurationVar(&c.StallTimeout, prefix+"stall-timeout", 30*time.Second, "longest pause in a request body before the request is cut")
+	fs.DurationVar(&c.IdleTimeout, prefix+"idle-timeout", 2*time.Minute, "how long an idle keep-alive connection stays open")
 }
 
 // Validate reports a malformed address.
 func (c *Config) Validate() error {
+	var errs []error
 	if _, _, err := net.SplitHostPort(c.HTTPAddress); err != nil {
-		return fmt.Errorf("http_address %q: %w", c.HTTPAddress, err)
+		errs = append(errs, fmt.Errorf("http_address %q: %w", c.HTTPAddress, err))
 	}
-	return nil
+	for key, d := range map[string]time.Duration{"read_header_timeout": c.ReadHeaderTimeout, "stall_timeout": c.StallTimeout, "idle_timeout": c.IdleTimeout} {
+		if d <= 0 {
+			errs = append(errs, fmt.Errorf("%s: must be positive, got %v", key, d))
+		}
+	}
+	return errors.Join(errs...)
 }
 
 // Server serves Mux. It is a lifecycle service, stopped last so that /ready
 // answers during the whole shutdown.
 type Server struct {
-	Mux  *http.ServeMux
+	Mux  *Routes
 	cfg  Config
 	log  *slog.Logger
 	srv  *http.Server
@@ -53,7 +67,7 @@ type Server struct {
 // New builds the server with its health and metrics routes; ready reports
 // whether the process is ready.
 func New(cfg Config, log *slog.Logger, gatherer prometheus.Gatherer, ready func(context.Context) error) *Server {
-	mux := http.NewServeMux()
+	mux := NewRoutes()
 	mux.HandleFunc("GET /healthz", func(w http.ResponseWriter, _ *http.Request) { _, _ = w.Write([]byte("ok\n")) })
 	mux.HandleFunc("GET /ready", func(w http.ResponseWriter, r *http.Request) {
 		if err := ready(r.Context()); err != nil {
@@ -85,7 +99,8 @@ func (s *Server) Start(context.Context) error {
 		return fmt.Errorf("listen on %s: %w", s.cfg.HTTPAddress, err)
 	}
 	s.ln = ln
-	s.srv = &http.Server{Handler: s.Mux, ReadHeaderTimeout: s.cfg.ReadHeaderTimeout}
+	s.srv = &http.Server{Handler: StallGuard(s.Mux, s.cfg.StallTimeout),
+		ReadHeaderTimeout: s.cfg.ReadHeaderTimeout, IdleTimeout: s.cfg.IdleTimeout}
 	s.done = make(chan struct{})
 	go func() {
 		defer close(s.done)

@@ -64,7 +64,8 @@ func New(cfg Config, set Settings) (*Alerter, error) {
 		set.Policy = policy.Default()
 	}
 	if set.HTTPClient == nil {
-		set.HTTPClient = &http.Client{}
+		allow, _ := parseEgressAllow(cfg.EgressAllow) // validated above
+		set.HTTPClient = egressClient(allow, cfg.Timeout)
 	}
 	if set.Now == nil {
 		set.Now = time.Now

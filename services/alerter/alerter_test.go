@@ -91,6 +91,8 @@ func newEnv(t *testing.T) *env {
 	cfg.RetryMax = 100 * time.Millisecond
 	cfg.Attempts = 4
 	cfg.Timeout = 5 * time.Second
+	// Test receivers are httptest servers on loopback, internal by design.
+	cfg.EgressAllow = []string{"127.0.0.1"}
 	return &env{bus: b, cfg: cfg}
 }
 

@@ -3,6 +3,7 @@ package alerter
 import (
 	"errors"
 	"flag"
+	"strings"
 	"time"
 )
 
@@ -31,6 +32,9 @@ type Config struct {
 	DefaultWebhook string `yaml:"default_webhook"`
 	// DashboardURL, when set, is linked from notifications.
 	DashboardURL string `yaml:"dashboard_url"`
+	// EgressAllow lists internal prefixes (loopback, private, link-local)
+	// receivers may live on; every other internal address is refused.
+	EgressAllow []string `yaml:"egress_allow"`
 }
 
 // RegisterFlags sets the defaults and binds the flags under prefix.
@@ -45,6 +49,10 @@ func (c *Config) RegisterFlags(prefix string, fs *flag.FlagSet) {
 	fs.DurationVar(&c.Timeout, prefix+"timeout", 10*time.Second, "timeout of one request to a receiver")
 	fs.StringVar(&c.DefaultWebhook, prefix+"default-webhook", "", "generic JSON webhook for verdicts whose owner has no receiver")
 	fs.StringVar(&c.DashboardURL, prefix+"dashboard-url", "", "dashboard linked from notifications")
+	fs.Func(prefix+"egress-allow", "internal prefix a receiver may live on, e.g. 10.20.0.0/16 (repeatable; default: public addresses only)", func(v string) error {
+		c.EgressAllow = append(c.EgressAllow, strings.Split(v, ",")...)
+		return nil
+	})
 }
 
 // Validate reports unusable settings.
@@ -70,6 +78,9 @@ func (c *Config) Validate() error {
 	}
 	if c.Timeout <= 0 {
 		errs = append(errs, errors.New("timeout: must be positive"))
+	}
+	if _, err := parseEgressAllow(c.EgressAllow); err != nil {
+		errs = append(errs, errors.New("egress_allow: "+err.Error()))
 	}
 	if c.DefaultWebhook != "" {
 		if err := checkURL(c.DefaultWebhook); err != nil {

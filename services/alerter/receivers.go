@@ -136,7 +136,12 @@ func post(ctx context.Context, c *http.Client, target, idempotencyKey string, bo
 	req.Header.Set("Idempotency-Key", idempotencyKey)
 	resp, err := c.Do(req)
 	if err != nil {
-		return &deliveryError{err: err, retry: true}
+		// *url.Error prints the whole URL, and a webhook's path is its secret.
+		var ue *url.Error
+		if errors.As(err, &ue) {
+			err = fmt.Errorf("%s %s: %w", ue.Op, redact(target), ue.Err)
+		}
+		return &deliveryError{err: err, retry: !errors.Is(err, errEgress)}
 	}
 	snippet, _ := io.ReadAll(io.LimitReader(resp.Body, 512))
 	_ = resp.Body.Close()

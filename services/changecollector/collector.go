@@ -16,6 +16,7 @@ import (
 	"github.com/prometheus/client_golang/prometheus"
 	"github.com/trilens/trilens/pkg/collect"
 	"github.com/trilens/trilens/pkg/events"
+	"github.com/trilens/trilens/pkg/server"
 	eventv1 "github.com/trilens/trilens/proto/trilens/event/v1"
 )
 
@@ -46,7 +47,7 @@ func New(cfg Config, set collect.Settings) (*Collector, error) {
 }
 
 // Register mounts POST /v1/changes.
-func (c *Collector) Register(mux *http.ServeMux) { mux.Handle("POST /v1/changes", c) }
+func (c *Collector) Register(mux server.Router) { mux.Handle("POST /v1/changes", c) }
 
 // Accepted is the answer to an ingested request.
 type Accepted struct {

@@ -50,7 +50,7 @@ func newEnv(t testing.TB, mutate func(*Config, *collect.Settings)) *env {
 	cfg.RegisterFlags("", flag.NewFlagSet("", flag.ContinueOnError))
 	cfg.Secrets = map[string]Secrets{"acme": {GitHub: ghSecret, GitLab: glSecret}}
 	set := collect.Settings{Logger: slog.New(slog.DiscardHandler), Publisher: b,
-		Auth: collect.NewAuth(map[string]string{token: "acme", "tok-other": "other"})}
+		Auth: collect.NewAuth(collecttest.IngestTokens(map[string]string{token: "acme", "tok-other": "other"}))}
 	if mutate != nil {
 		mutate(&cfg, &set)
 	}

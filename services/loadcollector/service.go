@@ -15,6 +15,7 @@ import (
 
 	"github.com/prometheus/client_golang/prometheus"
 	"github.com/trilens/trilens/pkg/collect"
+	"github.com/trilens/trilens/pkg/server"
 	eventv1 "github.com/trilens/trilens/proto/trilens/event/v1"
 	loadtestv1 "github.com/trilens/trilens/proto/trilens/loadtest/v1"
 )
@@ -67,7 +68,7 @@ func New(cfg Config, set collect.Settings) (*Collector, error) {
 }
 
 // Register mounts the collector's endpoints.
-func (c *Collector) Register(mux *http.ServeMux) {
+func (c *Collector) Register(mux server.Router) {
 	mux.Handle("POST /v1/loadruns", c.handler("loadruns", "application/json", c.loadRun))
 	mux.Handle("POST /v1/webvitals", c.handler("webvitals", "application/json", c.webVitals))
 }

@@ -16,6 +16,7 @@ import (
 
 	"github.com/trilens/trilens/pkg/collect"
 	"github.com/trilens/trilens/pkg/events"
+	"github.com/trilens/trilens/pkg/server"
 	eventv1 "github.com/trilens/trilens/proto/trilens/event/v1"
 )
 
@@ -68,7 +69,7 @@ func New(cfg Config, set collect.Settings) (*Collector, error) {
 }
 
 // Register mounts the collector's endpoints.
-func (c *Collector) Register(mux *http.ServeMux) {
+func (c *Collector) Register(mux server.Router) {
 	mux.Handle("POST /v1/sboms", c.handler("sboms", c.ingestSBOM))
 	mux.Handle("POST /v1/attestations", c.handler("attestations", c.ingestAttestation))
 }

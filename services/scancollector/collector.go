@@ -15,6 +15,7 @@ import (
 	"github.com/prometheus/client_golang/prometheus"
 	"github.com/trilens/trilens/pkg/collect"
 	"github.com/trilens/trilens/pkg/events"
+	"github.com/trilens/trilens/pkg/server"
 	eventv1 "github.com/trilens/trilens/proto/trilens/event/v1"
 	"github.com/trilens/trilens/services/scancollector/internal/jsonstream"
 )
@@ -46,7 +47,7 @@ func New(cfg Config, set collect.Settings) (*Collector, error) {
 }
 
 // Register mounts POST /v1/scans.
-func (c *Collector) Register(mux *http.ServeMux) {
+func (c *Collector) Register(mux server.Router) {
 	mux.Handle("POST /v1/scans", http.HandlerFunc(c.serveScans))
 }
 

@@ -7,11 +7,11 @@ import (
 	"errors"
 	"fmt"
 	"log/slog"
-	"net/http"
 	"time"
 
 	"github.com/trilens/trilens/pkg/bus"
 	"github.com/trilens/trilens/pkg/policy"
+	"github.com/trilens/trilens/pkg/server"
 	"github.com/trilens/trilens/pkg/store"
 	eventv1 "github.com/trilens/trilens/proto/trilens/event/v1"
 	"github.com/trilens/trilens/services/scorer/evidence"
@@ -55,9 +55,9 @@ func New(cfg Config, set Settings) (*Scorer, error) {
 func (s *Scorer) Name() string { return "scorer" }
 
 // Register mounts the scorer's HTTP API.
-func (s *Scorer) Register(mux *http.ServeMux) {
+func (s *Scorer) Register(mux server.Router) {
 	for _, p := range s.processors {
-		if r, ok := p.(interface{ Register(*http.ServeMux) }); ok {
+		if r, ok := p.(interface{ Register(server.Router) }); ok {
 			r.Register(mux)
 		}
 	}

@@ -65,8 +65,8 @@ type Config struct {
 
 // RegisterFlags sets the defaults and registers the flags under prefix.
 func (c *Config) RegisterFlags(prefix string, fs *flag.FlagSet) {
-	fs.StringVar(&c.GRPCAddress, prefix+"grpc-address", ":4317", "OTLP/gRPC listen address")
-	fs.StringVar(&c.HTTPAddress, prefix+"http-address", ":4318", "OTLP/HTTP listen address")
+	fs.StringVar(&c.GRPCAddress, prefix+"grpc-address", "127.0.0.1:4317", "OTLP/gRPC listen address")
+	fs.StringVar(&c.HTTPAddress, prefix+"http-address", "127.0.0.1:4318", "OTLP/HTTP listen address")
 	fs.DurationVar(&c.DecisionWait, prefix+"decision-wait", 10*time.Second, "quiet time after which a trace is analysed")
 	fs.DurationVar(&c.MaxTraceAge, prefix+"max-trace-age", time.Minute, "analyse a trace at this age even if spans keep arriving")
 	fs.DurationVar(&c.Lateness, prefix+"lateness", 90*time.Second, "how long a window waits after its end for late traces")

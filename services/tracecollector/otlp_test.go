@@ -193,7 +193,7 @@ func TestHTTPResponses(t *testing.T) {
 
 func TestHTTPAuthAndShutdown(t *testing.T) {
 	cfg := testConfig()
-	c := startCollector(t, cfg, natstest.Bus(t), collect.NewAuth(map[string]string{"s3cret": "acme"}))
+	c := startCollector(t, cfg, natstest.Bus(t), collect.NewAuth([]collect.Token{{ID: "ci", Tenant: "acme", Role: collect.RoleIngest, SHA256: collect.HashToken("s3cret")}}))
 	// The runner's own server takes OTLP/HTTP too.
 	mux := http.NewServeMux()
 	c.Register(mux)
@@ -220,7 +220,7 @@ func TestGRPCResponses(t *testing.T) {
 	cfg := testConfig()
 	cfg.MaxQueuedSpans = 10
 	cfg.MaxRequestBytes = 64 << 10
-	c := startCollector(t, cfg, natstest.Bus(t), collect.NewAuth(map[string]string{"s3cret": "acme"}))
+	c := startCollector(t, cfg, natstest.Bus(t), collect.NewAuth([]collect.Token{{ID: "ci", Tenant: "acme", Role: collect.RoleIngest, SHA256: collect.HashToken("s3cret")}}))
 	cc, err := grpc.NewClient(c.GRPCAddr(), grpc.WithTransportCredentials(insecure.NewCredentials()))
 	if err != nil {
 		t.Fatal(err)

@@ -17,6 +17,7 @@ import (
 	"google.golang.org/grpc"
 
 	"github.com/trilens/trilens/pkg/collect"
+	"github.com/trilens/trilens/pkg/server"
 	eventv1 "github.com/trilens/trilens/proto/trilens/event/v1"
 )
 
@@ -89,7 +90,7 @@ func (c *Collector) Name() string { return "tracecollector" }
 
 // Register mounts OTLP/HTTP traces on the runner's server too, so a single
 // port can take everything.
-func (c *Collector) Register(mux *http.ServeMux) {
+func (c *Collector) Register(mux server.Router) {
 	mux.Handle("POST /v1/traces", http.HandlerFunc(c.serveHTTP))
 }
 

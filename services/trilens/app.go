@@ -6,7 +6,6 @@ import (
 	"fmt"
 	"log/slog"
 	"net"
-	"net/http"
 	"os"
 	"path/filepath"
 	"slices"
@@ -43,7 +42,8 @@ type App struct {
 	Policy *policy.Policy
 	Server *server.Server
 	gate   *server.Gate
-	api    *http.ServeMux
+	auth   *collect.Auth
+	api    *server.Routes
 
 	NATS       *natsserver.Server
 	ClickHouse *chserver.Server
@@ -62,14 +62,19 @@ func NewApp(cfg Config, log *slog.Logger) (*App, error) {
 	if err != nil {
 		return nil, err
 	}
-	a := &App{cfg: cfg, log: log, reg: prometheus.NewRegistry(), Policy: pol, gate: &server.Gate{}, api: http.NewServeMux()}
+	a := &App{cfg: cfg, log: log, reg: prometheus.NewRegistry(), Policy: pol, gate: &server.Gate{}, api: server.NewRoutes()}
 	a.reg.MustRegister(collectors.NewGoCollector(), collectors.NewProcessCollector(collectors.ProcessCollectorOpts{}))
 	names, err := cfg.services()
 	if err != nil {
 		return nil, err
 	}
+	a.auth = collect.NewAuth(cfg.Auth.Tokens)
+	if open := cfg.OpenToNetwork(); len(open) > 0 {
+		log.Warn("auth.insecure: no auth.tokens, and these listeners are reachable from other machines: anyone who reaches them may read and change every tenant's data",
+			"listeners", open)
+	}
 	a.Server = server.New(cfg.Server, log, a.reg, a.Ready)
-	a.Server.Mux.Handle("/v1/", a.gate.Wrap(collect.NewAuth(cfg.Auth.Tokens).Guard(a.api)))
+	a.Server.Mux.Handle("/v1/", a.gate.Wrap(a.auth.Guard(a.api)))
 	var svcs []lifecycle.Service
 	for _, name := range names {
 		svcs = append(svcs, a.module(name))
@@ -125,7 +130,8 @@ func (a *App) module(name string) lifecycle.Service {
 					return err
 				}
 				// The built-in scorecard page, for machines without Grafana.
-				a.Server.Mux.Handle("GET /{$}", web.Handler(s, a.log.With("service", "web")))
+				// It shows tenants' data, so it sits behind the read role.
+				a.Server.Mux.Handle("GET /{$}", a.auth.GuardAs(collect.RoleRead, web.Handler(s, a.log.With("service", "web"))))
 				return nil
 			},
 			stop: func(context.Context) error {
@@ -247,7 +253,7 @@ func (a *App) module(name string) lifecycle.Service {
 }
 
 // routes is what an HTTP collector offers the runner.
-type routes interface{ Register(*http.ServeMux) }
+type routes interface{ Register(server.Router) }
 
 // httpCollector is a collector that only serves routes under /v1/: the
 // ingest gate in front of them stops its input and waits for its requests.
@@ -267,7 +273,7 @@ func (a *App) collectSettings(name string) collect.Settings {
 		Logger:     a.log.With("service", name),
 		Publisher:  a.Bus,
 		Registerer: a.reg,
-		Auth:       collect.NewAuth(a.cfg.Auth.Tokens),
+		Auth:       a.auth,
 		Limits:     a.cfg.Limits.collectLimits(),
 	}
 }
@@ -305,7 +311,7 @@ func (a *App) Start(ctx context.Context) error { return a.mgr.Start(ctx) }
 func (a *App) Ready(ctx context.Context) error { return a.mgr.Ready(ctx) }
 
 // API is the mux behind /v1/, for collectors and the scorer's API.
-func (a *App) API() *http.ServeMux { return a.api }
+func (a *App) API() *server.Routes { return a.api }
 
 // Stop shuts down gracefully: /ready turns 503 at once, the process waits
 // the shutdown delay, then stops the services in reverse order. After three

@@ -14,6 +14,7 @@ import (
 	"strings"
 	"testing"
 
+	"github.com/trilens/trilens/pkg/collect/collecttest"
 	"github.com/trilens/trilens/services/trilens"
 )
 
@@ -28,7 +29,7 @@ func TestChangeCollectorTarget(t *testing.T) {
 	cfg.NATS.Listen = ""
 	cfg.NATS.StoreDir = t.TempDir()
 	cfg.Server.HTTPAddress = "127.0.0.1:0"
-	cfg.Auth.Tokens = map[string]string{"tok-acme": "acme"}
+	cfg.Auth.Tokens = collecttest.IngestTokens(map[string]string{"tok-acme": "acme"})
 	if err := cfg.LoadYAML("testdata/config/changecollector.yaml", false); err != nil {
 		t.Fatal(err)
 	}

@@ -5,13 +5,13 @@ import (
 	"errors"
 	"flag"
 	"fmt"
+	"net"
 	"os"
 	"strings"
 	"time"
 
 	"github.com/trilens/trilens/pkg/bus"
 	"github.com/trilens/trilens/pkg/collect"
-	"github.com/trilens/trilens/pkg/events"
 	"github.com/trilens/trilens/pkg/natsserver"
 	"github.com/trilens/trilens/pkg/server"
 	"github.com/trilens/trilens/pkg/store"
@@ -49,10 +49,13 @@ type Config struct {
 	Shutdown   ShutdownConfig         `yaml:"shutdown"`
 }
 
-// AuthConfig maps collector bearer tokens to tenants. Without tokens the
-// collectors are open and take the tenant from the request (single machine).
+// AuthConfig lists the bearer tokens, each with a tenant and a role, stored
+// as SHA-256 digests. Without tokens every route is open and takes the
+// tenant from the request, so Trilens then listens on loopback only, unless
+// Insecure says that an open service on the network is intended.
 type AuthConfig struct {
-	Tokens map[string]string `yaml:"tokens"`
+	Tokens   []collect.Token `yaml:"tokens"`
+	Insecure bool            `yaml:"insecure"`
 }
 
 // LimitsConfig bounds what one ingest request may make a collector read.
@@ -103,6 +106,7 @@ func (c *Config) RegisterFlags(fs *flag.FlagSet) {
 	c.Change.RegisterFlags("changecollector.", fs)
 	fs.Int64Var(&c.Limits.MaxBodyBytes, "limits.max-body-bytes", collect.DefaultLimits.MaxBodyBytes, "largest request body a collector reads, as sent")
 	fs.Int64Var(&c.Limits.MaxDecodedBytes, "limits.max-decoded-bytes", collect.DefaultLimits.MaxDecodedBytes, "largest request body after decompression (gzip bombs stop here)")
+	fs.BoolVar(&c.Auth.Insecure, "auth.insecure", false, "allow listening beyond loopback without auth.tokens (every route open to the network: a warning is logged at every start)")
 	fs.DurationVar(&c.Shutdown.Delay, "shutdown.delay", 0, "time between /ready turning 503 and the drain starting")
 	fs.DurationVar(&c.Shutdown.Timeout, "shutdown.timeout", time.Minute, "bound of the whole shutdown")
 }
@@ -133,18 +137,66 @@ func (c *Config) Validate() error {
 	add("tracecollector", c.Trace.Validate())
 	add("loadcollector", c.Load.Validate())
 	add("changecollector", c.Change.Validate())
-	for token, tenant := range c.Auth.Tokens {
-		if token == "" {
-			errs = append(errs, errors.New("auth.tokens: empty token"))
+	ids := map[string]bool{}
+	for i, tok := range c.Auth.Tokens {
+		add(fmt.Sprintf("auth.tokens[%d]", i), tok.Validate())
+		if ids[tok.ID] {
+			errs = append(errs, fmt.Errorf("auth.tokens[%d].id: %q is used twice", i, tok.ID))
 		}
-		if err := events.ValidateTenant(tenant); err != nil {
-			errs = append(errs, fmt.Errorf("auth.tokens: %w", err))
+		ids[tok.ID] = true
+	}
+	if len(c.Auth.Tokens) == 0 && !c.Auth.Insecure {
+		for _, l := range c.listeners() {
+			if l.addr != "" && !loopbackHost(l.addr) {
+				errs = append(errs, fmt.Errorf("%s: %q is reachable from other machines, and without auth.tokens every route is open: configure tokens, bind to 127.0.0.1, or pass --auth.insecure", l.key, l.addr))
+			}
 		}
 	}
 	if c.Shutdown.Timeout <= 0 {
 		errs = append(errs, errors.New("shutdown.timeout: must be positive"))
 	}
 	return errors.Join(errs...)
+}
+
+// listener is one address Trilens listens on, with its config key.
+type listener struct{ key, addr string }
+
+// listeners are the addresses this configuration opens.
+func (c *Config) listeners() []listener {
+	return []listener{
+		{"server.http_address", c.Server.HTTPAddress},
+		{"tracecollector.grpc_address", c.Trace.GRPCAddress},
+		{"tracecollector.http_address", c.Trace.HTTPAddress},
+	}
+}
+
+// loopbackHost says whether a listen address is reachable from this machine
+// only. An empty host (":7070") listens on every interface.
+func loopbackHost(addr string) bool {
+	host, _, err := net.SplitHostPort(addr)
+	if err != nil {
+		return false
+	}
+	if host == "localhost" {
+		return true
+	}
+	ip := net.ParseIP(host)
+	return ip != nil && ip.IsLoopback()
+}
+
+// OpenToNetwork lists the listeners that serve every route without a token
+// to other machines (only with --auth.insecure): logged at every start.
+func (c *Config) OpenToNetwork() []string {
+	if len(c.Auth.Tokens) > 0 {
+		return nil
+	}
+	var open []string
+	for _, l := range c.listeners() {
+		if l.addr != "" && !loopbackHost(l.addr) {
+			open = append(open, l.key+"="+l.addr)
+		}
+	}
+	return open
 }
 
 func splitJoined(err error) []error {
@@ -176,13 +228,13 @@ func (c *Config) LoadYAML(path string, expandEnv bool) error {
 func (c Config) Redacted() string {
 	c.Store.DSN = redactDSN(c.Store.DSN)
 	c.Bus.URL = redactDSN(c.Bus.URL)
-	if len(c.Auth.Tokens) > 0 {
-		redacted := map[string]string{}
-		for _, tenant := range c.Auth.Tokens {
-			redacted["REDACTED-"+tenant] = tenant
-		}
-		c.Auth.Tokens = redacted
+	// Tokens are digests already; print them anyway only by holder.
+	tokens := make([]collect.Token, len(c.Auth.Tokens))
+	for i, t := range c.Auth.Tokens {
+		t.SHA256 = "REDACTED"
+		tokens[i] = t
 	}
+	c.Auth.Tokens = tokens
 	out, _ := yaml.Marshal(c)
 	return string(out)
 }

@@ -8,6 +8,7 @@ import (
 	"testing"
 	"time"
 
+	"github.com/trilens/trilens/pkg/collect"
 	"github.com/trilens/trilens/services/trilens"
 )
 
@@ -23,7 +24,7 @@ func TestDefaultsAreValid(t *testing.T) {
 	if err := c.Validate(); err != nil {
 		t.Fatalf("the defaults must validate: %v", err)
 	}
-	if c.Target != "all" || c.Server.HTTPAddress != ":7070" || c.Bus.URL != "" {
+	if c.Target != "all" || c.Server.HTTPAddress != "127.0.0.1:7070" || c.Bus.URL != "" {
 		t.Fatalf("unexpected defaults: target %q, http %q, bus %q", c.Target, c.Server.HTTPAddress, c.Bus.URL)
 	}
 }
@@ -41,7 +42,7 @@ func TestValidFileOverridesDefaults(t *testing.T) {
 		t.Fatalf("file values not applied: %+v", c)
 	}
 	// Keys the file does not name keep their defaults.
-	if c.Server.HTTPAddress != ":7070" || c.Scorer.Durable != "scorer" {
+	if c.Server.HTTPAddress != "127.0.0.1:7070" || c.Scorer.Durable != "scorer" {
 		t.Fatalf("defaults lost: http %q durable %q", c.Server.HTTPAddress, c.Scorer.Durable)
 	}
 }
@@ -108,5 +109,46 @@ func TestTargetsResolveInStartOrder(t *testing.T) {
 	}
 	if _, err := trilens.ResolveTargets("scorer,nope"); err == nil || !strings.Contains(err.Error(), `"nope"`) {
 		t.Fatalf("want an error naming the unknown target, got %v", err)
+	}
+}
+
+func TestWithoutTokensTrilensListensOnLoopbackOnly(t *testing.T) {
+	c := defaults(t)
+	c.Server.HTTPAddress = ":7070"
+	err := c.Validate()
+	if err == nil || !strings.Contains(err.Error(), "server.http_address") || !strings.Contains(err.Error(), "--auth.insecure") {
+		t.Fatalf("an open server on every interface must be refused, naming the key and the way out; got %v", err)
+	}
+	c.Auth.Insecure = true
+	if err := c.Validate(); err != nil {
+		t.Fatalf("--auth.insecure allows it: %v", err)
+	}
+	if open := c.OpenToNetwork(); len(open) != 1 || open[0] != "server.http_address=:7070" {
+		t.Fatalf("OpenToNetwork = %v, want the server listener (logged at start)", open)
+	}
+	c.Auth.Insecure = false
+	c.Auth.Tokens = []collect.Token{{ID: "ci", Tenant: "acme", Role: collect.RoleIngest, SHA256: collect.HashToken("t")}}
+	if err := c.Validate(); err != nil {
+		t.Fatalf("with tokens any address is fine: %v", err)
+	}
+	if open := c.OpenToNetwork(); len(open) != 0 {
+		t.Fatalf("with tokens nothing is open: %v", open)
+	}
+}
+
+func TestTokensAreValidatedAndRedacted(t *testing.T) {
+	c := defaults(t)
+	c.Auth.Tokens = []collect.Token{
+		{ID: "ci", Tenant: "acme", Role: collect.RoleIngest, SHA256: collect.HashToken("t")},
+		{ID: "ci", Tenant: "acme", Role: "owner", SHA256: "not-a-digest"},
+	}
+	err := c.Validate()
+	for _, want := range []string{"auth.tokens[1].role", "auth.tokens[1].sha256", `auth.tokens[1].id: "ci" is used twice`} {
+		if err == nil || !strings.Contains(err.Error(), want) {
+			t.Errorf("Validate() = %v, want it to name %s", err, want)
+		}
+	}
+	if out := c.Redacted(); strings.Contains(out, collect.HashToken("t")) || !strings.Contains(out, "id: ci") {
+		t.Fatalf("config.print must show holders, not digests:\n%s", out)
 	}
 }

@@ -11,6 +11,7 @@ import (
 	"net/url"
 	"time"
 
+	"github.com/trilens/trilens/pkg/server"
 	"github.com/trilens/trilens/services/scorer/respond"
 	"github.com/trilens/trilens/services/scorer/scorecard"
 )
@@ -41,7 +42,7 @@ func New(card *scorecard.Service, log *slog.Logger) *Handler {
 //
 // Every route takes ?tenant= (default "default"); the scorecard routes also
 // repo, service, branch, commit and release (see scorecard.Filter).
-func (p *Handler) Register(mux *http.ServeMux) {
+func (p *Handler) Register(mux server.Router) {
 	mux.HandleFunc("GET /v1/scorecard", p.serveScorecard)
 	mux.HandleFunc("GET /v1/gate", p.serveGate)
 	mux.HandleFunc("GET /v1/kpis", p.serveKPIs)

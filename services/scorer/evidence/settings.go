@@ -30,7 +30,7 @@ type Settings struct {
 // Processor derives state from evidence once its rows are stored: finding
 // lifecycle, KPI points, verdicts. It runs after a batch's rows are inserted
 // and before its messages are acked, so a crash replays it: it must be
-// idempotent. A Processor that also has Register(*http.ServeMux) serves its
+// idempotent. A Processor that also has Register(server.Router) serves its
 // part of the scorer's API.
 type Processor interface {
 	Name() string

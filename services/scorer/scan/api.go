@@ -6,6 +6,7 @@ import (
 	"net/http"
 	"time"
 
+	"github.com/trilens/trilens/pkg/server"
 	"github.com/trilens/trilens/services/scorer/evidence"
 	"github.com/trilens/trilens/services/scorer/respond"
 )
@@ -15,7 +16,7 @@ import (
 //	GET  /v1/scorecard/scans      findings of a commit's reports against its base branch
 //	POST /v1/scan/catalogs/kev    load CISA KEV JSON
 //	POST /v1/scan/catalogs/epss   load an EPSS CSV
-func (p *Lifecycle) Register(mux *http.ServeMux) {
+func (p *Lifecycle) Register(mux server.Router) {
 	mux.HandleFunc("GET /v1/scorecard/scans", p.serveScorecard)
 	mux.HandleFunc("POST /v1/scan/catalogs/{kind}", p.serveCatalog)
 }

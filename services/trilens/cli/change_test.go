@@ -43,7 +43,7 @@ func TestChangesIntoClickHouse(t *testing.T) {
 	cfg.RegisterFlags("", flag.NewFlagSet("c", flag.ContinueOnError))
 	cfg.Secrets = map[string]changecollector.Secrets{"acme": {GitHub: "gh-secret", GitLab: "gl-secret"}}
 	coll, err := changecollector.New(cfg, collect.Settings{Logger: slog.New(slog.DiscardHandler), Publisher: b,
-		Registerer: prometheus.NewRegistry(), Auth: collect.NewAuth(map[string]string{"tok-acme": "acme"})})
+		Registerer: prometheus.NewRegistry(), Auth: collect.NewAuth(collecttest.IngestTokens(map[string]string{"tok-acme": "acme"}))})
 	if err != nil {
 		t.Fatal(err)
 	}

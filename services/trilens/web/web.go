@@ -15,6 +15,7 @@ import (
 	"net/http"
 	"strings"
 
+	"github.com/trilens/trilens/pkg/collect"
 	"github.com/trilens/trilens/pkg/store"
 )
 
@@ -48,6 +49,10 @@ func Handler(st *store.Store, log *slog.Logger) http.Handler {
 			log.Error("scorecard page", "err", err)
 			http.Error(w, "the scorecard is not available: "+err.Error(), http.StatusServiceUnavailable)
 			return
+		}
+		// A tenant's token sees its own tenant only, not who else is here.
+		if id, ok := collect.IdentityFrom(r.Context()); ok && id.Role != collect.RoleSystem {
+			sc.Tenants = []string{sc.Tenant}
 		}
 		var buf bytes.Buffer
 		if err := page.Execute(&buf, sc); err != nil {
