@@ -1,9 +1,12 @@
 package trilens_test
 
 import (
+	"context"
 	"errors"
 	"flag"
 	"fmt"
+	"io"
+	"log/slog"
 	"maps"
 	"net/url"
 	"os"
@@ -12,8 +15,10 @@ import (
 	"slices"
 	"strings"
 	"testing"
+	"time"
 
 	natsserver "github.com/nats-io/nats-server/v2/server"
+	"github.com/nats-io/nats.go"
 	"github.com/spf13/pflag"
 	appsv1 "k8s.io/api/apps/v1"
 	autoscalingv2 "k8s.io/api/autoscaling/v2"
@@ -26,6 +31,10 @@ import (
 	"sigs.k8s.io/kustomize/kyaml/filesys"
 	"sigs.k8s.io/yaml"
 
+	"github.com/trilens/trilens/pkg/bus"
+	"github.com/trilens/trilens/pkg/events"
+	changev1 "github.com/trilens/trilens/proto/trilens/change/v1"
+	eventv1 "github.com/trilens/trilens/proto/trilens/event/v1"
 	"github.com/trilens/trilens/services/alerter"
 	"github.com/trilens/trilens/services/scorer"
 	"github.com/trilens/trilens/services/trilens"
@@ -344,24 +353,13 @@ func natsProblemsK8s(m *manifests) []error {
 		return []error{errors.New("nats: no StatefulSet nats with ConfigMap nats-config")}
 	}
 	sts := m.statefulSets[i]
-	dir, err := os.MkdirTemp("", "trilens-nats-conf-")
-	if err != nil {
-		return []error{err}
-	}
-	defer os.RemoveAll(dir)
-	file := filepath.Join(dir, "nats.conf")
-	if err := os.WriteFile(file, []byte(m.configMaps[c].Data["nats.conf"]), 0o600); err != nil {
-		return []error{err}
-	}
 	// The variables the config reads; the StatefulSet must define each one.
-	for _, name := range []string{"POD_NAME", "NATS_COLLECTOR_PASSWORD", "NATS_CONSUMER_PASSWORD"} {
+	for _, name := range natsConfVars {
 		if !slices.ContainsFunc(sts.Spec.Template.Spec.Containers[0].Env, func(e corev1.EnvVar) bool { return e.Name == name }) {
 			report("the config reads $%s, which the StatefulSet does not set", name)
 		}
-		os.Setenv(name, "test-"+strings.ToLower(name))
-		defer os.Unsetenv(name)
 	}
-	opts, err := natsserver.ProcessConfigFile(file)
+	opts, err := parseNATSConf(m.configMaps[c].Data["nats.conf"])
 	if err != nil {
 		return append(problems, fmt.Errorf("nats: nats.conf: %w", err))
 	}
@@ -432,6 +430,35 @@ func natsProblemsK8s(m *manifests) []error {
 		}
 	}
 	return problems
+}
+
+// natsConfVars are the environment variables nats.conf reads.
+var natsConfVars = []string{"POD_NAME", "NATS_COLLECTOR_PASSWORD", "NATS_CONSUMER_PASSWORD"}
+
+// natsConfPassword is the value parseNATSConf gives a password variable.
+func natsConfPassword(name string) string { return "test-" + strings.ToLower(name) }
+
+// parseNATSConf parses a NATS config as nats-server does, with its variables set.
+func parseNATSConf(conf string) (*natsserver.Options, error) {
+	dir, err := os.MkdirTemp("", "trilens-nats-conf-")
+	if err != nil {
+		return nil, err
+	}
+	defer os.RemoveAll(dir)
+	file := filepath.Join(dir, "nats.conf")
+	if err := os.WriteFile(file, []byte(conf), 0o600); err != nil {
+		return nil, err
+	}
+	for _, name := range natsConfVars {
+		old, had := os.LookupEnv(name)
+		os.Setenv(name, natsConfPassword(name))
+		if had {
+			defer os.Setenv(name, old)
+		} else {
+			defer os.Unsetenv(name)
+		}
+	}
+	return natsserver.ProcessConfigFile(file)
 }
 
 // subjectAllowed applies a NATS publish permission to one subject.
@@ -533,5 +560,119 @@ func TestKubernetesChecksReject(t *testing.T) {
 				t.Fatalf("error = %v\nwant it to contain %q", err, want)
 			}
 		})
+	}
+}
+
+// TestKubernetesNATSPermissions runs a real server with the production overlay's users and
+// permissions (cluster and listen addresses swapped for a single loopback node) and shows the
+// subject-level rule at work: the collectors' user provisions the streams, stores a document
+// and publishes evidence; the consumers' user reads both but cannot publish evidence.
+func TestKubernetesNATSPermissions(t *testing.T) {
+	m, err := render(filepath.Join(repoRoot(t), "deploy", "kubernetes", "overlays", "production"))
+	if err != nil {
+		t.Fatal(err)
+	}
+	c := slices.IndexFunc(m.configMaps, func(c *corev1.ConfigMap) bool { return c.Name == "nats-config" })
+	if c < 0 {
+		t.Fatal("no ConfigMap nats-config")
+	}
+	opts, err := parseNATSConf(m.configMaps[c].Data["nats.conf"])
+	if err != nil {
+		t.Fatal(err)
+	}
+	opts.Host, opts.Port, opts.HTTPPort = "127.0.0.1", -1, 0
+	opts.Cluster, opts.Routes = natsserver.ClusterOpts{}, nil
+	opts.StoreDir, opts.PidFile, opts.ServerName = t.TempDir(), "", "permissions-test"
+	opts.NoSigs, opts.NoLog = true, true
+	ns, err := natsserver.NewServer(opts)
+	if err != nil {
+		t.Fatal(err)
+	}
+	ns.Start()
+	t.Cleanup(func() { ns.Shutdown(); ns.WaitForShutdown() })
+	if !ns.ReadyForConnections(30 * time.Second) {
+		t.Fatal("nats not ready")
+	}
+	connect := func(user, passwordVar string) *bus.Bus {
+		t.Helper()
+		u, _ := url.Parse(ns.ClientURL())
+		u.User = url.UserPassword(user, natsConfPassword(passwordVar))
+		cfg := bus.DefaultConfig()
+		cfg.URL, cfg.PublishTimeout = u.String(), 2*time.Second
+		b, err := bus.Connect(context.Background(), cfg, slog.New(slog.DiscardHandler), nats.ErrorHandler(func(*nats.Conn, *nats.Subscription, error) {}))
+		if err != nil {
+			t.Fatalf("connect as %s: %v", user, err)
+		}
+		t.Cleanup(func() { _ = b.Close() })
+		if err := b.Provision(context.Background()); err != nil {
+			t.Fatalf("provision as %s: %v", user, err)
+		}
+		return b
+	}
+	ctx := context.Background()
+	collector := connect("collector", "NATS_COLLECTOR_PASSWORD")
+	consumer := connect("consumer", "NATS_CONSUMER_PASSWORD")
+
+	ref, err := collector.PutDocument(ctx, "report.json", "application/json", strings.NewReader(`{"findings":[]}`))
+	if err != nil {
+		t.Fatalf("collector stores a document: %v", err)
+	}
+	event := func(id string) *eventv1.Event {
+		env := events.NewEnvelope(events.ID("k8s", id), "acme", eventv1.Kind_KIND_CHANGE, &eventv1.Producer{Collector: "test"}, &eventv1.Subject{Service: "svc"}, time.Now())
+		return &eventv1.Event{Envelope: env, Payload: &eventv1.Event_Changes{Changes: &changev1.ChangeBatch{Changes: []*changev1.Change{{Id: id}}}}}
+	}
+	if err := collector.Publish(ctx, event("from-collector")); err != nil {
+		t.Fatalf("collector publishes evidence: %v", err)
+	}
+	if err := consumer.Publish(ctx, event("from-consumer")); err == nil {
+		t.Fatal("the consumers' NATS user published evidence")
+	}
+
+	r, err := consumer.GetDocument(ctx, ref.GetSha256())
+	if err != nil {
+		t.Fatalf("consumer reads the document: %v", err)
+	}
+	body, err := io.ReadAll(r)
+	r.Close()
+	if err != nil || string(body) != `{"findings":[]}` {
+		t.Fatalf("consumer read %q, %v", body, err)
+	}
+	runCtx, stop := context.WithCancel(ctx)
+	got := make(chan []string, 16)
+	done := make(chan error, 1)
+	go func() {
+		done <- consumer.Consume(runCtx, bus.ConsumerSpec{Stream: bus.StreamEvidence, Durable: "scorer"}, bus.BatchOptions{MaxWait: 20 * time.Millisecond},
+			func(_ context.Context, batch []bus.Delivery) error {
+				var ids []string
+				for _, d := range batch {
+					ids = append(ids, d.Event.GetEnvelope().GetEventId())
+				}
+				got <- ids
+				return nil
+			})
+	}()
+	var ids []string
+	select {
+	case ids = <-got:
+	case <-time.After(30 * time.Second):
+		t.Fatal("the consumers' user received nothing in 30s")
+	}
+	stop()
+	if err := <-done; err != nil {
+		t.Fatal(err)
+	}
+	if want := []string{events.ID("k8s", "from-collector")}; !slices.Equal(ids, want) {
+		t.Errorf("consumed %v, want %v: exactly the collector's event", ids, want)
+	}
+	st, err := consumer.JetStream().Stream(ctx, bus.StreamEvidence)
+	if err != nil {
+		t.Fatal(err)
+	}
+	info, err := st.Info(ctx)
+	if err != nil {
+		t.Fatal(err)
+	}
+	if info.State.Msgs != 1 {
+		t.Errorf("evidence stream holds %d messages, want 1 (the collector's)", info.State.Msgs)
 	}
 }
