@@ -32,10 +32,22 @@ type Bus struct {
 
 // Connect dials cfg.URL.
 func Connect(ctx context.Context, cfg Config, log *slog.Logger, opts ...nats.Option) (*Bus, error) {
+	if log == nil {
+		log = slog.Default()
+	}
 	opts = append([]nats.Option{
 		nats.Name("trilens"),
 		nats.MaxReconnects(-1),
 		nats.ReconnectWait(500 * time.Millisecond),
+		// Asynchronous errors (a permission refused, a slow consumer dropping
+		// messages that come back after AckWait) go to our log, not stderr.
+		nats.ErrorHandler(func(_ *nats.Conn, sub *nats.Subscription, err error) {
+			subject := ""
+			if sub != nil {
+				subject = sub.Subject
+			}
+			log.Warn("nats", "subject", subject, "err", err)
+		}),
 	}, opts...)
 	nc, err := nats.Connect(cfg.URL, opts...)
 	if err != nil {

@@ -4,6 +4,7 @@ import (
 	"context"
 	"flag"
 	"fmt"
+	"io"
 	"log/slog"
 	"slices"
 	"strings"
@@ -143,6 +144,11 @@ func TestClusterR3SharedConsumerAcrossNodeRestart(t *testing.T) {
 	}
 
 	publishAndSettle("before the restart", perPhase, []int{0})
+	doc := strings.Repeat("a whole SBOM, stored once under its digest\n", 4096)
+	ref, err := buses[0].PutDocument(ctx, "sbom.json", "application/json", strings.NewReader(doc))
+	if err != nil {
+		t.Fatal(err)
+	}
 	leader := consumerInfo(t, js, spec.Durable).Cluster.Leader
 	down := c.Index(leader)
 	if down < 0 {
@@ -151,6 +157,16 @@ func TestClusterR3SharedConsumerAcrossNodeRestart(t *testing.T) {
 	t.Logf("shutting down %s, leader of the consumer (stream leader %s)", leader, streamInfo(t, js, bus.StreamEvidence).Cluster.Leader)
 	c.Shutdown(down)
 	publishAndSettle("while a node is down", 2*perPhase, []int{perPhase})
+	// The document bucket is R3 too: readable with a node gone.
+	r, err := buses[1].GetDocument(ctx, ref.GetSha256())
+	if err != nil {
+		t.Fatalf("document with a node down: %v", err)
+	}
+	got, err := io.ReadAll(r)
+	r.Close()
+	if err != nil || string(got) != doc {
+		t.Fatalf("document with a node down: read %d bytes (%v), want %d", len(got), err, len(doc))
+	}
 	c.Restart(down)
 	waitCurrent(t, js, spec.Durable)
 	// The first two phases again (duplicates JetStream must drop) and the third.
