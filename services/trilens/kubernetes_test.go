@@ -35,6 +35,7 @@ import (
 	"github.com/trilens/trilens/pkg/events"
 	changev1 "github.com/trilens/trilens/proto/trilens/change/v1"
 	eventv1 "github.com/trilens/trilens/proto/trilens/event/v1"
+	scorev1 "github.com/trilens/trilens/proto/trilens/score/v1"
 	"github.com/trilens/trilens/services/alerter"
 	"github.com/trilens/trilens/services/scorer"
 	"github.com/trilens/trilens/services/trilens"
@@ -566,7 +567,8 @@ func TestKubernetesChecksReject(t *testing.T) {
 // TestKubernetesNATSPermissions runs a real server with the production overlay's users and
 // permissions (cluster and listen addresses swapped for a single loopback node) and shows the
 // subject-level rule at work: the collectors' user provisions the streams, stores a document
-// and publishes evidence; the consumers' user reads both but cannot publish evidence.
+// and publishes evidence but no verdict; the consumers' user reads both, publishes a verdict
+// and dead-letters an undecodable message, but cannot publish evidence.
 func TestKubernetesNATSPermissions(t *testing.T) {
 	m, err := render(filepath.Join(repoRoot(t), "deploy", "kubernetes", "overlays", "production"))
 	if err != nil {
@@ -627,6 +629,21 @@ func TestKubernetesNATSPermissions(t *testing.T) {
 	if err := consumer.Publish(ctx, event("from-consumer")); err == nil {
 		t.Fatal("the consumers' NATS user published evidence")
 	}
+	verdict := func(id string) *eventv1.Event {
+		env := events.NewEnvelope(events.ID("k8s-verdict", id), "acme", eventv1.Kind_KIND_VERDICT, &eventv1.Producer{Collector: "scorer"}, &eventv1.Subject{Service: "svc"}, time.Now())
+		return &eventv1.Event{Envelope: env, Payload: &eventv1.Event_Verdict{Verdict: &scorev1.Verdict{
+			VerdictId: id, Lens: scorev1.Lens_LENS_PERFORMANCE, Kpi: "p95", Scope: "svc", Status: scorev1.Status_STATUS_FAIL, Reason: "regression"}}}
+	}
+	if err := consumer.Publish(ctx, verdict("from-consumer")); err != nil {
+		t.Fatalf("the consumers' user (scorer) publishes a verdict: %v", err)
+	}
+	if err := collector.Publish(ctx, verdict("from-collector")); err == nil {
+		t.Fatal("the collectors' NATS user published a verdict")
+	}
+	// Undecodable evidence: the consumer must be allowed to dead-letter it.
+	if _, err := collector.JetStream().Publish(ctx, events.EvidenceSubject("acme", eventv1.Kind_KIND_CHANGE), []byte("not protobuf \xff")); err != nil {
+		t.Fatalf("collector publishes raw evidence: %v", err)
+	}
 
 	r, err := consumer.GetDocument(ctx, ref.GetSha256())
 	if err != nil {
@@ -657,6 +674,10 @@ func TestKubernetesNATSPermissions(t *testing.T) {
 	case <-time.After(30 * time.Second):
 		t.Fatal("the consumers' user received nothing in 30s")
 	}
+	deadline := time.Now().Add(30 * time.Second)
+	for streamMsgCount(t, consumer, bus.StreamDeadLetter) < 1 && time.Now().Before(deadline) {
+		time.Sleep(20 * time.Millisecond)
+	}
 	stop()
 	if err := <-done; err != nil {
 		t.Fatal(err)
@@ -664,15 +685,22 @@ func TestKubernetesNATSPermissions(t *testing.T) {
 	if want := []string{events.ID("k8s", "from-collector")}; !slices.Equal(ids, want) {
 		t.Errorf("consumed %v, want %v: exactly the collector's event", ids, want)
 	}
-	st, err := consumer.JetStream().Stream(ctx, bus.StreamEvidence)
+	for stream, want := range map[string]uint64{bus.StreamEvidence: 2, bus.StreamVerdicts: 1, bus.StreamDeadLetter: 1} {
+		if got := streamMsgCount(t, consumer, stream); got != want {
+			t.Errorf("stream %s holds %d messages, want %d", stream, got, want)
+		}
+	}
+}
+
+func streamMsgCount(t *testing.T, b *bus.Bus, name string) uint64 {
+	t.Helper()
+	st, err := b.JetStream().Stream(context.Background(), name)
 	if err != nil {
 		t.Fatal(err)
 	}
-	info, err := st.Info(ctx)
+	info, err := st.Info(context.Background())
 	if err != nil {
 		t.Fatal(err)
 	}
-	if info.State.Msgs != 1 {
-		t.Errorf("evidence stream holds %d messages, want 1 (the collector's)", info.State.Msgs)
-	}
+	return info.State.Msgs
 }
