@@ -17,6 +17,7 @@ import (
 	"testing"
 	"time"
 
+	"github.com/distribution/reference"
 	natsserver "github.com/nats-io/nats-server/v2/server"
 	"github.com/nats-io/nats.go"
 	"github.com/spf13/pflag"
@@ -141,9 +142,23 @@ func (m *manifests) workloads() []workload {
 }
 
 var (
-	pinnedTag = regexp.MustCompile(`^[^:@]+(:[0-9][\w.-]*)?(@sha256:[0-9a-f]{64})?$`)
-	envRef    = regexp.MustCompile(`\$\(([A-Za-z_][A-Za-z0-9_]*)\)`)
+	versionTag = regexp.MustCompile(`^v?[0-9]+(\.[0-9]+)+([.-][\w.-]+)?$`)
+	envRef     = regexp.MustCompile(`\$\(([A-Za-z_][A-Za-z0-9_]*)\)`)
 )
+
+// pinned reports whether an image reference names a digest or a version tag (never latest
+// nor a bare major version).
+func pinned(image string) bool {
+	ref, err := reference.ParseNormalizedNamed(image)
+	if err != nil {
+		return false
+	}
+	if _, ok := ref.(reference.Digested); ok {
+		return true
+	}
+	tagged, ok := ref.(reference.Tagged)
+	return ok && versionTag.MatchString(tagged.Tag())
+}
 
 // workloadProblems checks what every pod of every overlay must have.
 func workloadProblems(m *manifests, flags map[string]bool) []error {
@@ -179,7 +194,7 @@ func workloadProblems(m *manifests, flags map[string]bool) []error {
 				sc.AllowPrivilegeEscalation == nil || *sc.AllowPrivilegeEscalation {
 				report("root filesystem must be read-only and privilege escalation off")
 			}
-			if !pinnedTag.MatchString(c.Image) || !strings.ContainsAny(c.Image, ":@") {
+			if !pinned(c.Image) {
 				report("image %q is not pinned to a version or digest", c.Image)
 			}
 			defined := map[string]bool{}
@@ -496,6 +511,23 @@ func overlayProblems(name string, m *manifests, flags map[string]bool) []error {
 		problems = append(problems, singleNodeProblems(m)...)
 	}
 	return problems
+}
+
+func TestImagePinned(t *testing.T) {
+	for image, want := range map[string]bool{
+		"nats:2.15.2-alpine":                                              true,
+		"clickhouse/clickhouse-server:26.8":                               true,
+		"registry.example.com:5000/trilens:1.0.0":                         true,
+		"registry.example.com/trilens@sha256:" + strings.Repeat("ab", 32): true,
+		"nats":        false,
+		"nats:latest": false,
+		"nats:2":      false,
+		"trilens:dev": false,
+	} {
+		if got := pinned(image); got != want {
+			t.Errorf("pinned(%q) = %v, want %v", image, got, want)
+		}
+	}
 }
 
 func TestKubernetesOverlays(t *testing.T) {
