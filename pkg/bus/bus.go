@@ -7,6 +7,7 @@ import (
 	"errors"
 	"fmt"
 	"log/slog"
+	"net"
 	"time"
 
 	"github.com/nats-io/nats.go"
@@ -31,10 +32,22 @@ type Bus struct {
 
 // Connect dials cfg.URL.
 func Connect(ctx context.Context, cfg Config, log *slog.Logger, opts ...nats.Option) (*Bus, error) {
+	if log == nil {
+		log = slog.Default()
+	}
 	opts = append([]nats.Option{
 		nats.Name("trilens"),
 		nats.MaxReconnects(-1),
 		nats.ReconnectWait(500 * time.Millisecond),
+		// Asynchronous errors (a permission refused, a slow consumer dropping
+		// messages that come back after AckWait) go to our log, not stderr.
+		nats.ErrorHandler(func(_ *nats.Conn, sub *nats.Subscription, err error) {
+			subject := ""
+			if sub != nil {
+				subject = sub.Subject
+			}
+			log.Warn("nats", "subject", subject, "err", err)
+		}),
 	}, opts...)
 	nc, err := nats.Connect(cfg.URL, opts...)
 	if err != nil {
@@ -72,6 +85,7 @@ func (b *Bus) Provision(ctx context.Context) error {
 		Description: "whole evidence documents by sha256",
 		Storage:     jetstream.FileStorage,
 		Replicas:    b.cfg.Replicas,
+		Placement:   b.cfg.placement(),
 	}); err != nil {
 		return fmt.Errorf("provision object store %s: %w", DocumentBucket, err)
 	}
@@ -229,13 +243,15 @@ func copyMsg(m *nats.Msg) *nats.Msg {
 
 // retryable tells passing failures from refusals: when JetStream itself
 // answers (the stream is missing or full, the message is refused), trying
-// again will not help; lost responders, timeouts and reconnects pass.
+// again will not help; lost responders, timeouts, reconnects and a write
+// to a server that just went down (the client reconnects to another) pass.
 func retryable(err error) bool {
 	var apiErr *jetstream.APIError
 	if errors.As(err, &apiErr) {
 		return false
 	}
-	return errors.Is(err, nats.ErrNoResponders) || errors.Is(err, jetstream.ErrNoStreamResponse) ||
+	var netErr *net.OpError
+	return errors.As(err, &netErr) || errors.Is(err, nats.ErrNoResponders) || errors.Is(err, jetstream.ErrNoStreamResponse) ||
 		errors.Is(err, nats.ErrTimeout) || errors.Is(err, context.DeadlineExceeded) ||
 		errors.Is(err, jetstream.ErrTooManyStalledMsgs) || errors.Is(err, jetstream.ErrAsyncPublishTimeout) ||
 		errors.Is(err, nats.ErrConnectionReconnecting) || errors.Is(err, nats.ErrDisconnected)

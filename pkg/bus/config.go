@@ -7,15 +7,25 @@ package bus
 import (
 	"errors"
 	"flag"
+	"fmt"
+	"strings"
 	"time"
+
+	"github.com/nats-io/nats.go/jetstream"
 )
 
 // Config of the bus client.
 type Config struct {
 	// URL of the NATS server; empty connects in process to the embedded server.
 	URL string `yaml:"url"`
-	// Replicas of every stream: 1 on one machine, 3 on a NATS cluster.
+	// Replicas of every stream and of the document bucket: 1 on one
+	// machine, 3 on a NATS cluster.
 	Replicas int `yaml:"replicas"`
+	// PlacementCluster and PlacementTags choose the servers that hold the
+	// streams and the bucket: a cluster by name and servers carrying every
+	// tag (nats-server's server_tags). Empty places them anywhere.
+	PlacementCluster string   `yaml:"placement_cluster"`
+	PlacementTags    []string `yaml:"placement_tags"`
 	// EvidenceMaxAge and EvidenceMaxBytes bound the evidence stream. When it is
 	// full, publishers are refused rather than old, unscored evidence dropped.
 	EvidenceMaxAge   time.Duration `yaml:"evidence_max_age"`
@@ -29,7 +39,17 @@ type Config struct {
 // RegisterFlags sets the defaults and binds the flags under prefix.
 func (c *Config) RegisterFlags(prefix string, fs *flag.FlagSet) {
 	fs.StringVar(&c.URL, prefix+"url", "", "NATS server URL; empty uses the embedded server in process")
-	fs.IntVar(&c.Replicas, prefix+"replicas", 1, "JetStream replicas per stream")
+	fs.IntVar(&c.Replicas, prefix+"replicas", 1, "JetStream replicas of every stream and the document bucket: 1 on one server, 3 on a cluster")
+	fs.StringVar(&c.PlacementCluster, prefix+"placement-cluster", "", "NATS cluster that holds the streams; empty places them anywhere")
+	fs.Func(prefix+"placement-tags", "comma-separated server tags every server holding a stream must carry", func(s string) error {
+		c.PlacementTags = nil
+		for _, tag := range strings.Split(s, ",") {
+			if tag = strings.TrimSpace(tag); tag != "" {
+				c.PlacementTags = append(c.PlacementTags, tag)
+			}
+		}
+		return nil
+	})
 	fs.DurationVar(&c.EvidenceMaxAge, prefix+"evidence-max-age", 7*24*time.Hour, "how long evidence stays in its stream")
 	fs.Int64Var(&c.EvidenceMaxBytes, prefix+"evidence-max-bytes", 8<<30, "size bound of the evidence stream; publishers are refused past it")
 	fs.DurationVar(&c.DuplicateWindow, prefix+"duplicate-window", time.Hour, "window in which JetStream drops messages with a repeated id")
@@ -41,6 +61,11 @@ func (c *Config) Validate() error {
 	var errs []error
 	if c.Replicas < 1 || c.Replicas > 5 {
 		errs = append(errs, errors.New("replicas: want 1 to 5"))
+	}
+	for _, tag := range c.PlacementTags {
+		if tag == "" || strings.ContainsAny(tag, ", \t") {
+			errs = append(errs, fmt.Errorf("placement_tags: %q: want a non-empty tag without commas or spaces", tag))
+		}
 	}
 	if c.EvidenceMaxAge <= 0 {
 		errs = append(errs, errors.New("evidence_max_age: must be positive"))
@@ -59,4 +84,12 @@ func DefaultConfig() Config {
 	var c Config
 	c.RegisterFlags("", flag.NewFlagSet("", flag.ContinueOnError))
 	return c
+}
+
+// placement is where the streams and the bucket go; nil leaves it to the server.
+func (c Config) placement() *jetstream.Placement {
+	if c.PlacementCluster == "" && len(c.PlacementTags) == 0 {
+		return nil
+	}
+	return &jetstream.Placement{Cluster: c.PlacementCluster, Tags: c.PlacementTags}
 }

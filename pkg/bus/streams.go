@@ -31,6 +31,7 @@ func (c Config) Streams() []jetstream.StreamConfig {
 		MaxBytes:    c.EvidenceMaxBytes,
 		Duplicates:  c.DuplicateWindow,
 		Replicas:    c.Replicas,
+		Placement:   c.placement(),
 	}, {
 		Name:        StreamVerdicts,
 		Description: "verdicts of the scorer, read by the alerter and the gate",
@@ -39,6 +40,7 @@ func (c Config) Streams() []jetstream.StreamConfig {
 		MaxAge:      30 * 24 * time.Hour,
 		Duplicates:  c.DuplicateWindow,
 		Replicas:    c.Replicas,
+		Placement:   c.placement(),
 	}, {
 		Name:        StreamDeadLetter,
 		Description: "messages a consumer could not decode or kept failing on, with the reason",
@@ -47,5 +49,6 @@ func (c Config) Streams() []jetstream.StreamConfig {
 		MaxAge:      30 * 24 * time.Hour,
 		Duplicates:  c.DuplicateWindow,
 		Replicas:    c.Replicas,
+		Placement:   c.placement(),
 	}}
 }

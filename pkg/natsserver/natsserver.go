@@ -9,6 +9,7 @@ import (
 	"fmt"
 	"log/slog"
 	"net"
+	"net/url"
 	"os"
 	"strconv"
 	"time"
@@ -68,16 +69,74 @@ func Start(cfg Config) (*Server, error) {
 	if cfg.Listen == "" {
 		opts.DontListen = true
 	} else {
-		host, port, err := net.SplitHostPort(cfg.Listen)
+		host, port, err := splitListen(cfg.Listen)
 		if err != nil {
-			return nil, fmt.Errorf("nats listen %q: %w", cfg.Listen, err)
+			return nil, fmt.Errorf("nats listen: %w", err)
 		}
-		p, err := strconv.Atoi(port)
-		if err != nil {
-			return nil, fmt.Errorf("nats listen %q: port: %w", cfg.Listen, err)
-		}
-		opts.Host, opts.Port = host, p
+		opts.Host, opts.Port = host, port
 	}
+	return run(opts, cfg.Listen)
+}
+
+// Node is one server of a NATS cluster run in process, as tests and tools
+// start it; production clusters run nats-server itself (deploy/kubernetes).
+type Node struct {
+	// Name identifies the server; JetStream keeps its data under it, so a
+	// restarted node must keep its name and store directory.
+	Name     string
+	StoreDir string
+	// Listen and ClusterListen are host:port for clients and routes; port -1
+	// picks a free one.
+	Listen        string
+	ClusterListen string
+	// Cluster is the cluster's name, the same on every node.
+	Cluster string
+	// Routes are the route addresses (host:port) of other nodes; each node
+	// learns the rest from them.
+	Routes []string
+	// Tags are the server tags stream placement selects on.
+	Tags []string
+}
+
+// StartNode runs one clustered JetStream server and waits until it accepts
+// client connections (the JetStream cluster may still be forming).
+func StartNode(n Node) (*Server, error) {
+	opts := &server.Options{
+		JetStream:  true,
+		StoreDir:   n.StoreDir,
+		NoSigs:     true,
+		NoLog:      true,
+		MaxPayload: 1 << 20,
+		ServerName: n.Name,
+	}
+	var err error
+	if opts.Host, opts.Port, err = splitListen(n.Listen); err != nil {
+		return nil, fmt.Errorf("nats node %s listen: %w", n.Name, err)
+	}
+	opts.Cluster.Name = n.Cluster
+	if opts.Cluster.Host, opts.Cluster.Port, err = splitListen(n.ClusterListen); err != nil {
+		return nil, fmt.Errorf("nats node %s cluster listen: %w", n.Name, err)
+	}
+	for _, r := range n.Routes {
+		opts.Routes = append(opts.Routes, &url.URL{Scheme: "nats-route", Host: r})
+	}
+	opts.Tags.Add(n.Tags...)
+	return run(opts, n.Listen)
+}
+
+func splitListen(addr string) (string, int, error) {
+	host, port, err := net.SplitHostPort(addr)
+	if err != nil {
+		return "", 0, fmt.Errorf("%q: %w", addr, err)
+	}
+	p, err := strconv.Atoi(port)
+	if err != nil {
+		return "", 0, fmt.Errorf("%q: port: %w", addr, err)
+	}
+	return host, p, nil
+}
+
+func run(opts *server.Options, listen string) (*Server, error) {
 	ns, err := server.NewServer(opts)
 	if err != nil {
 		return nil, fmt.Errorf("nats server: %w", err)
@@ -85,10 +144,25 @@ func Start(cfg Config) (*Server, error) {
 	ns.Start()
 	if !ns.ReadyForConnections(30 * time.Second) {
 		ns.Shutdown()
-		return nil, fmt.Errorf("nats server on %q not ready after 30s (store dir %s)", cfg.Listen, cfg.StoreDir)
+		return nil, fmt.Errorf("nats server on %q not ready after 30s (store dir %s)", listen, opts.StoreDir)
 	}
 	return &Server{ns: ns}, nil
 }
+
+// Name is the server's name.
+func (s *Server) Name() string { return s.ns.Name() }
+
+// ClusterAddr is the address other nodes route to; "" when not clustered.
+func (s *Server) ClusterAddr() string {
+	if a := s.ns.ClusterAddr(); a != nil {
+		return a.String()
+	}
+	return ""
+}
+
+// ClusterPeers lists the JetStream servers the meta leader sees online; it
+// is empty on every other server.
+func (s *Server) ClusterPeers() []string { return s.ns.JetStreamClusterPeers() }
 
 // ClientURL is the address outside clients use; "" when not listening.
 func (s *Server) ClientURL() string {
