@@ -211,8 +211,9 @@ func TestRejectedBodiesPublishNothing(t *testing.T) {
 	}{
 		{"malformed", strings.NewReader(`{"SchemaVersion":2,"Results":[{"Target":1}]}`), "", 400, "trivy: at $.Results[0].Target"},
 		{"truncated", bytes.NewReader(doc[:len(doc)*2/3]), "", 400, "trivy: at $.Results"},
-		{"unknown", strings.NewReader(`{"hello":"world"}`), "", 415, "want SARIF 2.1.0"},
-		{"not json", strings.NewReader(`<html>`), "", 415, "not JSON"},
+		{"unknown", strings.NewReader(`{"hello":"world"}`), "", 415, `"tried":[{"format":"sarif","reason":"want a JSON object with \"runs\"`},
+		{"not json", strings.NewReader(`<html>`), "", 415, `an XML document with root \u003chtml\u003e`},
+		{"empty array", strings.NewReader(`[]`), "", 415, "an empty report names no tool"},
 		{"wrong format", bytes.NewReader(doc), "format=zap", 400, "zap:"},
 		{"bad format", bytes.NewReader(doc), "format=xml", 400, "unknown format"},
 		{"too large", io.MultiReader(strings.NewReader(`[`), bytes.NewReader(bytes.Repeat([]byte(" "), 2<<20))), "", 413, "limit"},
@@ -231,7 +232,7 @@ func TestRejectedBodiesPublishNothing(t *testing.T) {
 
 func TestEmptyReportStillTellsTheScorer(t *testing.T) {
 	e := newEnv(t, nil)
-	code, body := e.post(t, strings.NewReader(`[]`), "repo=r&branch=main", nil)
+	code, body := e.post(t, strings.NewReader(`[]`), "repo=r&branch=main&format=gitleaks", nil)
 	if code != http.StatusAccepted {
 		t.Fatalf("%d %s", code, body)
 	}

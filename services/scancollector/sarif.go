@@ -5,6 +5,7 @@ import (
 	"fmt"
 	"io"
 	"maps"
+	"regexp"
 	"slices"
 	"strconv"
 	"strings"
@@ -122,11 +123,69 @@ func cwesOfTags(tags []string) []string {
 	return out
 }
 
+// sarifInvocation is what the collector reads of a run's invocation: whether
+// it completed, and the tool's error notifications when it did not.
+type sarifInvocation struct {
+	ExecutionSuccessful        *bool `json:"executionSuccessful"`
+	ExitCode                   *int  `json:"exitCode"`
+	ToolExecutionNotifications []struct {
+		Level   string         `json:"level"`
+		Message *sarif.Message `json:"message"`
+	} `json:"toolExecutionNotifications"`
+}
+
+var sarifLanguageRE = regexp.MustCompile(`(?i)\blanguage:([a-z0-9+#-]+)`)
+
 func decodeSARIFRun(d *jsonstream.Decoder, rep *Report) error {
 	var tool sarif.Tool
 	var pending []sarifPending
+	scope := &scanv1.ReportScope{}
+	var invocations []sarifInvocation
+	languages := map[string]bool{}
 	err := d.Object(func(key string) error {
 		switch key {
+		case "automationDetails":
+			var a struct {
+				ID string `json:"id"`
+			}
+			if err := d.Decode(&a); err != nil {
+				return err
+			}
+			scope.AutomationId = a.ID
+			if m := sarifLanguageRE.FindStringSubmatch(a.ID); m != nil {
+				scope.Language = strings.ToLower(m[1])
+			}
+			return nil
+		case "invocations":
+			return d.Decode(&invocations)
+		case "originalUriBaseIds":
+			var bases map[string]struct {
+				URI string `json:"uri"`
+			}
+			if err := d.Decode(&bases); err != nil {
+				return err
+			}
+			// SRCROOT is the convention for the root of the analysed sources.
+			for _, k := range []string{"SRCROOT", "%SRCROOT%", "PROJECTROOT", "ROOTPATH"} {
+				if b, ok := bases[k]; ok && b.URI != "" {
+					scope.Root = b.URI
+					break
+				}
+			}
+			return nil
+		case "artifacts":
+			return d.Array(func(int) error {
+				var a struct {
+					SourceLanguage string `json:"sourceLanguage"`
+				}
+				if err := d.Decode(&a); err != nil {
+					return err
+				}
+				if a.SourceLanguage != "" {
+					languages[strings.ToLower(a.SourceLanguage)] = true
+				}
+				return nil
+			})
 		case "tool":
 			return d.Decode(&tool)
 		case "results":
@@ -159,6 +218,23 @@ func decodeSARIFRun(d *jsonstream.Decoder, rep *Report) error {
 	}
 	name := *drv.Name
 	run := rep.newRun(name, version)
+	if scope.Language == "" && len(languages) > 0 {
+		scope.Language = strings.Join(slices.Sorted(maps.Keys(languages)), ",")
+	}
+	run.Scope = scope
+	for _, inv := range invocations {
+		if inv.ExecutionSuccessful == nil || *inv.ExecutionSuccessful {
+			continue
+		}
+		reason := "executionSuccessful is false"
+		for _, n := range inv.ToolExecutionNotifications {
+			if n.Level == "error" && n.Message != nil && deref(n.Message.Text) != "" {
+				reason = deref(n.Message.Text)
+				break
+			}
+		}
+		run.fail(reason)
+	}
 	byID := map[string]*sarif.ReportingDescriptor{}
 	for _, c := range append([]*sarif.ToolComponent{drv}, tool.Extensions...) {
 		for _, rule := range c.Rules {
