@@ -55,12 +55,32 @@ type sarifResult struct {
 	Level               string                              `json:"level,omitempty"`
 	Message             *sarif.Message                      `json:"message,omitempty"`
 	Locations           []*sarif.Location                   `json:"locations"`
-	PartialFingerprints map[string]string                   `json:"partialFingerprints,omitempty"`
-	Fingerprints        map[string]string                   `json:"fingerprints,omitempty"`
+	PartialFingerprints sarifFingerprints                   `json:"partialFingerprints,omitempty"`
+	Fingerprints        sarifFingerprints                   `json:"fingerprints,omitempty"`
 	BaselineState       *string                             `json:"baselineState,omitempty"`
 	Suppressions        []*sarif.Suppression                `json:"suppressions,omitempty"`
 	// Properties are read for GitHub's conventions only: tags and security-severity.
 	Properties *sarifProps `json:"properties,omitempty"`
+}
+
+// sarifFingerprints are strings in SARIF; some tools (Black Duck) nest
+// objects, which are kept as their JSON text so they still identify.
+type sarifFingerprints map[string]string
+
+func (f *sarifFingerprints) UnmarshalJSON(b []byte) error {
+	var raw map[string]json.RawMessage
+	if err := json.Unmarshal(b, &raw); err != nil {
+		return err
+	}
+	*f = make(sarifFingerprints, len(raw))
+	for k, v := range raw {
+		var s string
+		if json.Unmarshal(v, &s) != nil {
+			s = string(v)
+		}
+		(*f)[k] = s
+	}
+	return nil
 }
 
 type sarifProps struct {
@@ -382,6 +402,11 @@ func sarifFinish(p sarifPending, rule *sarifRule, category scanv1.Category) {
 	}
 	if f.Title == "" {
 		f.Title = firstLine(f.Message)
+	}
+	if f.RuleId == "" {
+		// Neither the result nor a rule names it (gitleaks 7 SARIF): its
+		// message does.
+		f.RuleId = f.Title
 	}
 	f.Cwes = mergeStrings(f.Cwes)
 	if hasScore {

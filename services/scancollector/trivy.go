@@ -213,7 +213,8 @@ func decodeTrivyResult(d *jsonstream.Decoder, rep *Report, run *Run, resource st
 				}
 				// The match is never kept: it holds the secret.
 				code = append(code, coded{&scanv1.Finding{
-					RuleId: s.RuleID, Title: firstLine(s.Title), Severity: severityFromWord(s.Severity),
+					// A secret without a rule id still is one: name it by what trivy says.
+					RuleId: cmp.Or(s.RuleID, s.Title, s.Category, "secret"), Title: firstLine(s.Title), Severity: severityFromWord(s.Severity),
 					Category: scanv1.Category_CATEGORY_SECRET, StartLine: s.StartLine, EndLine: s.EndLine,
 					Message: s.Category + " secret: " + s.Title,
 				}, s.Match})
