@@ -8,6 +8,7 @@ import (
 	"errors"
 	"fmt"
 	"io"
+	"slices"
 	"strings"
 
 	"github.com/trilens/trilens/services/scancollector/internal/jsonstream"
@@ -19,18 +20,41 @@ var ErrTooDeep = errors.New("XML nested deeper than 10000 levels")
 // Decoder wraps encoding/xml's token stream with the limits and the element
 // path for errors.
 type Decoder struct {
-	d    *xml.Decoder
+	d    *xml.Decoder // reads tokens through depth, so DecodeElement is bounded too
+	raw  *xml.Decoder
 	in   *jsonstream.MarkReader
 	path []string
+}
+
+// depthLimit passes tokens on, failing past MaxDepth open elements: a
+// whole-element decode (DecodeElement) skips unknown elements without a
+// bound of its own.
+type depthLimit struct {
+	d     *xml.Decoder
+	depth int
+}
+
+func (l *depthLimit) Token() (xml.Token, error) {
+	tok, err := l.d.Token()
+	switch tok.(type) {
+	case xml.StartElement:
+		l.depth++
+		if l.depth > jsonstream.MaxDepth {
+			return nil, ErrTooDeep
+		}
+	case xml.EndElement:
+		l.depth--
+	}
+	return tok, err
 }
 
 // New reads XML from r. Documents must be UTF-8 (or declare US-ASCII or
 // ISO-8859-1, which are read as such).
 func New(r io.Reader) *Decoder {
 	in := &jsonstream.MarkReader{R: r}
-	d := xml.NewDecoder(in)
-	d.CharsetReader = charsetReader
-	return &Decoder{d: d, in: in}
+	raw := xml.NewDecoder(in)
+	raw.CharsetReader = charsetReader
+	return &Decoder{d: xml.NewTokenDecoder(&depthLimit{d: raw}), raw: raw, in: in}
 }
 
 func charsetReader(label string, r io.Reader) (io.Reader, error) {
@@ -91,8 +115,13 @@ func (d *Decoder) wrap(err error) error {
 	if errors.Is(err, io.EOF) {
 		err = io.ErrUnexpectedEOF
 	}
-	line, _ := d.d.InputPos()
-	return &Error{Path: strings.Join(d.path, "/"), Line: line, Err: err}
+	line, _ := d.raw.InputPos()
+	path := d.path
+	if len(path) > 8 {
+		// A deep path says little past its ends.
+		path = append(append(slices.Clip(path[:3]), fmt.Sprintf("...(%d levels)...", len(path)-5)), path[len(path)-2:]...)
+	}
+	return &Error{Path: strings.Join(path, "/"), Line: line, Err: err}
 }
 
 // Next returns the next start element, or io.EOF at the end of the
@@ -112,9 +141,6 @@ func (d *Decoder) Next() (*xml.StartElement, error) {
 		}
 		switch t := tok.(type) {
 		case xml.StartElement:
-			if len(d.path) >= jsonstream.MaxDepth {
-				return nil, d.wrap(ErrTooDeep)
-			}
 			d.path = append(d.path, t.Name.Local)
 			return &t, nil
 		case xml.EndElement:
