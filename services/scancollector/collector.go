@@ -10,7 +10,9 @@ import (
 	"fmt"
 	"io"
 	"net/http"
+	"net/url"
 	"os"
+	"strings"
 	"time"
 
 	"github.com/prometheus/client_golang/prometheus"
@@ -161,6 +163,7 @@ func (c *Collector) ingest(r *http.Request) (*Accepted, string, int64, error) {
 	if err != nil {
 		return nil, format, counted.n, fmt.Errorf("store document: %w", err)
 	}
+	applyScope(rep, r.URL.Query())
 	reportID := ReportID(req.Tenant, sum, req.Subject)
 	now := c.set.Now()
 	evs := Events(rep, req.Tenant, reportID, c.cfg.PartSize, func(id string, p *eventv1.Producer) *eventv1.Envelope {
@@ -185,6 +188,21 @@ func (c *Collector) ingest(r *http.Request) (*Accepted, string, int64, error) {
 		}
 	}
 	return acc, format, counted.n, nil
+}
+
+// applyScope sets what the client says a report covered (scope_root,
+// scope_language, scope_target) on every run, over what the report says: a
+// monorepo CI running gosec per module knows the module, gosec does not.
+func applyScope(rep *Report, q url.Values) {
+	for _, run := range rep.Runs {
+		for param, field := range map[string]*string{
+			"scope_root": &run.Scope.Root, "scope_language": &run.Scope.Language, "scope_target": &run.Scope.Target,
+		} {
+			if v := strings.TrimSpace(q.Get(param)); v != "" {
+				*field = truncate(v, 512)
+			}
+		}
+	}
 }
 
 // fileStore is implemented by publishers that take a document whose digest

@@ -279,3 +279,30 @@ func TestSARIFScopeAndFailure(t *testing.T) {
 		t.Errorf("event batch %v does not carry the scope and failure", b)
 	}
 }
+
+// A client names what a report covered when the tool does not (gosec run
+// per module); every event of the report carries it.
+func TestClientScopeReachesTheEvents(t *testing.T) {
+	e := newEnv(t, nil)
+	code, body := e.post(t, bytes.NewReader(readFixture(t, "gosec.sarif")), "repo=r&commit=c&branch=main&scope_root=services/scorer&scope_language=go", nil)
+	if code != 202 {
+		t.Fatalf("%d %s", code, body)
+	}
+	evs := e.events(t)
+	if len(evs) == 0 {
+		t.Fatal("no events")
+	}
+	for _, ev := range evs {
+		if s := ev.GetScan().GetScope(); s.GetRoot() != "services/scorer" || s.GetLanguage() != "go" {
+			t.Errorf("event scope %v, want root services/scorer and language go", s)
+		}
+	}
+	// staticcheck says where it ran.
+	rep, err := Decode(FormatSARIF, bytes.NewReader(readFixture(t, "staticcheck.sarif")), 0)
+	if err != nil {
+		t.Fatal(err)
+	}
+	if root := rep.Runs[0].Scope.Root; !strings.Contains(root, "golang.org/x/net@v0.12.0") {
+		t.Errorf("staticcheck root %q, want its working directory", root)
+	}
+}

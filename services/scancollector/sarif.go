@@ -146,8 +146,11 @@ func cwesOfTags(tags []string) []string {
 // sarifInvocation is what the collector reads of a run's invocation: whether
 // it completed, and the tool's error notifications when it did not.
 type sarifInvocation struct {
-	ExecutionSuccessful        *bool `json:"executionSuccessful"`
-	ExitCode                   *int  `json:"exitCode"`
+	ExecutionSuccessful *bool `json:"executionSuccessful"`
+	WorkingDirectory    *struct {
+		URI string `json:"uri"`
+	} `json:"workingDirectory"`
+	ExitCode                   *int `json:"exitCode"`
 	ToolExecutionNotifications []struct {
 		Level   string         `json:"level"`
 		Message *sarif.Message `json:"message"`
@@ -243,6 +246,10 @@ func decodeSARIFRun(d *jsonstream.Decoder, rep *Report) error {
 	}
 	run.Scope = scope
 	for _, inv := range invocations {
+		// Without a SRCROOT, where the tool ran (staticcheck) is the root.
+		if scope.Root == "" && inv.WorkingDirectory != nil {
+			scope.Root = inv.WorkingDirectory.URI
+		}
 		if inv.ExecutionSuccessful == nil || *inv.ExecutionSuccessful {
 			continue
 		}
