@@ -404,11 +404,15 @@ func (x *Finding) GetReachability() Reachability {
 // ReportScope is what one run of a tool covered. Two reports of one tool
 // for one commit with different scopes (per module, per language, per image)
 // are complementary: neither says anything about what the other covered.
-// Empty fields mean the report does not say.
+// Empty fields mean the report does not say. A client may set any field
+// (scope_root, scope_language, scope_target on POST /v1/scans) over what the
+// report says, for tools that do not say it (gosec run per module).
 type ReportScope struct {
 	state protoimpl.MessageState `protogen:"open.v1"`
 	// root is the module or path root scanned: the SARIF run's SRCROOT
-	// (originalUriBaseIds), govulncheck's root module(s), gitleaks' source.
+	// (originalUriBaseIds) or its invocation's working directory,
+	// govulncheck's root module(s) (comma-separated), the repository gitleaks 7
+	// names.
 	Root string `protobuf:"bytes,1,opt,name=root,proto3" json:"root,omitempty"`
 	// language is the programming language analysed, from SARIF
 	// automationDetails.id ("language:go", CodeQL's category) or the
