@@ -118,7 +118,14 @@ func (c *Collector) ingest(r *http.Request) (*Accepted, string, int64, error) {
 	}
 	format := r.URL.Query().Get("format")
 	if format == "" {
-		if format, err = Detect(prefix); err != nil {
+		format, err = Detect(prefix)
+		var uf *UnknownFormatError
+		if errors.As(err, &uf) && uf.Empty {
+			if f, ok := FormatFromName(req.Name); ok {
+				format, err = f, nil
+			}
+		}
+		if err != nil {
 			// A body past its limit is 413 whatever it holds.
 			if n, cerr := io.Copy(io.Discard, req.Body); errors.Is(cerr, collect.ErrTooLarge) {
 				return nil, "", n, cerr

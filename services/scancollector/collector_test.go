@@ -232,13 +232,29 @@ func TestRejectedBodiesPublishNothing(t *testing.T) {
 
 func TestEmptyReportStillTellsTheScorer(t *testing.T) {
 	e := newEnv(t, nil)
+	// Named by ?format=, or by a file name naming one tool that reads empty reports.
 	code, body := e.post(t, strings.NewReader(`[]`), "repo=r&branch=main&format=gitleaks", nil)
 	if code != http.StatusAccepted {
 		t.Fatalf("%d %s", code, body)
 	}
+	code, body = e.post(t, strings.NewReader(`null`), "repo=r&branch=main&name=ci/gitleaks-report.json", nil)
+	if code != http.StatusAccepted {
+		t.Fatalf("%d %s", code, body)
+	}
 	evs := e.events(t)
-	if len(evs) != 1 || len(evs[0].GetScan().GetFindings()) != 0 || evs[0].GetEnvelope().GetPart().GetCount() != 1 {
-		t.Fatalf("events %v, want one complete empty part", evs)
+	if len(evs) != 2 {
+		t.Fatalf("%d events, want one complete empty part per report", len(evs))
+	}
+	for _, ev := range evs {
+		if len(ev.GetScan().GetFindings()) != 0 || ev.GetEnvelope().GetPart().GetCount() != 1 || ev.GetScan().GetFormat() != FormatGitleaks {
+			t.Fatalf("event %v, want a complete empty gitleaks part", ev)
+		}
+	}
+	// A name naming no tool, or two, does not decide.
+	for _, name := range []string{"report.json", "trivy-and-gitleaks.json"} {
+		if code, body := e.post(t, strings.NewReader(`[]`), "repo=r&branch=main&name="+name, nil); code != http.StatusUnsupportedMediaType {
+			t.Errorf("name %s: %d %s, want 415", name, code, body)
+		}
 	}
 }
 

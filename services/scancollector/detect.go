@@ -6,6 +6,7 @@ import (
 	"encoding/xml"
 	"fmt"
 	"io"
+	"path/filepath"
 	"slices"
 	"strings"
 )
@@ -136,6 +137,9 @@ type Rejection struct {
 type UnknownFormatError struct {
 	Seen  string      `json:"seen"`
 	Tried []Rejection `json:"tried"`
+	// Empty: the document is an empty report (null, [] or nothing), which
+	// only a name can attribute to a tool.
+	Empty bool `json:"-"`
 }
 
 func (e *UnknownFormatError) Error() string {
@@ -166,7 +170,9 @@ func Detect(prefix []byte) (string, error) {
 	s := sniff(prefix)
 	switch {
 	case s.kind == "empty" || s.kind == "null" || s.kind == "array" && s.elem == "end":
-		return "", unknown(s, "an empty report names no tool: give ?format= (every format reads it as a complete report with no findings)")
+		e := unknown(s, "an empty report names no tool: give ?format= or a name= containing the tool's name (gitleaks, trivy, govulncheck and zap read it as a complete report with no findings)")
+		e.Empty = true
+		return "", e
 	}
 	for _, r := range formatRules {
 		if r.match(s) {
@@ -298,6 +304,25 @@ func sniffXML(b []byte) *shape {
 			return &shape{kind: "xml", root: se.Name.Local}
 		}
 	}
+}
+
+// emptyFormats read an empty report as a complete one with no findings.
+var emptyFormats = []string{FormatGitleaks, FormatTrivy, FormatGovulncheck, FormatZAP}
+
+// FormatFromName attributes an empty report by its file name
+// ("gitleaks-report.json"): the one tool that reads empty reports it names.
+func FormatFromName(name string) (string, bool) {
+	name = strings.ToLower(filepath.Base(name))
+	found := ""
+	for _, f := range emptyFormats {
+		if strings.Contains(name, f) {
+			if found != "" {
+				return "", false
+			}
+			found = f
+		}
+	}
+	return found, found != ""
 }
 
 // Decode reads a whole document of a format into a Report of at most
