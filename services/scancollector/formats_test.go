@@ -13,11 +13,7 @@ import (
 
 func decodeReal(t *testing.T, name string) *Report {
 	t.Helper()
-	doc, err := os.ReadFile(filepath.Join("testdata", "real", name))
-	if err != nil {
-		t.Fatal(err)
-	}
-	rep, err := Decode(filepath.Dir(name), bytes.NewReader(doc), 0)
+	rep, err := Decode(filepath.Dir(name), bytes.NewReader(readReal(t, name)), 0)
 	if err != nil {
 		t.Fatal(err)
 	}

@@ -4,7 +4,9 @@ package scancollector
 
 import (
 	"bytes"
+	"compress/gzip"
 	"encoding/json"
+	"io"
 	"os"
 	"path/filepath"
 	"strings"
@@ -38,6 +40,26 @@ func realCorpus(t testing.TB) map[string]*realExpectation {
 	return exp.Files
 }
 
+// readReal reads a report of the corpus, decompressed.
+func readReal(t testing.TB, name string) []byte {
+	t.Helper()
+	b, err := os.ReadFile(filepath.Join("testdata", "real", name))
+	if err != nil {
+		t.Fatal(err)
+	}
+	if !strings.HasSuffix(name, ".gz") {
+		return b
+	}
+	zr, err := gzip.NewReader(bytes.NewReader(b))
+	if err != nil {
+		t.Fatal(err)
+	}
+	if b, err = io.ReadAll(zr); err != nil {
+		t.Fatal(err)
+	}
+	return b
+}
+
 // Every real report in testdata/real is detected as its format (or, empty,
 // refused with a reason until ?format= names it) and decodes to the counts
 // testdata/real/expect.go computed from the file itself.
@@ -48,10 +70,7 @@ func TestRealReportsDecodeToExpectedCounts(t *testing.T) {
 	}
 	for name, want := range files {
 		t.Run(name, func(t *testing.T) {
-			doc, err := os.ReadFile(filepath.Join("testdata", "real", name))
-			if err != nil {
-				t.Fatal(err)
-			}
+			doc := readReal(t, name)
 			got, err := Detect(doc[:min(len(doc), prefixSize)])
 			switch {
 			case want.Detectable && (err != nil || got != want.Format):

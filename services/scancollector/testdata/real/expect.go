@@ -20,11 +20,13 @@
 // others. Empty reports (null, [], an empty file) are complete reports with
 // no findings that detection cannot attribute to a tool.
 //
-// Run with go generate (see real_test.go).
+// Files named *.gz are stored gzip-compressed (they are over 1 MiB) and
+// counted decompressed. Run with go generate (see real_test.go).
 package main
 
 import (
 	"bytes"
+	"compress/gzip"
 	"encoding/json"
 	"encoding/xml"
 	"errors"
@@ -72,7 +74,7 @@ func main() {
 	}
 	for _, p := range paths {
 		family := filepath.Base(filepath.Dir(p))
-		doc, err := os.ReadFile(p)
+		doc, err := readDoc(p)
 		if err != nil {
 			log.Fatal(err)
 		}
@@ -115,6 +117,20 @@ func main() {
 	if err := os.WriteFile(*out, append(b, '\n'), 0o644); err != nil {
 		log.Fatal(err)
 	}
+}
+
+// readDoc reads a report, decompressing the few stored gzip-compressed
+// (name.gz) because they are over 1 MiB.
+func readDoc(p string) ([]byte, error) {
+	b, err := os.ReadFile(p)
+	if err != nil || !strings.HasSuffix(p, ".gz") {
+		return b, err
+	}
+	zr, err := gzip.NewReader(bytes.NewReader(b))
+	if err != nil {
+		return nil, err
+	}
+	return io.ReadAll(zr)
 }
 
 func isEmptyArray(b []byte) bool {
