@@ -2,6 +2,7 @@ package scancollector
 
 import (
 	"bufio"
+	"bytes"
 	"context"
 	"crypto/sha256"
 	"encoding/hex"
@@ -9,7 +10,9 @@ import (
 	"fmt"
 	"io"
 	"net/http"
+	"net/url"
 	"os"
+	"strings"
 	"time"
 
 	"github.com/prometheus/client_golang/prometheus"
@@ -77,6 +80,16 @@ func (c *Collector) serveScans(w http.ResponseWriter, r *http.Request) {
 	c.metrics.bytes.Add(float64(size))
 	if err != nil {
 		c.metrics.errors.WithLabelValues(reason(err)).Inc()
+		var uf *UnknownFormatError
+		if errors.As(err, &uf) {
+			// The answer names every format tried and why it was rejected.
+			collect.WriteJSON(w, http.StatusUnsupportedMediaType, struct {
+				Field string `json:"field"`
+				Error string `json:"error"`
+				*UnknownFormatError
+			}{"body", uf.Error(), uf})
+			return
+		}
 		collect.WriteError(w, c.set.Logger, err)
 		return
 	}
@@ -106,14 +119,25 @@ func (c *Collector) ingest(r *http.Request) (*Accepted, string, int64, error) {
 	}
 	format := r.URL.Query().Get("format")
 	if format == "" {
-		if format, err = Detect(prefix); err != nil {
-			return nil, "", 0, collect.Errorf(http.StatusUnsupportedMediaType, "body", "%v", err)
+		format, err = Detect(prefix)
+		var uf *UnknownFormatError
+		if errors.As(err, &uf) && uf.Empty {
+			if f, ok := FormatFromName(req.Name); ok {
+				format, err = f, nil
+			}
+		}
+		if err != nil {
+			// A body past its limit is 413 whatever it holds.
+			if n, cerr := io.Copy(io.Discard, req.Body); errors.Is(cerr, collect.ErrTooLarge) {
+				return nil, "", n, cerr
+			}
+			return nil, "", 0, err
 		}
 	} else if _, ok := decoders[format]; !ok {
 		return nil, "", 0, collect.Errorf(http.StatusBadRequest, "format", "unknown format %q: want one of %v", format, Formats)
 	}
 
-	tmp, err := os.CreateTemp(c.cfg.TempDir, "scan-*.json")
+	tmp, err := os.CreateTemp(c.cfg.TempDir, "scan-*")
 	if err != nil {
 		return nil, format, 0, err
 	}
@@ -141,12 +165,13 @@ func (c *Collector) ingest(r *http.Request) (*Accepted, string, int64, error) {
 	sum := hex.EncodeToString(hash.Sum(nil))
 	name := req.Name
 	if name == "" {
-		name = format + "-" + sum[:12] + ".json"
+		name = format + "-" + sum[:12] + ext(prefix)
 	}
-	doc, err := c.putDocument(ctx, &eventv1.DocumentRef{Sha256: sum, Size: counted.n, MediaType: mediaType(format), Name: name}, tmp)
+	doc, err := c.putDocument(ctx, &eventv1.DocumentRef{Sha256: sum, Size: counted.n, MediaType: mediaType(format, prefix), Name: name}, tmp)
 	if err != nil {
 		return nil, format, counted.n, fmt.Errorf("store document: %w", err)
 	}
+	applyScope(rep, r.URL.Query())
 	reportID := ReportID(req.Tenant, sum, req.Subject)
 	now := c.set.Now()
 	evs := Events(rep, req.Tenant, reportID, c.cfg.PartSize, func(id string, p *eventv1.Producer) *eventv1.Envelope {
@@ -171,6 +196,21 @@ func (c *Collector) ingest(r *http.Request) (*Accepted, string, int64, error) {
 		}
 	}
 	return acc, format, counted.n, nil
+}
+
+// applyScope sets what the client says a report covered (scope_root,
+// scope_language, scope_target) on every run, over what the report says: a
+// monorepo CI running gosec per module knows the module, gosec does not.
+func applyScope(rep *Report, q url.Values) {
+	for _, run := range rep.Runs {
+		for param, field := range map[string]*string{
+			"scope_root": &run.Scope.Root, "scope_language": &run.Scope.Language, "scope_target": &run.Scope.Target,
+		} {
+			if v := strings.TrimSpace(q.Get(param)); v != "" {
+				*field = truncate(v, 512)
+			}
+		}
+	}
 }
 
 // fileStore is implemented by publishers that take a document whose digest
@@ -211,11 +251,27 @@ func bodyErr(err error) error {
 	return collect.Errorf(http.StatusBadRequest, "body", "reading the body: %v", err)
 }
 
-func mediaType(format string) string {
-	if format == FormatSARIF {
+func mediaType(format string, prefix []byte) string {
+	switch {
+	case isXML(prefix):
+		return "application/xml"
+	case format == FormatSARIF:
 		return "application/sarif+json"
 	}
 	return "application/json"
+}
+
+func ext(prefix []byte) string {
+	if isXML(prefix) {
+		return ".xml"
+	}
+	return ".json"
+}
+
+// isXML says whether a document starts as XML (after a BOM and white space).
+func isXML(prefix []byte) bool {
+	b := bytes.TrimLeft(bytes.TrimPrefix(prefix, []byte("\xef\xbb\xbf")), " \t\r\n")
+	return len(b) > 0 && b[0] == '<'
 }
 
 type countingWriter struct{ n int64 }
@@ -228,10 +284,11 @@ func (c *countingWriter) Write(p []byte) (int, error) {
 // reason labels an error for the errors metric.
 func reason(err error) string {
 	var ce *collect.Error
+	var uf *UnknownFormatError
 	switch {
 	case errors.Is(err, collect.ErrTooLarge), errors.Is(err, ErrTooManyFindings), errors.Is(err, jsonstream.ErrValueTooLarge):
 		return "too_large"
-	case errors.As(err, &ce) && ce.Status == http.StatusUnsupportedMediaType:
+	case errors.As(err, &uf):
 		return "unknown_format"
 	case errors.As(err, &ce) && ce.Status < 500:
 		return "bad_request"

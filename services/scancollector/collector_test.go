@@ -211,8 +211,9 @@ func TestRejectedBodiesPublishNothing(t *testing.T) {
 	}{
 		{"malformed", strings.NewReader(`{"SchemaVersion":2,"Results":[{"Target":1}]}`), "", 400, "trivy: at $.Results[0].Target"},
 		{"truncated", bytes.NewReader(doc[:len(doc)*2/3]), "", 400, "trivy: at $.Results"},
-		{"unknown", strings.NewReader(`{"hello":"world"}`), "", 415, "want SARIF 2.1.0"},
-		{"not json", strings.NewReader(`<html>`), "", 415, "not JSON"},
+		{"unknown", strings.NewReader(`{"hello":"world"}`), "", 415, `"tried":[{"format":"sarif","reason":"want a JSON object with \"runs\"`},
+		{"not json", strings.NewReader(`<html>`), "", 415, `an XML document with root \u003chtml\u003e`},
+		{"empty array", strings.NewReader(`[]`), "", 415, "an empty report names no tool"},
 		{"wrong format", bytes.NewReader(doc), "format=zap", 400, "zap:"},
 		{"bad format", bytes.NewReader(doc), "format=xml", 400, "unknown format"},
 		{"too large", io.MultiReader(strings.NewReader(`[`), bytes.NewReader(bytes.Repeat([]byte(" "), 2<<20))), "", 413, "limit"},
@@ -231,13 +232,29 @@ func TestRejectedBodiesPublishNothing(t *testing.T) {
 
 func TestEmptyReportStillTellsTheScorer(t *testing.T) {
 	e := newEnv(t, nil)
-	code, body := e.post(t, strings.NewReader(`[]`), "repo=r&branch=main", nil)
+	// Named by ?format=, or by a file name naming one tool that reads empty reports.
+	code, body := e.post(t, strings.NewReader(`[]`), "repo=r&branch=main&format=gitleaks", nil)
+	if code != http.StatusAccepted {
+		t.Fatalf("%d %s", code, body)
+	}
+	code, body = e.post(t, strings.NewReader(`null`), "repo=r&branch=main&name=ci/gitleaks-report.json", nil)
 	if code != http.StatusAccepted {
 		t.Fatalf("%d %s", code, body)
 	}
 	evs := e.events(t)
-	if len(evs) != 1 || len(evs[0].GetScan().GetFindings()) != 0 || evs[0].GetEnvelope().GetPart().GetCount() != 1 {
-		t.Fatalf("events %v, want one complete empty part", evs)
+	if len(evs) != 2 {
+		t.Fatalf("%d events, want one complete empty part per report", len(evs))
+	}
+	for _, ev := range evs {
+		if len(ev.GetScan().GetFindings()) != 0 || ev.GetEnvelope().GetPart().GetCount() != 1 || ev.GetScan().GetFormat() != FormatGitleaks {
+			t.Fatalf("event %v, want a complete empty gitleaks part", ev)
+		}
+	}
+	// A name naming no tool, or two, does not decide.
+	for _, name := range []string{"report.json", "trivy-and-gitleaks.json"} {
+		if code, body := e.post(t, strings.NewReader(`[]`), "repo=r&branch=main&name="+name, nil); code != http.StatusUnsupportedMediaType {
+			t.Errorf("name %s: %d %s, want 415", name, code, body)
+		}
 	}
 }
 

@@ -26,9 +26,24 @@ func fuzzDecoder(f *testing.F, format string) {
 		f.Add(doc[:len(doc)/2])
 		f.Add(bytes.ReplaceAll(doc, []byte(`"`), []byte(`'`)))
 	}
+	// Real reports of the format (the small ones), and deeply nested documents.
+	for name, want := range realCorpus(f) {
+		if want.Format != format {
+			continue
+		}
+		if doc, err := os.ReadFile(filepath.Join("testdata", "real", name)); err == nil && len(doc) < 16<<10 {
+			f.Add(doc)
+		}
+	}
+	for _, tc := range deepDocs() {
+		if tc.format == format {
+			f.Add(tc.doc[:min(len(tc.doc), 64<<10)])
+		}
+	}
 	f.Add([]byte(`{}`))
 	f.Add([]byte(`[]`))
 	f.Add([]byte(`null`))
+	f.Add([]byte(``))
 	f.Fuzz(func(t *testing.T, doc []byte) {
 		rep, err := Decode(format, bytes.NewReader(doc), 10_000)
 		if err != nil {
@@ -62,6 +77,10 @@ func FuzzDetect(f *testing.F) {
 		}
 	}
 	f.Add([]byte(`{"foo":[1,2,{"bar":3}],"runs":`))
+	f.Add([]byte("<!-- ZAP -->\n<?xml version=\"1.0\"?><OWASPZAPReport version=\"2.16.0\">"))
+	for _, tc := range deepDocs() {
+		f.Add(tc.doc[:min(len(tc.doc), 4<<10)])
+	}
 	f.Fuzz(func(t *testing.T, prefix []byte) {
 		if format, err := Detect(prefix); err == nil {
 			if _, ok := decoders[format]; !ok {

@@ -2,6 +2,7 @@ package scancollector
 
 import (
 	"cmp"
+	"encoding/json"
 	"errors"
 	"io"
 
@@ -50,6 +51,7 @@ func decodeGrype(r io.Reader, limit int) (*Report, error) {
 	var matches []*scanv1.Finding
 	var where []string
 	var descriptor struct{ Name, Version string }
+	scope := &scanv1.ReportScope{}
 	seen := false
 	d := jsonstream.New(r)
 	err := d.Object(func(key string) error {
@@ -71,6 +73,15 @@ func decodeGrype(r io.Reader, limit int) (*Report, error) {
 			})
 		case "descriptor":
 			return d.Decode(&descriptor)
+		case "source":
+			var src struct {
+				Target json.RawMessage
+			}
+			if err := d.Decode(&src); err != nil {
+				return err
+			}
+			scope.Target = grypeTarget(src.Target)
+			return nil
 		}
 		return d.Skip()
 	})
@@ -84,10 +95,25 @@ func decodeGrype(r io.Reader, limit int) (*Report, error) {
 		return nil, errors.New("at $: no \"matches\" array (want grype -o json)")
 	}
 	run := rep.newRun(cmp.Or(descriptor.Name, "grype"), descriptor.Version)
+	run.Scope = scope
 	for i, f := range matches {
 		run.addVulnerability(f, where[i])
 	}
 	return rep, nil
+}
+
+// grypeTarget names what grype scanned: a directory or file (a string) or
+// an image as the user named it.
+func grypeTarget(raw json.RawMessage) string {
+	var s string
+	if json.Unmarshal(raw, &s) == nil {
+		return s
+	}
+	var img struct {
+		UserInput string `json:"userInput"`
+	}
+	_ = json.Unmarshal(raw, &img)
+	return img.UserInput
 }
 
 func grypeFinding(m *grypeMatch) (*scanv1.Finding, string) {

@@ -40,13 +40,20 @@ type Run struct {
 	Tool        string
 	ToolVersion string
 	Findings    []*scanv1.Finding
+	// Scope is what the run covered; never nil.
+	Scope *scanv1.ReportScope
+	// Failed says the tool reported that its run did not complete; Error is
+	// its reason when it gives one.
+	Failed bool
+	Error  string
 
 	seen   map[string]int             // fingerprint key -> occurrences, for ordinals
 	merged map[string]*scanv1.Finding // vulnerability key -> finding, for alias merging
 }
 
 func (r *Report) newRun(tool, version string) *Run {
-	run := &Run{Tool: tool, ToolVersion: version, seen: map[string]int{}, merged: map[string]*scanv1.Finding{}}
+	run := &Run{Tool: tool, ToolVersion: version, Scope: &scanv1.ReportScope{},
+		seen: map[string]int{}, merged: map[string]*scanv1.Finding{}}
 	r.Runs = append(r.Runs, run)
 	return run
 }
@@ -58,6 +65,14 @@ func (r *Report) Count() int {
 		n += len(run.Findings)
 	}
 	return n
+}
+
+// fail marks the run failed, keeping the first reason given.
+func (run *Run) fail(reason string) {
+	run.Failed = true
+	if run.Error == "" {
+		run.Error = truncate(strings.TrimSpace(reason), maxMessage)
+	}
 }
 
 // addCode adds a finding identified by where it is and what it says, not by

@@ -5,6 +5,7 @@ import (
 	"fmt"
 	"io"
 	"maps"
+	"regexp"
 	"slices"
 	"strconv"
 	"strings"
@@ -54,12 +55,32 @@ type sarifResult struct {
 	Level               string                              `json:"level,omitempty"`
 	Message             *sarif.Message                      `json:"message,omitempty"`
 	Locations           []*sarif.Location                   `json:"locations"`
-	PartialFingerprints map[string]string                   `json:"partialFingerprints,omitempty"`
-	Fingerprints        map[string]string                   `json:"fingerprints,omitempty"`
+	PartialFingerprints sarifFingerprints                   `json:"partialFingerprints,omitempty"`
+	Fingerprints        sarifFingerprints                   `json:"fingerprints,omitempty"`
 	BaselineState       *string                             `json:"baselineState,omitempty"`
 	Suppressions        []*sarif.Suppression                `json:"suppressions,omitempty"`
 	// Properties are read for GitHub's conventions only: tags and security-severity.
 	Properties *sarifProps `json:"properties,omitempty"`
+}
+
+// sarifFingerprints are strings in SARIF; some tools (Black Duck) nest
+// objects, which are kept as their JSON text so they still identify.
+type sarifFingerprints map[string]string
+
+func (f *sarifFingerprints) UnmarshalJSON(b []byte) error {
+	var raw map[string]json.RawMessage
+	if err := json.Unmarshal(b, &raw); err != nil {
+		return err
+	}
+	*f = make(sarifFingerprints, len(raw))
+	for k, v := range raw {
+		var s string
+		if json.Unmarshal(v, &s) != nil {
+			s = string(v)
+		}
+		(*f)[k] = s
+	}
+	return nil
 }
 
 type sarifProps struct {
@@ -122,11 +143,72 @@ func cwesOfTags(tags []string) []string {
 	return out
 }
 
+// sarifInvocation is what the collector reads of a run's invocation: whether
+// it completed, and the tool's error notifications when it did not.
+type sarifInvocation struct {
+	ExecutionSuccessful *bool `json:"executionSuccessful"`
+	WorkingDirectory    *struct {
+		URI string `json:"uri"`
+	} `json:"workingDirectory"`
+	ExitCode                   *int `json:"exitCode"`
+	ToolExecutionNotifications []struct {
+		Level   string         `json:"level"`
+		Message *sarif.Message `json:"message"`
+	} `json:"toolExecutionNotifications"`
+}
+
+var sarifLanguageRE = regexp.MustCompile(`(?i)\blanguage:([a-z0-9+#-]+)`)
+
 func decodeSARIFRun(d *jsonstream.Decoder, rep *Report) error {
 	var tool sarif.Tool
 	var pending []sarifPending
+	scope := &scanv1.ReportScope{}
+	var invocations []sarifInvocation
+	languages := map[string]bool{}
 	err := d.Object(func(key string) error {
 		switch key {
+		case "automationDetails":
+			var a struct {
+				ID string `json:"id"`
+			}
+			if err := d.Decode(&a); err != nil {
+				return err
+			}
+			scope.AutomationId = a.ID
+			if m := sarifLanguageRE.FindStringSubmatch(a.ID); m != nil {
+				scope.Language = strings.ToLower(m[1])
+			}
+			return nil
+		case "invocations":
+			return d.Decode(&invocations)
+		case "originalUriBaseIds":
+			var bases map[string]struct {
+				URI string `json:"uri"`
+			}
+			if err := d.Decode(&bases); err != nil {
+				return err
+			}
+			// SRCROOT is the convention for the root of the analysed sources.
+			for _, k := range []string{"SRCROOT", "%SRCROOT%", "PROJECTROOT", "ROOTPATH"} {
+				if b, ok := bases[k]; ok && b.URI != "" {
+					scope.Root = b.URI
+					break
+				}
+			}
+			return nil
+		case "artifacts":
+			return d.Array(func(int) error {
+				var a struct {
+					SourceLanguage string `json:"sourceLanguage"`
+				}
+				if err := d.Decode(&a); err != nil {
+					return err
+				}
+				if a.SourceLanguage != "" {
+					languages[strings.ToLower(a.SourceLanguage)] = true
+				}
+				return nil
+			})
 		case "tool":
 			return d.Decode(&tool)
 		case "results":
@@ -159,6 +241,27 @@ func decodeSARIFRun(d *jsonstream.Decoder, rep *Report) error {
 	}
 	name := *drv.Name
 	run := rep.newRun(name, version)
+	if scope.Language == "" && len(languages) > 0 {
+		scope.Language = strings.Join(slices.Sorted(maps.Keys(languages)), ",")
+	}
+	run.Scope = scope
+	for _, inv := range invocations {
+		// Without a SRCROOT, where the tool ran (staticcheck) is the root.
+		if scope.Root == "" && inv.WorkingDirectory != nil {
+			scope.Root = inv.WorkingDirectory.URI
+		}
+		if inv.ExecutionSuccessful == nil || *inv.ExecutionSuccessful {
+			continue
+		}
+		reason := "executionSuccessful is false"
+		for _, n := range inv.ToolExecutionNotifications {
+			if n.Level == "error" && n.Message != nil && deref(n.Message.Text) != "" {
+				reason = deref(n.Message.Text)
+				break
+			}
+		}
+		run.fail(reason)
+	}
 	byID := map[string]*sarif.ReportingDescriptor{}
 	for _, c := range append([]*sarif.ToolComponent{drv}, tool.Extensions...) {
 		for _, rule := range c.Rules {
@@ -306,6 +409,11 @@ func sarifFinish(p sarifPending, rule *sarifRule, category scanv1.Category) {
 	}
 	if f.Title == "" {
 		f.Title = firstLine(f.Message)
+	}
+	if f.RuleId == "" {
+		// Neither the result nor a rule names it (gitleaks 7 SARIF): its
+		// message does.
+		f.RuleId = f.Title
 	}
 	f.Cwes = mergeStrings(f.Cwes)
 	if hasScore {

@@ -35,6 +35,7 @@ func Events(rep *Report, tenant, reportID string, partSize int, envelope func(id
 				Envelope: env,
 				Payload: &eventv1.Event_Scan{Scan: &scanv1.FindingBatch{
 					Tool: run.Tool, ToolVersion: run.ToolVersion, Format: rep.Format, Findings: fs[:n],
+					Scope: run.Scope, RunFailed: run.Failed, RunError: run.Error,
 				}},
 			})
 			fs = fs[n:]

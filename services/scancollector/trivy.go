@@ -1,7 +1,9 @@
 package scancollector
 
 import (
+	"bytes"
 	"cmp"
+	"encoding/json"
 	"fmt"
 	"io"
 	"strings"
@@ -10,8 +12,14 @@ import (
 	"github.com/trilens/trilens/services/scancollector/internal/jsonstream"
 )
 
-// Trivy JSON (SchemaVersion 2): vulnerabilities, misconfigurations and secrets
-// per target, decoded one entry at a time.
+// Trivy JSON: vulnerabilities, misconfigurations and secrets per target,
+// decoded one entry at a time. Read: SchemaVersion 2 (trivy -f json), the
+// bare results array of trivy before 0.20, and trivy k8s reports (ClusterName
+// with Resources, or with Vulnerabilities and Misconfigurations lists of
+// resources).
+
+// jsonRaw holds one value undecoded.
+type jsonRaw = json.RawMessage
 
 type trivyVuln struct {
 	VulnerabilityID  string
@@ -50,12 +58,33 @@ type trivySecret struct {
 func decodeTrivy(r io.Reader, limit int) (*Report, error) {
 	rep := &Report{Format: FormatTrivy, limit: limit}
 	run := rep.newRun("trivy", "")
+	first, r, err := firstByte(r)
+	if err != nil || first == 0 {
+		return rep, err
+	}
 	d := jsonstream.New(r)
+	if first == '[' || first == 'n' {
+		// Before 0.20 trivy wrote the results alone, an array (null when empty).
+		if err := d.Array(func(int) error { return decodeTrivyResult(d, rep, run, "") }); err != nil {
+			return nil, err
+		}
+		return rep, d.End()
+	}
 	schema := 0
-	err := d.Object(func(key string) error {
+	k8s := false
+	resources := func() error {
+		k8s = true
+		return d.Array(func(int) error { return decodeTrivyResource(d, rep, run) })
+	}
+	err = d.Object(func(key string) error {
 		switch key {
 		case "SchemaVersion":
 			return d.Decode(&schema)
+		case "ArtifactName":
+			return d.Decode(&run.Scope.Target)
+		case "ClusterName":
+			k8s = true
+			return d.Decode(&run.Scope.Target)
 		case "Trivy":
 			var t struct{ Version string }
 			if err := d.Decode(&t); err != nil {
@@ -64,20 +93,73 @@ func decodeTrivy(r io.Reader, limit int) (*Report, error) {
 			run.ToolVersion = t.Version
 			return nil
 		case "Results":
-			return d.Array(func(int) error { return decodeTrivyResult(d, rep, run) })
+			return d.Array(func(int) error { return decodeTrivyResult(d, rep, run, "") })
+		case "Resources", "Findings", "Vulnerabilities", "Misconfigurations":
+			// trivy k8s: the resources scanned, each with its results. 0.3x
+			// split them by kind of finding, later versions list them once.
+			return resources()
 		}
 		return d.Skip()
 	})
 	if err != nil {
 		return nil, err
 	}
-	if schema != 2 {
-		return nil, fmt.Errorf("at $.SchemaVersion: want 2 (trivy --format json), got %d", schema)
+	if !k8s && schema != 2 {
+		return nil, fmt.Errorf("at $.SchemaVersion: want 2 (trivy -f json), ClusterName (trivy k8s) or an array of results (trivy before 0.20), got schema %d", schema)
 	}
 	return rep, d.End()
 }
 
-func decodeTrivyResult(d *jsonstream.Decoder, rep *Report, run *Run) error {
+// decodeTrivyResource reads one Kubernetes resource of a trivy k8s report.
+// Its findings carry the resource in their location, so one vulnerability
+// in two workloads is two findings. A resource trivy failed to scan marks
+// the run failed: its findings are unknown, not fixed.
+func decodeTrivyResource(d *jsonstream.Decoder, rep *Report, run *Run) error {
+	var ns, kind, name, scanErr string
+	var results [][]byte
+	err := d.Object(func(key string) error {
+		switch key {
+		case "Namespace":
+			return d.Decode(&ns)
+		case "Kind":
+			return d.Decode(&kind)
+		case "Name":
+			return d.Decode(&name)
+		case "Error":
+			return d.Decode(&scanErr)
+		case "Results":
+			// The resource's name may follow its results: keep them raw, one
+			// result at a time (each bounded by the decoder's value limit).
+			return d.Array(func(int) error {
+				var raw jsonRaw
+				if err := d.Decode(&raw); err != nil {
+					return err
+				}
+				results = append(results, raw)
+				return nil
+			})
+		}
+		return d.Skip()
+	})
+	if err != nil {
+		return err
+	}
+	resource := strings.Trim(ns+"/"+kind+"/"+name, "/")
+	if scanErr != "" {
+		run.fail(resource + ": " + scanErr)
+	}
+	for _, raw := range results {
+		rd := jsonstream.New(bytes.NewReader(raw))
+		if err := decodeTrivyResult(rd, rep, run, resource); err != nil {
+			return d.Errorf("resource %s: %v", resource, err)
+		}
+	}
+	return nil
+}
+
+// decodeTrivyResult reads one result (a target: image OS packages, a lock
+// file, a config file). resource, for trivy k8s, is the workload it belongs to.
+func decodeTrivyResult(d *jsonstream.Decoder, rep *Report, run *Run, resource string) error {
 	var target string
 	var vulns []*scanv1.Finding
 	type coded struct {
@@ -131,7 +213,8 @@ func decodeTrivyResult(d *jsonstream.Decoder, rep *Report, run *Run) error {
 				}
 				// The match is never kept: it holds the secret.
 				code = append(code, coded{&scanv1.Finding{
-					RuleId: s.RuleID, Title: firstLine(s.Title), Severity: severityFromWord(s.Severity),
+					// A secret without a rule id still is one: name it by what trivy says.
+					RuleId: cmp.Or(s.RuleID, s.Title, s.Category, "secret"), Title: firstLine(s.Title), Severity: severityFromWord(s.Severity),
 					Category: scanv1.Category_CATEGORY_SECRET, StartLine: s.StartLine, EndLine: s.EndLine,
 					Message: s.Category + " secret: " + s.Title,
 				}, s.Match})
@@ -143,17 +226,23 @@ func decodeTrivyResult(d *jsonstream.Decoder, rep *Report, run *Run) error {
 	if err != nil {
 		return err
 	}
+	in := func(p string) string {
+		if resource == "" {
+			return p
+		}
+		return resource + ": " + p
+	}
 	for _, f := range vulns {
 		where := target
 		if f.Path != "" {
 			where = f.Path
 		}
-		f.Path = where
-		run.addVulnerability(f, where)
+		f.Path = in(where)
+		run.addVulnerability(f, f.Path)
 	}
 	for _, c := range code {
-		c.f.Path = target
-		run.addCode(c.f, c.f.RuleId, target, c.identity)
+		c.f.Path = in(target)
+		run.addCode(c.f, c.f.RuleId, c.f.Path, c.identity)
 	}
 	return nil
 }

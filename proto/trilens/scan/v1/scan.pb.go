@@ -144,6 +144,62 @@ func (Category) EnumDescriptor() ([]byte, []int) {
 	return file_trilens_scan_v1_scan_proto_rawDescGZIP(), []int{1}
 }
 
+// Reachability of a vulnerability from the scanned code.
+type Reachability int32
+
+const (
+	Reachability_REACHABILITY_UNSPECIFIED Reachability = 0
+	// REACHABILITY_CALLED: a vulnerable symbol is called (reachable).
+	Reachability_REACHABILITY_CALLED Reachability = 1
+	// REACHABILITY_IMPORTED: a vulnerable package is imported, no call found (not reachable).
+	Reachability_REACHABILITY_IMPORTED Reachability = 2
+	// REACHABILITY_REQUIRED: only the module is required (not reachable).
+	Reachability_REACHABILITY_REQUIRED Reachability = 3
+)
+
+// Enum value maps for Reachability.
+var (
+	Reachability_name = map[int32]string{
+		0: "REACHABILITY_UNSPECIFIED",
+		1: "REACHABILITY_CALLED",
+		2: "REACHABILITY_IMPORTED",
+		3: "REACHABILITY_REQUIRED",
+	}
+	Reachability_value = map[string]int32{
+		"REACHABILITY_UNSPECIFIED": 0,
+		"REACHABILITY_CALLED":      1,
+		"REACHABILITY_IMPORTED":    2,
+		"REACHABILITY_REQUIRED":    3,
+	}
+)
+
+func (x Reachability) Enum() *Reachability {
+	p := new(Reachability)
+	*p = x
+	return p
+}
+
+func (x Reachability) String() string {
+	return protoimpl.X.EnumStringOf(x.Descriptor(), protoreflect.EnumNumber(x))
+}
+
+func (Reachability) Descriptor() protoreflect.EnumDescriptor {
+	return file_trilens_scan_v1_scan_proto_enumTypes[2].Descriptor()
+}
+
+func (Reachability) Type() protoreflect.EnumType {
+	return &file_trilens_scan_v1_scan_proto_enumTypes[2]
+}
+
+func (x Reachability) Number() protoreflect.EnumNumber {
+	return protoreflect.EnumNumber(x)
+}
+
+// Deprecated: Use Reachability.Descriptor instead.
+func (Reachability) EnumDescriptor() ([]byte, []int) {
+	return file_trilens_scan_v1_scan_proto_rawDescGZIP(), []int{2}
+}
+
 type Finding struct {
 	state protoimpl.MessageState `protogen:"open.v1"`
 	// fingerprint is stable across line shifts and re-runs of the same tool.
@@ -168,8 +224,11 @@ type Finding struct {
 	EndLine          uint32   `protobuf:"varint,17,opt,name=end_line,json=endLine,proto3" json:"end_line,omitempty"`
 	HelpUri          string   `protobuf:"bytes,18,opt,name=help_uri,json=helpUri,proto3" json:"help_uri,omitempty"`
 	Message          string   `protobuf:"bytes,19,opt,name=message,proto3" json:"message,omitempty"`
-	unknownFields    protoimpl.UnknownFields
-	sizeCache        protoimpl.SizeCache
+	// reachability says whether the vulnerable code is reached, for tools that
+	// analyse calls (govulncheck); unspecified when the tool does not say.
+	Reachability  Reachability `protobuf:"varint,20,opt,name=reachability,proto3,enum=trilens.scan.v1.Reachability" json:"reachability,omitempty"`
+	unknownFields protoimpl.UnknownFields
+	sizeCache     protoimpl.SizeCache
 }
 
 func (x *Finding) Reset() {
@@ -335,21 +394,123 @@ func (x *Finding) GetMessage() string {
 	return ""
 }
 
+func (x *Finding) GetReachability() Reachability {
+	if x != nil {
+		return x.Reachability
+	}
+	return Reachability_REACHABILITY_UNSPECIFIED
+}
+
+// ReportScope is what one run of a tool covered. Two reports of one tool
+// for one commit with different scopes (per module, per language, per image)
+// are complementary: neither says anything about what the other covered.
+// Empty fields mean the report does not say. A client may set any field
+// (scope_root, scope_language, scope_target on POST /v1/scans) over what the
+// report says, for tools that do not say it (gosec run per module).
+type ReportScope struct {
+	state protoimpl.MessageState `protogen:"open.v1"`
+	// root is the module or path root scanned: the SARIF run's SRCROOT
+	// (originalUriBaseIds) or its invocation's working directory,
+	// govulncheck's root module(s) (comma-separated), the repository gitleaks 7
+	// names.
+	Root string `protobuf:"bytes,1,opt,name=root,proto3" json:"root,omitempty"`
+	// language is the programming language analysed, from SARIF
+	// automationDetails.id ("language:go", CodeQL's category) or the
+	// artifacts' sourceLanguage.
+	Language string `protobuf:"bytes,2,opt,name=language,proto3" json:"language,omitempty"`
+	// target is the image, file system, repository or cluster scanned: Trivy's
+	// ArtifactName (ClusterName for trivy k8s), Grype's source target, ZAP's
+	// site(s).
+	Target string `protobuf:"bytes,3,opt,name=target,proto3" json:"target,omitempty"`
+	// automation_id is SARIF's runs[].automationDetails.id (GitHub's category).
+	AutomationId  string `protobuf:"bytes,4,opt,name=automation_id,json=automationId,proto3" json:"automation_id,omitempty"`
+	unknownFields protoimpl.UnknownFields
+	sizeCache     protoimpl.SizeCache
+}
+
+func (x *ReportScope) Reset() {
+	*x = ReportScope{}
+	mi := &file_trilens_scan_v1_scan_proto_msgTypes[1]
+	ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
+	ms.StoreMessageInfo(mi)
+}
+
+func (x *ReportScope) String() string {
+	return protoimpl.X.MessageStringOf(x)
+}
+
+func (*ReportScope) ProtoMessage() {}
+
+func (x *ReportScope) ProtoReflect() protoreflect.Message {
+	mi := &file_trilens_scan_v1_scan_proto_msgTypes[1]
+	if x != nil {
+		ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
+		if ms.LoadMessageInfo() == nil {
+			ms.StoreMessageInfo(mi)
+		}
+		return ms
+	}
+	return mi.MessageOf(x)
+}
+
+// Deprecated: Use ReportScope.ProtoReflect.Descriptor instead.
+func (*ReportScope) Descriptor() ([]byte, []int) {
+	return file_trilens_scan_v1_scan_proto_rawDescGZIP(), []int{1}
+}
+
+func (x *ReportScope) GetRoot() string {
+	if x != nil {
+		return x.Root
+	}
+	return ""
+}
+
+func (x *ReportScope) GetLanguage() string {
+	if x != nil {
+		return x.Language
+	}
+	return ""
+}
+
+func (x *ReportScope) GetTarget() string {
+	if x != nil {
+		return x.Target
+	}
+	return ""
+}
+
+func (x *ReportScope) GetAutomationId() string {
+	if x != nil {
+		return x.AutomationId
+	}
+	return ""
+}
+
 // FindingBatch is one part of a scan report (at most a few thousand findings).
 type FindingBatch struct {
 	state       protoimpl.MessageState `protogen:"open.v1"`
 	Tool        string                 `protobuf:"bytes,1,opt,name=tool,proto3" json:"tool,omitempty"`
 	ToolVersion string                 `protobuf:"bytes,2,opt,name=tool_version,json=toolVersion,proto3" json:"tool_version,omitempty"`
-	// format is the detected input format: sarif, trivy, grype, gitleaks, govulncheck, zap.
-	Format        string     `protobuf:"bytes,3,opt,name=format,proto3" json:"format,omitempty"`
-	Findings      []*Finding `protobuf:"bytes,4,rep,name=findings,proto3" json:"findings,omitempty"`
+	// format is the detected input format: sarif, trivy, grype, gitleaks, govulncheck, zap
+	// (ZAP JSON, XML and API alert lists alike).
+	Format   string     `protobuf:"bytes,3,opt,name=format,proto3" json:"format,omitempty"`
+	Findings []*Finding `protobuf:"bytes,4,rep,name=findings,proto3" json:"findings,omitempty"`
+	// scope is what the run covered, repeated on every part of the report.
+	Scope *ReportScope `protobuf:"bytes,5,opt,name=scope,proto3" json:"scope,omitempty"`
+	// run_failed is set when the tool says its run did not complete (SARIF
+	// invocations[].executionSuccessful false, a Trivy resource that failed to
+	// scan): the findings are what it found before failing, and the report
+	// must not mark absent findings fixed.
+	RunFailed bool `protobuf:"varint,6,opt,name=run_failed,json=runFailed,proto3" json:"run_failed,omitempty"`
+	// run_error is the tool's reason for the failure, when it gives one.
+	RunError      string `protobuf:"bytes,7,opt,name=run_error,json=runError,proto3" json:"run_error,omitempty"`
 	unknownFields protoimpl.UnknownFields
 	sizeCache     protoimpl.SizeCache
 }
 
 func (x *FindingBatch) Reset() {
 	*x = FindingBatch{}
-	mi := &file_trilens_scan_v1_scan_proto_msgTypes[1]
+	mi := &file_trilens_scan_v1_scan_proto_msgTypes[2]
 	ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
 	ms.StoreMessageInfo(mi)
 }
@@ -361,7 +522,7 @@ func (x *FindingBatch) String() string {
 func (*FindingBatch) ProtoMessage() {}
 
 func (x *FindingBatch) ProtoReflect() protoreflect.Message {
-	mi := &file_trilens_scan_v1_scan_proto_msgTypes[1]
+	mi := &file_trilens_scan_v1_scan_proto_msgTypes[2]
 	if x != nil {
 		ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
 		if ms.LoadMessageInfo() == nil {
@@ -374,7 +535,7 @@ func (x *FindingBatch) ProtoReflect() protoreflect.Message {
 
 // Deprecated: Use FindingBatch.ProtoReflect.Descriptor instead.
 func (*FindingBatch) Descriptor() ([]byte, []int) {
-	return file_trilens_scan_v1_scan_proto_rawDescGZIP(), []int{1}
+	return file_trilens_scan_v1_scan_proto_rawDescGZIP(), []int{2}
 }
 
 func (x *FindingBatch) GetTool() string {
@@ -405,11 +566,32 @@ func (x *FindingBatch) GetFindings() []*Finding {
 	return nil
 }
 
+func (x *FindingBatch) GetScope() *ReportScope {
+	if x != nil {
+		return x.Scope
+	}
+	return nil
+}
+
+func (x *FindingBatch) GetRunFailed() bool {
+	if x != nil {
+		return x.RunFailed
+	}
+	return false
+}
+
+func (x *FindingBatch) GetRunError() string {
+	if x != nil {
+		return x.RunError
+	}
+	return ""
+}
+
 var File_trilens_scan_v1_scan_proto protoreflect.FileDescriptor
 
 const file_trilens_scan_v1_scan_proto_rawDesc = "" +
 	"\n" +
-	"\x1atrilens/scan/v1/scan.proto\x12\x0ftrilens.scan.v1\"\xe5\x04\n" +
+	"\x1atrilens/scan/v1/scan.proto\x12\x0ftrilens.scan.v1\"\xa8\x05\n" +
 	"\aFinding\x12 \n" +
 	"\vfingerprint\x18\x01 \x01(\tR\vfingerprint\x12\x17\n" +
 	"\arule_id\x18\x02 \x01(\tR\x06ruleId\x12\x14\n" +
@@ -433,12 +615,22 @@ const file_trilens_scan_v1_scan_proto_rawDesc = "" +
 	"start_line\x18\x10 \x01(\rR\tstartLine\x12\x19\n" +
 	"\bend_line\x18\x11 \x01(\rR\aendLine\x12\x19\n" +
 	"\bhelp_uri\x18\x12 \x01(\tR\ahelpUri\x12\x18\n" +
-	"\amessage\x18\x13 \x01(\tR\amessage\"\x93\x01\n" +
+	"\amessage\x18\x13 \x01(\tR\amessage\x12A\n" +
+	"\freachability\x18\x14 \x01(\x0e2\x1d.trilens.scan.v1.ReachabilityR\freachability\"z\n" +
+	"\vReportScope\x12\x12\n" +
+	"\x04root\x18\x01 \x01(\tR\x04root\x12\x1a\n" +
+	"\blanguage\x18\x02 \x01(\tR\blanguage\x12\x16\n" +
+	"\x06target\x18\x03 \x01(\tR\x06target\x12#\n" +
+	"\rautomation_id\x18\x04 \x01(\tR\fautomationId\"\x83\x02\n" +
 	"\fFindingBatch\x12\x12\n" +
 	"\x04tool\x18\x01 \x01(\tR\x04tool\x12!\n" +
 	"\ftool_version\x18\x02 \x01(\tR\vtoolVersion\x12\x16\n" +
 	"\x06format\x18\x03 \x01(\tR\x06format\x124\n" +
-	"\bfindings\x18\x04 \x03(\v2\x18.trilens.scan.v1.FindingR\bfindings*\x88\x01\n" +
+	"\bfindings\x18\x04 \x03(\v2\x18.trilens.scan.v1.FindingR\bfindings\x122\n" +
+	"\x05scope\x18\x05 \x01(\v2\x1c.trilens.scan.v1.ReportScopeR\x05scope\x12\x1d\n" +
+	"\n" +
+	"run_failed\x18\x06 \x01(\bR\trunFailed\x12\x1b\n" +
+	"\trun_error\x18\a \x01(\tR\brunError*\x88\x01\n" +
 	"\bSeverity\x12\x18\n" +
 	"\x14SEVERITY_UNSPECIFIED\x10\x00\x12\x11\n" +
 	"\rSEVERITY_INFO\x10\x01\x12\x10\n" +
@@ -453,7 +645,12 @@ const file_trilens_scan_v1_scan_proto_rawDesc = "" +
 	"\x0fCATEGORY_SECRET\x10\x03\x12\x1d\n" +
 	"\x19CATEGORY_MISCONFIGURATION\x10\x04\x12\x14\n" +
 	"\x10CATEGORY_LICENSE\x10\x05\x12\x14\n" +
-	"\x10CATEGORY_DYNAMIC\x10\x06B9Z7github.com/trilens/trilens/proto/trilens/scan/v1;scanv1b\x06proto3"
+	"\x10CATEGORY_DYNAMIC\x10\x06*{\n" +
+	"\fReachability\x12\x1c\n" +
+	"\x18REACHABILITY_UNSPECIFIED\x10\x00\x12\x17\n" +
+	"\x13REACHABILITY_CALLED\x10\x01\x12\x19\n" +
+	"\x15REACHABILITY_IMPORTED\x10\x02\x12\x19\n" +
+	"\x15REACHABILITY_REQUIRED\x10\x03B9Z7github.com/trilens/trilens/proto/trilens/scan/v1;scanv1b\x06proto3"
 
 var (
 	file_trilens_scan_v1_scan_proto_rawDescOnce sync.Once
@@ -467,23 +664,27 @@ func file_trilens_scan_v1_scan_proto_rawDescGZIP() []byte {
 	return file_trilens_scan_v1_scan_proto_rawDescData
 }
 
-var file_trilens_scan_v1_scan_proto_enumTypes = make([]protoimpl.EnumInfo, 2)
-var file_trilens_scan_v1_scan_proto_msgTypes = make([]protoimpl.MessageInfo, 2)
+var file_trilens_scan_v1_scan_proto_enumTypes = make([]protoimpl.EnumInfo, 3)
+var file_trilens_scan_v1_scan_proto_msgTypes = make([]protoimpl.MessageInfo, 3)
 var file_trilens_scan_v1_scan_proto_goTypes = []any{
 	(Severity)(0),        // 0: trilens.scan.v1.Severity
 	(Category)(0),        // 1: trilens.scan.v1.Category
-	(*Finding)(nil),      // 2: trilens.scan.v1.Finding
-	(*FindingBatch)(nil), // 3: trilens.scan.v1.FindingBatch
+	(Reachability)(0),    // 2: trilens.scan.v1.Reachability
+	(*Finding)(nil),      // 3: trilens.scan.v1.Finding
+	(*ReportScope)(nil),  // 4: trilens.scan.v1.ReportScope
+	(*FindingBatch)(nil), // 5: trilens.scan.v1.FindingBatch
 }
 var file_trilens_scan_v1_scan_proto_depIdxs = []int32{
 	0, // 0: trilens.scan.v1.Finding.severity:type_name -> trilens.scan.v1.Severity
 	1, // 1: trilens.scan.v1.Finding.category:type_name -> trilens.scan.v1.Category
-	2, // 2: trilens.scan.v1.FindingBatch.findings:type_name -> trilens.scan.v1.Finding
-	3, // [3:3] is the sub-list for method output_type
-	3, // [3:3] is the sub-list for method input_type
-	3, // [3:3] is the sub-list for extension type_name
-	3, // [3:3] is the sub-list for extension extendee
-	0, // [0:3] is the sub-list for field type_name
+	2, // 2: trilens.scan.v1.Finding.reachability:type_name -> trilens.scan.v1.Reachability
+	3, // 3: trilens.scan.v1.FindingBatch.findings:type_name -> trilens.scan.v1.Finding
+	4, // 4: trilens.scan.v1.FindingBatch.scope:type_name -> trilens.scan.v1.ReportScope
+	5, // [5:5] is the sub-list for method output_type
+	5, // [5:5] is the sub-list for method input_type
+	5, // [5:5] is the sub-list for extension type_name
+	5, // [5:5] is the sub-list for extension extendee
+	0, // [0:5] is the sub-list for field type_name
 }
 
 func init() { file_trilens_scan_v1_scan_proto_init() }
@@ -496,8 +697,8 @@ func file_trilens_scan_v1_scan_proto_init() {
 		File: protoimpl.DescBuilder{
 			GoPackagePath: reflect.TypeOf(x{}).PkgPath(),
 			RawDescriptor: unsafe.Slice(unsafe.StringData(file_trilens_scan_v1_scan_proto_rawDesc), len(file_trilens_scan_v1_scan_proto_rawDesc)),
-			NumEnums:      2,
-			NumMessages:   2,
+			NumEnums:      3,
+			NumMessages:   3,
 			NumExtensions: 0,
 			NumServices:   0,
 		},

@@ -15,7 +15,7 @@ import (
 // Decoder wraps encoding/json's token stream with path tracking.
 type Decoder struct {
 	d    *json.Decoder
-	in   *markReader
+	in   *MarkReader
 	path []string
 }
 
@@ -25,33 +25,44 @@ type Decoder struct {
 const MaxValue = 64 << 20
 
 // ErrValueTooLarge is returned for a value past MaxValue.
-var ErrValueTooLarge = errors.New("a single JSON value is larger than 64 MiB")
+var ErrValueTooLarge = errors.New("a single value (JSON value or XML element) is larger than 64 MiB")
+
+// MaxDepth bounds nesting in skipped values as encoding/json bounds it in
+// decoded ones (10000 levels), so every value the collector reads has one limit.
+const MaxDepth = 10000
+
+// ErrTooDeep is returned for a value nested deeper than MaxDepth.
+var ErrTooDeep = errors.New("JSON nested deeper than 10000 levels")
 
 // New reads JSON from r.
 func New(r io.Reader) *Decoder {
-	in := &markReader{r: r}
+	in := &MarkReader{R: r}
 	d := json.NewDecoder(in)
 	d.UseNumber()
 	return &Decoder{d: d, in: in, path: []string{"$"}}
 }
 
-// markReader fails once more than MaxValue bytes are read since the last mark.
-type markReader struct {
-	r     io.Reader
+// MarkReader fails once more than MaxValue bytes are read since the last
+// Mark: a streaming decoder marks each value it starts, so no single value
+// is held past the bound.
+type MarkReader struct {
+	R     io.Reader
 	since int64
 }
 
-func (m *markReader) Read(p []byte) (int, error) {
+func (m *MarkReader) Read(p []byte) (int, error) {
 	if m.since > MaxValue {
 		return 0, ErrValueTooLarge
 	}
-	n, err := m.r.Read(p)
+	n, err := m.R.Read(p)
 	m.since += int64(n)
 	return n, err
 }
 
-// mark starts a new value: what the decoder has buffered ahead counts already.
-func (d *Decoder) mark() { d.in.since = 0 }
+// Mark starts a new value: what the decoder has buffered ahead counts already.
+func (m *MarkReader) Mark() { m.since = 0 }
+
+func (d *Decoder) mark() { d.in.Mark() }
 
 // Error is a parse failure at a place in the document.
 type Error struct {
@@ -174,6 +185,9 @@ func (d *Decoder) Skip() error {
 			switch delim {
 			case '{', '[':
 				depth++
+				if depth > MaxDepth {
+					return d.wrap(ErrTooDeep)
+				}
 			default:
 				depth--
 			}
