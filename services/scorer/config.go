@@ -18,6 +18,9 @@ type Config struct {
 	AckWait time.Duration `yaml:"ack_wait"`
 	// MaxDeliver is how often a message is tried before it is dead-lettered.
 	MaxDeliver int `yaml:"max_deliver"`
+	// SweepInterval is how often expired waivers are recorded and notified
+	// when no evidence arrives (reads never write).
+	SweepInterval time.Duration `yaml:"sweep_interval"`
 }
 
 // RegisterFlags sets the defaults and binds the flags under prefix.
@@ -27,6 +30,7 @@ func (c *Config) RegisterFlags(prefix string, fs *flag.FlagSet) {
 	fs.DurationVar(&c.BatchWait, prefix+"batch-wait", time.Second, "longest wait before a partial batch is inserted")
 	fs.DurationVar(&c.AckWait, prefix+"ack-wait", 30*time.Second, "time before unacknowledged evidence is delivered again")
 	fs.IntVar(&c.MaxDeliver, prefix+"max-deliver", 10, "deliveries before a message is dead-lettered")
+	fs.DurationVar(&c.SweepInterval, prefix+"sweep-interval", time.Minute, "how often expired waivers are swept when no evidence arrives")
 }
 
 // Validate reports unusable settings.
@@ -43,6 +47,9 @@ func (c *Config) Validate() error {
 	}
 	if c.AckWait < time.Second {
 		errs = append(errs, errors.New("ack_wait: must be at least 1s"))
+	}
+	if c.SweepInterval <= 0 {
+		errs = append(errs, errors.New("sweep_interval: must be positive"))
 	}
 	if c.MaxDeliver < 1 {
 		errs = append(errs, errors.New("max_deliver: must be at least 1"))

@@ -7,6 +7,7 @@ import (
 	"errors"
 	"fmt"
 	"log/slog"
+	"sync"
 	"time"
 
 	"github.com/trilens/trilens/pkg/bus"
@@ -28,8 +29,9 @@ type Scorer struct {
 	processors []evidence.Processor
 	metrics    *bus.ConsumerMetrics
 
-	cancel context.CancelFunc
-	done   chan error
+	cancel   context.CancelFunc
+	done     chan error
+	sweeping sync.WaitGroup
 }
 
 // New builds a scorer; Start runs it.
@@ -82,7 +84,33 @@ func (s *Scorer) Start(context.Context) error {
 		Metrics:     s.metrics,
 	}
 	go func() { s.done <- s.set.Bus.Consume(ctx, spec, opts, s.handle) }()
+	s.sweeping.Add(1)
+	go func() {
+		defer s.sweeping.Done()
+		s.sweepEvery(ctx, s.cfg.SweepInterval)
+	}()
 	return nil
+}
+
+// sweepEvery runs the processors' time-driven work (waiver expiry) until
+// ctx ends; a failure is logged and retried at the next tick.
+func (s *Scorer) sweepEvery(ctx context.Context, every time.Duration) {
+	t := time.NewTicker(every)
+	defer t.Stop()
+	for {
+		select {
+		case <-ctx.Done():
+			return
+		case <-t.C:
+		}
+		for _, p := range s.processors {
+			if sw, ok := p.(interface{ SweepAll(context.Context) error }); ok {
+				if err := sw.SweepAll(ctx); err != nil && ctx.Err() == nil {
+					s.set.Logger.Warn("waiver sweep failed; retrying at the next tick", "err", err)
+				}
+			}
+		}
+	}
 }
 
 // Stop stops fetching and waits until the batches in flight are stored.
@@ -92,6 +120,7 @@ func (s *Scorer) Stop(ctx context.Context) error {
 	}
 	s.cancel()
 	s.cancel = nil
+	s.sweeping.Wait()
 	select {
 	case err := <-s.done:
 		return err

@@ -192,10 +192,6 @@ func (p *Handler) serveVerdicts(w http.ResponseWriter, r *http.Request) {
 	if !ok {
 		return
 	}
-	if _, err := p.Ledger().Sweep(r.Context(), f.Tenant); err != nil {
-		p.fail(w, "verdicts", err)
-		return
-	}
 	vs, err := p.Verdicts(r.Context(), f, since, q.Get("reason"), limit)
 	if err != nil {
 		p.fail(w, "verdicts", err)

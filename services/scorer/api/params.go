@@ -21,13 +21,21 @@ func floatParam(q url.Values, key string) (float64, error) {
 	return v, nil
 }
 
+// maxLimit bounds ?limit=: a request may ask for at most this many times
+// its route's default, so no caller can make one answer unbounded.
+const maxLimit = 10
+
+// maxSince bounds ?since=: about a year, the retention of the facts.
+const maxSince = 366 * 24 * time.Hour
+
+// intParam reads a positive ?key= of at most maxLimit times def.
 func intParam(q url.Values, key string, def int) (int, error) {
 	if q.Get(key) == "" {
 		return def, nil
 	}
 	v, err := strconv.Atoi(q.Get(key))
-	if err != nil || v < 1 {
-		return 0, fmt.Errorf("%s: want a positive integer", key)
+	if err != nil || v < 1 || v > def*maxLimit {
+		return 0, fmt.Errorf("%s: want an integer from 1 to %d", key, def*maxLimit)
 	}
 	return v, nil
 }
@@ -41,6 +49,9 @@ func sinceParam(q url.Values, now time.Time, def time.Duration) (time.Time, erro
 	d, err := ParseSince(s)
 	if err != nil {
 		return time.Time{}, err
+	}
+	if d > maxSince {
+		return time.Time{}, fmt.Errorf("since %q: at most %dd", s, int(maxSince.Hours()/24))
 	}
 	return now.Add(-d), nil
 }

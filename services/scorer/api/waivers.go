@@ -7,6 +7,7 @@ import (
 	"net/http"
 	"time"
 
+	"github.com/trilens/trilens/pkg/collect"
 	"github.com/trilens/trilens/pkg/events"
 	"github.com/trilens/trilens/services/scorer/evidence"
 	"github.com/trilens/trilens/services/scorer/ledger"
@@ -18,7 +19,7 @@ func (p *Handler) serveWaivers(w http.ResponseWriter, r *http.Request) {
 	if !ok {
 		return
 	}
-	ws, err := p.Ledger().Sweep(r.Context(), t)
+	ws, err := p.Ledger().View(r.Context(), t)
 	if err != nil {
 		p.fail(w, "waivers", err)
 		return
@@ -40,7 +41,10 @@ type WaiverRequest struct {
 	Reason              string    `json:"reason"`
 	CompensatingControl string    `json:"compensating_control"`
 	ExpiresAt           time.Time `json:"expires_at"`
-	By                  string    `json:"by"`
+	// By names who acted when the API runs without the auth guard; behind
+	// it (always, in Trilens) the token's identity is recorded instead, so
+	// nobody can sign a waiver with another name.
+	By string `json:"by"`
 }
 
 func (p *Handler) serveWaive(w http.ResponseWriter, r *http.Request) {
@@ -83,11 +87,12 @@ func (p *Handler) serveWaive(w http.ResponseWriter, r *http.Request) {
 			change, wv.CreatedAt = ledger.WaiverUpdated, e.CreatedAt
 		}
 	}
-	if err := p.Ledger().Record(r.Context(), t, wv, change, req.By, now); err != nil {
+	by := actor(r, req.By)
+	if err := p.Ledger().Record(r.Context(), t, wv, change, by, now); err != nil {
 		p.fail(w, "waive", err)
 		return
 	}
-	wv.State, wv.LastChange, wv.ChangedBy, wv.ChangedAt = ledger.WaiverActive, change, req.By, now
+	wv.State, wv.LastChange, wv.ChangedBy, wv.ChangedAt = ledger.WaiverActive, change, by, now
 	respond.JSON(w, http.StatusOK, wv)
 }
 
@@ -130,13 +135,23 @@ func (p *Handler) serveRevoke(w http.ResponseWriter, r *http.Request) {
 			return
 		}
 		now := p.Now().UTC().Truncate(time.Second)
-		if err := p.Ledger().Record(r.Context(), t, wv, ledger.WaiverRevoked, q.Get("by"), now); err != nil {
+		by := actor(r, q.Get("by"))
+		if err := p.Ledger().Record(r.Context(), t, wv, ledger.WaiverRevoked, by, now); err != nil {
 			p.fail(w, "revoke", err)
 			return
 		}
-		wv.State, wv.LastChange, wv.ChangedBy, wv.ChangedAt = ledger.WaiverRevoked, ledger.WaiverRevoked, q.Get("by"), now
+		wv.State, wv.LastChange, wv.ChangedBy, wv.ChangedAt = ledger.WaiverRevoked, ledger.WaiverRevoked, by, now
 		respond.JSON(w, http.StatusOK, wv)
 		return
 	}
 	respond.JSON(w, http.StatusNotFound, respond.Error{Error: "no waiver " + id, Field: "id"})
+}
+
+// actor is who changes the ledger: the identity the auth guard established
+// (never what the client says), or the stated name where no guard runs.
+func actor(r *http.Request, stated string) string {
+	if id := r.Header.Get(collect.IdentityHeader); id != "" {
+		return id
+	}
+	return stated
 }

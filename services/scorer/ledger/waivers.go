@@ -142,13 +142,22 @@ func fromPolicy(pw policy.Waiver) Waiver {
 // syncPolicy records in the ledger what the policy file did to its
 // waivers since the last sweep: declared (created), changed (updated) or
 // removed (revoked), so the ledger holds every change whatever its source.
-func (l *Ledger) syncPolicy(ctx context.Context, tenant string, ws []Waiver) ([]Waiver, error) {
-	now := l.now().UTC().Truncate(time.Second)
+// policyChange is a change the policy file makes to the ledger: ws[i]
+// becomes w through change.
+type policyChange struct {
+	i      int
+	w      Waiver
+	change string
+}
+
+// policyChanges compares the ledger's policy waivers with the policy file.
+func (l *Ledger) policyChanges(ws []Waiver, now time.Time) []policyChange {
 	declared := map[string]Waiver{}
 	for _, pw := range l.pol.Waivers {
 		w := fromPolicy(pw)
 		declared[w.ID] = w
 	}
+	var out []policyChange
 	for i, w := range ws {
 		if w.Source != WaiverSourcePolicy {
 			continue
@@ -165,11 +174,53 @@ func (l *Ledger) syncPolicy(ctx context.Context, tenant string, ws []Waiver) ([]
 		default:
 			continue
 		}
-		if err := l.Record(ctx, tenant, p, change, WaiverSourcePolicy, now); err != nil {
+		p.LastChange, p.ChangedBy, p.ChangedAt, p.State = change, WaiverSourcePolicy, now, stateOf(change, p.ExpiresAt, now)
+		out = append(out, policyChange{i: i, w: p, change: change})
+	}
+	return out
+}
+
+// syncPolicy records the changes the policy file makes to the ledger.
+func (l *Ledger) syncPolicy(ctx context.Context, tenant string, ws []Waiver) ([]Waiver, error) {
+	now := l.now().UTC().Truncate(time.Second)
+	for _, c := range l.policyChanges(ws, now) {
+		if err := l.Record(ctx, tenant, c.w, c.change, WaiverSourcePolicy, now); err != nil {
 			return nil, err
 		}
-		p.LastChange, p.ChangedBy, p.ChangedAt, p.State = change, WaiverSourcePolicy, now, stateOf(change, p.ExpiresAt, now)
-		ws[i] = p
+		ws[c.i] = c.w
+	}
+	return ws, nil
+}
+
+// Tenants lists the tenants that have waivers in the ledger.
+func (l *Ledger) Tenants(ctx context.Context) ([]string, error) {
+	rows, err := l.st.Conn().Query(ctx, `SELECT DISTINCT tenant FROM `+l.st.Database()+`.waiver_changes ORDER BY tenant`)
+	if err != nil {
+		return nil, fmt.Errorf("ledger tenants: %w", err)
+	}
+	defer rows.Close()
+	var out []string
+	for rows.Next() {
+		var t string
+		if err := rows.Scan(&t); err != nil {
+			return nil, err
+		}
+		out = append(out, t)
+	}
+	return out, rows.Err()
+}
+
+// View is the tenant's waivers as they stand now, the policy file's
+// included, without recording anything: what read requests answer (a GET
+// never writes). Sweep, run for every scored batch, records the same
+// changes and notifies expiries.
+func (l *Ledger) View(ctx context.Context, tenant string) ([]Waiver, error) {
+	ws, err := l.List(ctx, tenant)
+	if err != nil {
+		return nil, err
+	}
+	for _, c := range l.policyChanges(ws, l.now().UTC().Truncate(time.Second)) {
+		ws[c.i] = c.w
 	}
 	return ws, nil
 }

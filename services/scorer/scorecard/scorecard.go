@@ -63,7 +63,25 @@ func (p *Service) Process(ctx context.Context, evs []*eventv1.Event) error {
 	return nil
 }
 
-// Scorecard builds the scorecard of f now, after sweeping expired waivers.
+// SweepAll sweeps the waivers of every tenant that has some: the scorer
+// runs it on a timer, so a waiver expires (its findings reopen, its expiry
+// is recorded and notified) when its time comes, with no evidence arriving
+// and no request asking. Idempotent, so replicas may run it side by side.
+func (p *Service) SweepAll(ctx context.Context) error {
+	tenants, err := p.ledger.Tenants(ctx)
+	if err != nil {
+		return err
+	}
+	for _, t := range tenants {
+		if _, err := p.ledger.Sweep(ctx, t); err != nil {
+			return err
+		}
+	}
+	return nil
+}
+
+// Scorecard builds the scorecard of f now, with the waivers as they stand
+// (an expired one no longer covers anything); it records nothing.
 func (p *Service) Scorecard(ctx context.Context, f Filter) (*Scorecard, error) {
 	if f.Release != "" && f.Commit == "" {
 		c, err := p.releaseCommit(ctx, f)
@@ -72,7 +90,7 @@ func (p *Service) Scorecard(ctx context.Context, f Filter) (*Scorecard, error) {
 		}
 		f.Commit = c
 	}
-	ws, err := p.ledger.Sweep(ctx, f.Tenant)
+	ws, err := p.ledger.View(ctx, f.Tenant)
 	if err != nil {
 		return nil, err
 	}
