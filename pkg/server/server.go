@@ -4,6 +4,7 @@ package server
 
 import (
 	"context"
+	"crypto/tls"
 	"encoding/json"
 	"errors"
 	"flag"
@@ -29,6 +30,11 @@ type Config struct {
 	StallTimeout time.Duration `yaml:"stall_timeout"`
 	// IdleTimeout closes keep-alive connections nobody uses.
 	IdleTimeout time.Duration `yaml:"idle_timeout"`
+	// TLSCertFile and TLSKeyFile, when set, serve HTTPS with that PEM pair,
+	// reloaded when the files change. Without them, plain HTTP (loopback,
+	// or behind a TLS-terminating proxy: see README, Security).
+	TLSCertFile string `yaml:"tls_cert_file"`
+	TLSKeyFile  string `yaml:"tls_key_file"`
 }
 
 // RegisterFlags sets the defaults and binds the flags under prefix.
@@ -37,6 +43,8 @@ func (c *Config) RegisterFlags(prefix string, fs *flag.FlagSet) {
 	fs.DurationVar(&c.ReadHeaderTimeout, prefix+"read-header-timeout", 10*time.Second, "time a client has to send request headers")
 	fs.DurationVar(&c.StallTimeout, prefix+"stall-timeout", 30*time.Second, "longest pause in a request body before the request is cut")
 	fs.DurationVar(&c.IdleTimeout, prefix+"idle-timeout", 2*time.Minute, "how long an idle keep-alive connection stays open")
+	fs.StringVar(&c.TLSCertFile, prefix+"tls-cert-file", "", "PEM certificate (chain) to serve HTTPS with; reloaded when it changes")
+	fs.StringVar(&c.TLSKeyFile, prefix+"tls-key-file", "", "PEM private key of tls-cert-file")
 }
 
 // Validate reports a malformed address.
@@ -49,6 +57,9 @@ func (c *Config) Validate() error {
 		if d <= 0 {
 			errs = append(errs, fmt.Errorf("%s: must be positive, got %v", key, d))
 		}
+	}
+	if (c.TLSCertFile == "") != (c.TLSKeyFile == "") {
+		errs = append(errs, errors.New("tls_cert_file, tls_key_file: give both or neither"))
 	}
 	return errors.Join(errs...)
 }
@@ -97,6 +108,14 @@ func (s *Server) Start(context.Context) error {
 	ln, err := net.Listen("tcp", s.cfg.HTTPAddress)
 	if err != nil {
 		return fmt.Errorf("listen on %s: %w", s.cfg.HTTPAddress, err)
+	}
+	if s.cfg.TLSCertFile != "" {
+		tc, err := TLSConfig(s.cfg.TLSCertFile, s.cfg.TLSKeyFile)
+		if err != nil {
+			_ = ln.Close()
+			return err
+		}
+		ln = tls.NewListener(ln, tc)
 	}
 	s.ln = ln
 	s.srv = &http.Server{Handler: StallGuard(s.Mux, s.cfg.StallTimeout),

@@ -20,6 +20,10 @@ type Config struct {
 	// GRPCAddress and HTTPAddress are where OTLP/gRPC and OTLP/HTTP listen.
 	GRPCAddress string `yaml:"grpc_address"`
 	HTTPAddress string `yaml:"http_address"`
+	// TLSCertFile and TLSKeyFile, when set, serve both OTLP listeners over
+	// TLS with that PEM pair, reloaded when the files change.
+	TLSCertFile string `yaml:"tls_cert_file"`
+	TLSKeyFile  string `yaml:"tls_key_file"`
 	// DecisionWait is how long a trace must be quiet before it is analysed:
 	// the spans of one trace arrive from several services at different times
 	// (an SDK's batch processor waits up to 5 s before it exports).
@@ -67,6 +71,8 @@ type Config struct {
 func (c *Config) RegisterFlags(prefix string, fs *flag.FlagSet) {
 	fs.StringVar(&c.GRPCAddress, prefix+"grpc-address", "127.0.0.1:4317", "OTLP/gRPC listen address")
 	fs.StringVar(&c.HTTPAddress, prefix+"http-address", "127.0.0.1:4318", "OTLP/HTTP listen address")
+	fs.StringVar(&c.TLSCertFile, prefix+"tls-cert-file", "", "PEM certificate to serve OTLP (gRPC and HTTP) over TLS; reloaded when it changes")
+	fs.StringVar(&c.TLSKeyFile, prefix+"tls-key-file", "", "PEM private key of tls-cert-file")
 	fs.DurationVar(&c.DecisionWait, prefix+"decision-wait", 10*time.Second, "quiet time after which a trace is analysed")
 	fs.DurationVar(&c.MaxTraceAge, prefix+"max-trace-age", time.Minute, "analyse a trace at this age even if spans keep arriving")
 	fs.DurationVar(&c.Lateness, prefix+"lateness", 90*time.Second, "how long a window waits after its end for late traces")
@@ -119,6 +125,9 @@ func (c *Config) Validate() error {
 	}
 	if _, ok := parseEnv(c.Environment); !ok {
 		errs = append(errs, fmt.Errorf("environment: want production, staging or ci, got %q", c.Environment))
+	}
+	if (c.TLSCertFile == "") != (c.TLSKeyFile == "") {
+		errs = append(errs, errors.New("tls_cert_file, tls_key_file: give both or neither"))
 	}
 	if c.GRPCAddress == "" && c.HTTPAddress == "" {
 		errs = append(errs, errors.New("grpc_address, http_address: at least one listener is needed"))

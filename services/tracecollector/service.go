@@ -3,6 +3,7 @@ package tracecollector
 import (
 	"context"
 	"crypto/rand"
+	"crypto/tls"
 	"encoding/hex"
 	"errors"
 	"fmt"
@@ -94,6 +95,29 @@ func (c *Collector) Register(mux server.Router) {
 	mux.Handle("POST /v1/traces", http.HandlerFunc(c.serveHTTP))
 }
 
+// wrapTLS puts TLS on the listeners when a certificate is configured; gRPC
+// needs HTTP/2 negotiated by ALPN.
+func (c *Collector) wrapTLS() error {
+	if c.cfg.TLSCertFile == "" {
+		return nil
+	}
+	for _, l := range []struct {
+		ln    *net.Listener
+		proto string
+	}{{&c.httpLn, "http/1.1"}, {&c.grpcLn, "h2"}} {
+		if *l.ln == nil {
+			continue
+		}
+		tc, err := server.TLSConfig(c.cfg.TLSCertFile, c.cfg.TLSKeyFile)
+		if err != nil {
+			return fmt.Errorf("tracecollector: %w", err)
+		}
+		tc.NextProtos = []string{l.proto}
+		*l.ln = tls.NewListener(*l.ln, tc)
+	}
+	return nil
+}
+
 // Start opens the listeners and starts the assembling and flushing
 // goroutines; it returns at once.
 func (c *Collector) Start(context.Context) error {
@@ -114,6 +138,14 @@ func (c *Collector) Start(context.Context) error {
 		}
 		c.grpcLn = ln
 	}
+	if err := c.wrapTLS(); err != nil {
+		for _, ln := range []net.Listener{c.httpLn, c.grpcLn} {
+			if ln != nil {
+				_ = ln.Close()
+			}
+		}
+		return err
+	}
 	c.pipe.start()
 	ctx, cancel := context.WithCancel(context.Background())
 	c.cancel = cancel
@@ -122,7 +154,7 @@ func (c *Collector) Start(context.Context) error {
 	if c.httpLn != nil {
 		mux := http.NewServeMux()
 		c.Register(mux)
-		c.httpSrv = &http.Server{Handler: mux, ReadHeaderTimeout: 10 * time.Second}
+		c.httpSrv = &http.Server{Handler: server.StallGuard(mux, 30*time.Second), ReadHeaderTimeout: 10 * time.Second, IdleTimeout: 2 * time.Minute}
 		c.serveWG.Add(1)
 		go func() {
 			defer c.serveWG.Done()
