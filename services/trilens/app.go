@@ -69,6 +69,14 @@ func NewApp(cfg Config, log *slog.Logger) (*App, error) {
 		return nil, err
 	}
 	a.auth = collect.NewAuth(cfg.Auth.Tokens)
+	if cfg.Auth.OIDC.Enabled() {
+		ctx, cancel := context.WithTimeout(context.Background(), 30*time.Second)
+		err := a.auth.EnableOIDC(ctx, cfg.Auth.OIDC)
+		cancel()
+		if err != nil {
+			return nil, err
+		}
+	}
 	if open := cfg.OpenToNetwork(); len(open) > 0 {
 		log.Warn("auth.insecure: no auth.tokens, and these listeners are reachable from other machines: anyone who reaches them may read and change every tenant's data",
 			"listeners", open)

@@ -54,9 +54,14 @@ type Config struct {
 // tenant from the request, so Trilens then listens on loopback only, unless
 // Insecure says that an open service on the network is intended.
 type AuthConfig struct {
-	Tokens   []collect.Token `yaml:"tokens"`
-	Insecure bool            `yaml:"insecure"`
+	Tokens []collect.Token `yaml:"tokens"`
+	// OIDC lets people use their identity provider's ID tokens.
+	OIDC     collect.OIDCConfig `yaml:"oidc"`
+	Insecure bool               `yaml:"insecure"`
 }
+
+// configured says whether any credential is configured.
+func (a AuthConfig) configured() bool { return len(a.Tokens) > 0 || a.OIDC.Enabled() }
 
 // LimitsConfig bounds what one ingest request may make a collector read.
 type LimitsConfig struct {
@@ -106,6 +111,10 @@ func (c *Config) RegisterFlags(fs *flag.FlagSet) {
 	c.Change.RegisterFlags("changecollector.", fs)
 	fs.Int64Var(&c.Limits.MaxBodyBytes, "limits.max-body-bytes", collect.DefaultLimits.MaxBodyBytes, "largest request body a collector reads, as sent")
 	fs.Int64Var(&c.Limits.MaxDecodedBytes, "limits.max-decoded-bytes", collect.DefaultLimits.MaxDecodedBytes, "largest request body after decompression (gzip bombs stop here)")
+	fs.StringVar(&c.Auth.OIDC.Issuer, "auth.oidc.issuer", "", "OpenID provider whose ID tokens people may use as bearer tokens")
+	fs.StringVar(&c.Auth.OIDC.ClientID, "auth.oidc.client-id", "", "audience the ID tokens must carry")
+	fs.StringVar(&c.Auth.OIDC.TenantClaim, "auth.oidc.tenant-claim", "trilens_tenant", "ID token claim naming the tenant")
+	fs.StringVar(&c.Auth.OIDC.RoleClaim, "auth.oidc.role-claim", "trilens_role", "ID token claim naming the role (read or admin)")
 	fs.BoolVar(&c.Auth.Insecure, "auth.insecure", false, "allow listening beyond loopback without auth.tokens (every route open to the network: a warning is logged at every start)")
 	fs.DurationVar(&c.Shutdown.Delay, "shutdown.delay", 0, "time between /ready turning 503 and the drain starting")
 	fs.DurationVar(&c.Shutdown.Timeout, "shutdown.timeout", time.Minute, "bound of the whole shutdown")
@@ -145,7 +154,8 @@ func (c *Config) Validate() error {
 		}
 		ids[tok.ID] = true
 	}
-	if len(c.Auth.Tokens) == 0 && !c.Auth.Insecure {
+	add("auth.oidc", c.Auth.OIDC.Validate())
+	if !c.Auth.configured() && !c.Auth.Insecure {
 		for _, l := range c.listeners() {
 			if l.addr != "" && !loopbackHost(l.addr) {
 				errs = append(errs, fmt.Errorf("%s: %q is reachable from other machines, and without auth.tokens every route is open: configure tokens, bind to 127.0.0.1, or pass --auth.insecure", l.key, l.addr))
@@ -187,7 +197,7 @@ func loopbackHost(addr string) bool {
 // OpenToNetwork lists the listeners that serve every route without a token
 // to other machines (only with --auth.insecure): logged at every start.
 func (c *Config) OpenToNetwork() []string {
-	if len(c.Auth.Tokens) > 0 {
+	if c.Auth.configured() {
 		return nil
 	}
 	var open []string
