@@ -83,8 +83,12 @@ func repoRoot(t *testing.T) string {
 // the root .env is read, and with no profiles its COMPOSE_PROFILES applies.
 func loadCompose(t *testing.T, root, file string, profiles ...string) (*types.Project, error) {
 	t.Helper()
+	// Secrets have no defaults in the file: the operator sets them.
+	t.Setenv("GRAFANA_ADMIN_PASSWORD", "test-only-password")
+	t.Setenv("TRILENS_AUTH_FILE", "./services/trilens/testdata/compose/auth.yaml")
 	opts, err := cli.NewProjectOptions([]string{file},
 		cli.WithWorkingDirectory(root),
+		cli.WithOsEnv,
 		cli.WithEnvFiles(filepath.Join(root, ".env")),
 		cli.WithDotEnv,
 		cli.WithDefaultProfiles(profiles...),
