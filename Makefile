@@ -6,6 +6,8 @@ SHELL := /bin/bash
 BIN := $(CURDIR)/.bin
 export PATH := $(BIN):$(PATH)
 export GOBIN := $(BIN)
+# ClickHouse 26.x in process for the cross-engine tests (scripts/deps.d/20-chdb.sh).
+export CHDB_LIB_PATH ?= $(CURDIR)/.cache/chdb/libchdb.so
 
 PROTOC_GEN_GO_VERSION := v1.36.12
 MODULES = $(shell go list -m -f '{{.Dir}}')

@@ -19,6 +19,8 @@ type Config struct {
 	DialTimeout  time.Duration `yaml:"dial_timeout"`
 	ReadTimeout  time.Duration `yaml:"read_timeout"`
 	MaxOpenConns int           `yaml:"max_open_conns"`
+	// Recorder, when set, keeps every statement the Store sends (tests).
+	Recorder *Recorder `yaml:"-"`
 }
 
 // DefaultDSN is where `trilens up` runs its local ClickHouse.

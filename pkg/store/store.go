@@ -60,14 +60,17 @@ func Open(ctx context.Context, cfg Config) (*Store, error) {
 	}
 
 	opts.Auth.Database = cfg.Database
-	conn, err := clickhouse.Open(opts)
-	if err != nil {
+	var conn driver.Conn
+	if conn, err = clickhouse.Open(opts); err != nil {
 		return nil, err
 	}
 	v, err := conn.ServerVersion()
 	if err != nil {
 		conn.Close()
 		return nil, fmt.Errorf("clickhouse server version: %w", err)
+	}
+	if cfg.Recorder != nil {
+		conn = recordingConn{Conn: conn, rec: cfg.Recorder}
 	}
 	return &Store{conn: conn, db: cfg.Database, version: v, caps: CapabilitiesOf(v.Version)}, nil
 }
