@@ -60,15 +60,19 @@ func TestEveryStatementOnBothEngines(t *testing.T) {
 	checks = append(checks, panels...)
 	checks = append(checks, alerts...)
 
-	ran := map[string]int{}
+	ran, withRows := map[string]int{}, map[string]int{}
 	var order []string
 	for _, c := range checks {
 		if ran[c.kind] == 0 {
 			order = append(order, c.kind)
 		}
 		ran[c.kind]++
-		if err := en.compare(ctx, c.sql); err != nil {
+		n, err := en.compare(ctx, c.sql)
+		if err != nil {
 			t.Errorf("%s: %v\n%s", c.kind, err, c.sql)
+		}
+		if n > 0 {
+			withRows[c.kind]++
 		}
 	}
 
@@ -80,14 +84,15 @@ func TestEveryStatementOnBothEngines(t *testing.T) {
 	}
 	var b strings.Builder
 	tw := tabwriter.NewWriter(&b, 2, 4, 2, ' ', tabwriter.AlignRight)
-	fmt.Fprintf(tw, "STATEMENTS\t18.16\t%s\t\n", en.cur.Version())
-	fmt.Fprintf(tw, "migrations\t%d\t%d\t\n", oldMigs, len(migs))
-	total := 0
+	fmt.Fprintf(tw, "STATEMENTS\t18.16\t%s\tWITH ROWS\t\n", en.cur.Version())
+	fmt.Fprintf(tw, "migrations\t%d\t%d\t\t\n", oldMigs, len(migs))
+	total, nonEmpty := 0, 0
 	for _, k := range order {
-		fmt.Fprintf(tw, "%s\t%d\t%d\t\n", k, ran[k], ran[k])
+		fmt.Fprintf(tw, "%s\t%d\t%d\t%d\t\n", k, ran[k], ran[k], withRows[k])
 		total += ran[k]
+		nonEmpty += withRows[k]
 	}
-	fmt.Fprintf(tw, "total\t%d\t%d\t\n", total+oldMigs, total+len(migs))
+	fmt.Fprintf(tw, "total\t%d\t%d\t%d\t\n", total+oldMigs, total+len(migs), nonEmpty)
 	tw.Flush()
 	t.Logf("%d reads recorded, %d distinct once bound; rows compared per statement:\n%s", reads, len(seen), b.String())
 	for _, want := range []string{"gate", "scorecard", "report", "page", "dashboard panels", "alert rules", "scorer: scoring the evidence"} {
@@ -162,16 +167,16 @@ func sqlIn(v any, key string) []string {
 func TestCatchesIncompatibleStatements(t *testing.T) {
 	ctx := context.Background()
 	en := &engines{old: newOrigin(t, "system"), cur: chdbtest.Open(t), db: "system"}
-	if err := en.compare(ctx, "SELECT number, toString(number * 2) AS s FROM system.numbers LIMIT 5"); err != nil {
-		t.Fatalf("a portable statement: %v", err)
+	if n, err := en.compare(ctx, "SELECT number, toString(number * 2) AS s FROM system.numbers LIMIT 5"); err != nil || n != 5 {
+		t.Fatalf("a portable statement: %d rows, %v", n, err)
 	}
 	// 18.16 joins unaliased subqueries; 26.x requires an alias (Code 206).
-	err := en.compare(ctx, "SELECT k, v FROM (SELECT 1 AS k) ANY LEFT JOIN (SELECT 1 AS k, 2 AS v) USING k")
+	_, err := en.compare(ctx, "SELECT k, v FROM (SELECT 1 AS k) ANY LEFT JOIN (SELECT 1 AS k, 2 AS v) USING k")
 	if err == nil || !strings.Contains(err.Error(), "on 26.") || !strings.Contains(err.Error(), "ALIAS_REQUIRED") {
 		t.Errorf("a join 26.x refuses: %v", err)
 	}
 	// Both run it; the rows differ.
-	err = en.compare(ctx, "SELECT version() AS v")
+	_, err = en.compare(ctx, "SELECT version() AS v")
 	if err == nil || !strings.Contains(err.Error(), "rows differ") {
 		t.Errorf("a statement whose rows differ: %v", err)
 	}

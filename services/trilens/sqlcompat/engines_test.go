@@ -198,21 +198,21 @@ func (en *engines) seed(ctx context.Context, t *testing.T) ([]store.MigrationSta
 }
 
 // compare runs sql (arguments bound) on both engines and reports whether
-// either failed or their rows differ.
-func (en *engines) compare(ctx context.Context, sql string) error {
+// either failed or their rows differ; it returns how many rows 18.16 gave.
+func (en *engines) compare(ctx context.Context, sql string) (int, error) {
 	a, err := en.old.query(ctx, sql, format)
 	if err != nil {
-		return fmt.Errorf("on 18.16: %w", err)
+		return 0, fmt.Errorf("on 18.16: %w", err)
 	}
 	b, err := en.cur.QueryIn(en.db, sql, format)
 	if err != nil {
-		return fmt.Errorf("on %s: %w", en.cur.Version(), err)
+		return 0, fmt.Errorf("on %s: %w", en.cur.Version(), err)
 	}
 	ra, rb := parseTSV(a), parseTSV(b)
 	if d := diff(ra, rb, sql); d != "" {
-		return fmt.Errorf("rows differ (18.16 vs %s): %s", en.cur.Version(), d)
+		return len(ra.rows), fmt.Errorf("rows differ (18.16 vs %s): %s", en.cur.Version(), d)
 	}
-	return nil
+	return len(ra.rows), nil
 }
 
 // result is a TabSeparatedWithNamesAndTypes answer.

@@ -93,6 +93,9 @@ func runFlow(t *testing.T) *flow {
 	cfg.ClickHouse.Start = false
 	cfg.PolicyFile = filepath.Join(root, "trilens.yaml")
 	cfg.Scorer.BatchWait = 200 * time.Millisecond
+	cfg.Trace.DecisionWait = 200 * time.Millisecond
+	cfg.Trace.Lateness = time.Second
+	cfg.Trace.FlushInterval = 200 * time.Millisecond
 	app, err := trilens.NewApp(cfg, slog.New(slog.NewTextHandler(io.Discard, nil)))
 	if err != nil {
 		t.Fatal(err)
@@ -117,6 +120,8 @@ func runFlow(t *testing.T) *flow {
 
 	_, port, _ := strings.Cut(strings.TrimPrefix(app.Server.Addr(), "[::]"), ":")
 	base := "http://127.0.0.1:" + port
+	// Trace windows close a minute after they open: send traces first.
+	sendTraces(t, base, f.tenant, time.Now())
 	sub := &cli.Submitter{URL: base, Tenant: f.tenant, Repo: repo, Branch: "main", Commit: baseCommit, Env: "ci",
 		Timeout: time.Minute, Quiet: true}
 	for _, e := range evidence {
@@ -128,6 +133,13 @@ func runFlow(t *testing.T) *flow {
 	if err := app.Bus.Publish(ctx, changes(f.tenant, time.Now())...); err != nil {
 		t.Fatal(err)
 	}
+	plainCfg := cfg.Store
+	plainCfg.Recorder = nil
+	plain, err := store.Open(ctx, plainCfg)
+	if err != nil {
+		t.Fatal(err)
+	}
+	defer plain.Close()
 	kev, epss := catalogues(t)
 	trilensCLI(t, "scan", "catalog", "kev", kev, "--url", base)
 	trilensCLI(t, "scan", "catalog", "epss", epss, "--url", base)
@@ -140,6 +152,9 @@ func runFlow(t *testing.T) *flow {
 		reports = append(reports, filepath.Join(root, r))
 	}
 	trilensCLI(t, append(append([]string{"submit", "scan"}, scanArgs("main", baseCommit)...), reports...)...)
+	for _, table := range []string{"journey_latency", "hop_latency", "trace_detections"} {
+		waitRows(t, plain, table, f.tenant)
+	}
 	waitScored(t, app)
 	mark("scorer: scoring the evidence")
 
