@@ -17,6 +17,8 @@ type Store struct {
 	db      string
 	version *driver.ServerVersion
 	caps    Capabilities
+	// stopRetention ends the job StartRetention started.
+	stopRetention func()
 }
 
 // Open connects over the native protocol, creates the database when missing
@@ -91,5 +93,10 @@ func (s *Store) Capabilities() Capabilities { return s.caps }
 // Ping checks that the server answers.
 func (s *Store) Ping(ctx context.Context) error { return s.conn.Ping(ctx) }
 
-// Close closes every connection.
-func (s *Store) Close() error { return s.conn.Close() }
+// Close stops the retention job and closes every connection.
+func (s *Store) Close() error {
+	if s.stopRetention != nil {
+		s.stopRetention()
+	}
+	return s.conn.Close()
+}

@@ -123,6 +123,7 @@ func (a *App) module(name string) lifecycle.Service {
 				if err := s.Migrate(ctx); err != nil {
 					return err
 				}
+				s.StartRetention(a.cfg.Store.Retention, time.Hour, a.log.With("service", "retention"))
 				// The built-in scorecard page, for machines without Grafana.
 				a.Server.Mux.Handle("GET /{$}", web.Handler(s, a.log.With("service", "web")))
 				return nil

@@ -85,7 +85,7 @@ func TestEveryStatementOnBothEngines(t *testing.T) {
 	var b strings.Builder
 	tw := tabwriter.NewWriter(&b, 2, 4, 2, ' ', tabwriter.AlignRight)
 	fmt.Fprintf(tw, "STATEMENTS\t18.16\t%s\tWITH ROWS\t\n", en.cur.Version())
-	fmt.Fprintf(tw, "migrations\t%d\t%d\t\t\n", oldMigs, len(migs))
+	fmt.Fprintf(tw, "schema: migrations (+ TTL on 26.x)\t%d\t%d\t\t\n", oldMigs, len(migs))
 	total, nonEmpty := 0, 0
 	for _, k := range order {
 		fmt.Fprintf(tw, "%s\t%d\t%d\t%d\t\n", k, ran[k], ran[k], withRows[k])

@@ -138,8 +138,8 @@ type engines struct {
 // seed gives the 26.x engine the 18.16 database's schema and rows: the
 // migrations rendered for 26.x, then every table's rows in Native format,
 // which keeps every value exact. Materialized views are detached while
-// the rows go in, as their target tables are copied too. It returns the
-// migration statements it ran and the tables copied.
+// the rows go in, as their target tables are copied too. Then each table
+// gets a TTL. It returns the schema statements it ran and the tables copied.
 func (en *engines) seed(ctx context.Context, t *testing.T) ([]store.MigrationStatement, []string) {
 	t.Helper()
 	if err := en.cur.CreateDatabase(t, en.db); err != nil {
@@ -193,6 +193,19 @@ func (en *engines) seed(ctx context.Context, t *testing.T) ([]store.MigrationSta
 		if err := en.cur.Exec("ATTACH TABLE " + en.db + "." + v); err != nil {
 			t.Fatal(err)
 		}
+	}
+	// Every table that can have one gets a TTL, as a deployment with
+	// retention configured would; the longest allowed, so no copied row
+	// expires.
+	keep := store.Retention{}
+	for table := range store.RetentionColumns {
+		keep[table] = store.MaxPeriod
+	}
+	for _, stmt := range store.RetentionStatements(en.db, en.cur.Capabilities(), keep) {
+		if err := en.cur.Exec(stmt); err != nil {
+			t.Fatalf("%s: %v", stmt, err)
+		}
+		migs = append(migs, store.MigrationStatement{Name: "retention", SQL: stmt})
 	}
 	return migs, tables
 }
