@@ -118,8 +118,7 @@ func runFlow(t *testing.T) *flow {
 	}
 	mark("migrations (18.16)")
 
-	_, port, _ := strings.Cut(strings.TrimPrefix(app.Server.Addr(), "[::]"), ":")
-	base := "http://127.0.0.1:" + port
+	base := "http://" + app.Server.Addr()
 	// Trace windows close a minute after they open: send traces first.
 	sendTraces(t, base, f.tenant, time.Now())
 	sub := &cli.Submitter{URL: base, Tenant: f.tenant, Repo: repo, Branch: "main", Commit: baseCommit, Env: "ci",
