@@ -140,6 +140,30 @@ func ttlClause(column string, p Period) string {
 	return fmt.Sprintf("%s + INTERVAL %d SECOND", column, d/time.Second)
 }
 
+// HasTTL reports whether a table's CREATE statement, as system.tables
+// shows it, already has the TTL that keeping it for p gives. Servers print
+// the interval as toIntervalDay(n) (or toIntervalSecond(n)), not as written.
+func HasTTL(create, table string, p Period) bool {
+	col, ok := RetentionColumns[table]
+	if !ok {
+		return false
+	}
+	d := time.Duration(p)
+	printed := fmt.Sprintf("TTL %s + toIntervalSecond(%d)", col, d/time.Second)
+	if d%(24*time.Hour) == 0 {
+		printed = fmt.Sprintf("TTL %s + toIntervalDay(%d)", col, d/(24*time.Hour))
+	}
+	written := "TTL " + ttlClause(col, p)
+	for _, ttl := range []string{printed, written} {
+		if i := strings.Index(create, ttl); i >= 0 {
+			// Not a longer number or a further expression.
+			rest := create[i+len(ttl):]
+			return rest == "" || !strings.ContainsAny(rest[:1], "0123456789+-*/")
+		}
+	}
+	return false
+}
+
 // RetentionStatements are the ALTER statements that give the tables of r
 // their TTL on a server with caps, in table order; none before 19.6.
 func RetentionStatements(db string, caps Capabilities, r Retention) []string {
@@ -167,19 +191,17 @@ func (s *Store) ApplyRetention(ctx context.Context, r Retention, now time.Time) 
 		_, err := s.DropExpired(ctx, r, now)
 		return err
 	}
-	for _, stmt := range RetentionStatements(s.db, s.caps, r) {
-		table := strings.Fields(stmt)[2]
+	for _, t := range slices.Sorted(maps.Keys(r)) {
 		var create string
-		err := s.conn.QueryRow(ctx, "SELECT create_table_query FROM system.tables WHERE database = ? AND name = ?",
-			s.db, strings.TrimPrefix(table, s.db+".")).Scan(&create)
+		err := s.conn.QueryRow(ctx, "SELECT create_table_query FROM system.tables WHERE database = ? AND name = ?", s.db, t).Scan(&create)
 		if err != nil {
-			return fmt.Errorf("retention of %s: %w", table, err)
+			return fmt.Errorf("retention of %s: %w", t, err)
 		}
-		if strings.Contains(create, "TTL "+strings.SplitN(stmt, " MODIFY TTL ", 2)[1]) {
+		if HasTTL(create, t, r[t]) {
 			continue
 		}
-		if err := s.conn.Exec(ctx, stmt); err != nil {
-			return fmt.Errorf("retention of %s: %w", table, err)
+		if err := s.conn.Exec(ctx, RetentionStatements(s.db, s.caps, Retention{t: r[t]})[0]); err != nil {
+			return fmt.Errorf("retention of %s: %w", t, err)
 		}
 	}
 	return nil
