@@ -2,6 +2,8 @@ package store
 
 import (
 	"context"
+	"fmt"
+	"runtime"
 	"slices"
 	"sync"
 
@@ -21,11 +23,13 @@ const (
 )
 
 // Statement is one statement a Store sent, with the arguments the driver
-// bound into it.
+// bound into it and the line of code that sent it.
 type Statement struct {
 	Kind StatementKind
 	SQL  string
 	Args []any
+	// Caller is file:line of the call on the connection.
+	Caller string
 }
 
 // Reads reports whether the statement returns rows to the caller.
@@ -42,8 +46,10 @@ type Recorder struct {
 }
 
 func (r *Recorder) add(kind StatementKind, sql string, args []any) {
+	// Skip add and the recordingConn method: the frame above is the caller.
+	_, file, line, _ := runtime.Caller(2)
 	r.mu.Lock()
-	r.stmts = append(r.stmts, Statement{Kind: kind, SQL: sql, Args: slices.Clone(args)})
+	r.stmts = append(r.stmts, Statement{Kind: kind, SQL: sql, Args: slices.Clone(args), Caller: fmt.Sprintf("%s:%d", file, line)})
 	r.mu.Unlock()
 }
 

@@ -2,7 +2,9 @@ package store_test
 
 import (
 	"context"
+	"fmt"
 	"reflect"
+	"runtime"
 	"strings"
 	"testing"
 	"time"
@@ -33,6 +35,8 @@ func TestRecorder(t *testing.T) {
 	}
 	var n uint64
 	q := "SELECT count() FROM " + st.Database() + ".waivers WHERE tenant = ? AND waiver_id = ?"
+	_, _, line, _ := runtime.Caller(0)
+	callLines := []int{line + 2, line + 5}
 	if err := st.Conn().QueryRow(ctx, q, "acme", "W-1").Scan(&n); err != nil || n != 1 {
 		t.Fatalf("count = %d, %v", n, err)
 	}
@@ -59,6 +63,15 @@ func TestRecorder(t *testing.T) {
 		{Kind: store.KindQuery, SQL: "SELECT version, name FROM " + st.Database() + ".schema_migrations FINAL"},
 		{Kind: store.KindQueryRow, SQL: q, Args: []any{"acme", "W-1"}},
 		{Kind: store.KindQuery, SQL: "SELECT tenant FROM waivers"},
+	}
+	for i := range got {
+		if i > 0 && !strings.HasSuffix(got[i].Caller, "pkg/store/record_test.go:"+fmt.Sprint(callLines[i-1])) {
+			t.Errorf("statement %d recorded from %s", i, got[i].Caller)
+		}
+		if i == 0 && !strings.Contains(got[i].Caller, "pkg/store/migrate.go:") {
+			t.Errorf("statement 0 recorded from %s, want migrate.go", got[i].Caller)
+		}
+		got[i].Caller = ""
 	}
 	if !reflect.DeepEqual(got, want) {
 		t.Errorf("reads recorded:\n%#v\nwant\n%#v", got, want)

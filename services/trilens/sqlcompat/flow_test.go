@@ -34,6 +34,7 @@ const root = "../../.."
 const (
 	repo       = "github.com/shop/checkout-api"
 	baseCommit = "1111111"
+	release    = "v1.4.0"
 	headCommit = "2222222"
 )
 
@@ -122,7 +123,7 @@ func runFlow(t *testing.T) *flow {
 	// Trace windows close a minute after they open: send traces first.
 	sendTraces(t, base, f.tenant, time.Now())
 	sub := &cli.Submitter{URL: base, Tenant: f.tenant, Repo: repo, Branch: "main", Commit: baseCommit, Env: "ci",
-		Timeout: time.Minute, Quiet: true}
+		Release: release, Timeout: time.Minute, Quiet: true}
 	for _, e := range evidence {
 		sub.Service = e.service
 		if err := sub.Post(ctx, e.path, filepath.Join(root, e.file), nil, nil); err != nil {
@@ -172,6 +173,7 @@ func runFlow(t *testing.T) *flow {
 	trilensCLI(t, append([]string{"scorecard", "--format", "json"}, api...)...)
 	trilensCLI(t, append([]string{"scorecard", "--repo", repo, "--commit", headCommit, "--branch", "feature-x", "--format", "json", "--gate"}, api...)...)
 	trilensCLI(t, append([]string{"scorecard", "--service", "catalog", "--format", "markdown"}, api...)...)
+	trilensCLI(t, append([]string{"scorecard", "--release", release, "--format", "json"}, api...)...)
 	mark("scorecard")
 	trilensCLI(t, append([]string{"report", "--since", "7d"}, api...)...)
 	trilensCLI(t, append([]string{"report", "--since", "30d", "--format", "html", "--service", "checkout-api"}, api...)...)
