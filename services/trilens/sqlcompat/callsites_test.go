@@ -68,4 +68,3 @@ func onConn(x ast.Expr) bool {
 	}
 	return false
 }
-
