@@ -17,6 +17,7 @@ import (
 	"github.com/trilens/trilens/pkg/policy"
 	"github.com/trilens/trilens/pkg/store"
 	"github.com/trilens/trilens/pkg/store/chdbtest"
+	"github.com/trilens/trilens/pkg/store/chtest"
 	"github.com/trilens/trilens/services/trilens/dashboards"
 )
 
@@ -222,15 +223,45 @@ func sqlIn(v any, key string) []string {
 	return out
 }
 
-// The check fails on a statement 26.x refuses and on one whose rows differ.
+// The check fails on a statement 26.x refuses and on one whose rows differ,
+// from the code through the recorder as in the flow, and written directly.
 func TestCatchesIncompatibleStatements(t *testing.T) {
 	ctx := context.Background()
+	cfg := chtest.Config(t)
+	cfg.Recorder = &store.Recorder{}
+	st, err := store.Open(ctx, cfg)
+	if err != nil {
+		t.Fatal(err)
+	}
+	defer st.Close()
+	// 18.16 joins an unaliased subquery; 26.x wants an alias (Code 206, the
+	// failure dash_findings_open had).
+	rows, err := st.Conn().Query(ctx, "SELECT k, v FROM (SELECT ? AS k) ANY LEFT JOIN (SELECT 1 AS k, 2 AS v) USING k", 1)
+	if err != nil {
+		t.Fatalf("18.16 refuses the statement: %v", err)
+	}
+	rows.Close()
+	recorded := &engines{old: newOrigin(t, cfg.Database), cur: chdbtest.Open(t), db: cfg.Database}
+	if err := recorded.cur.CreateDatabase(t, cfg.Database); err != nil {
+		t.Fatal(err)
+	}
+	stmts := cfg.Recorder.Statements()
+	if len(stmts) != 1 {
+		t.Fatalf("recorded %d statements, want 1", len(stmts))
+	}
+	bound, err := recorded.old.bind(ctx, stmts[0])
+	if err != nil || !strings.Contains(bound, "(SELECT 1 AS k)") {
+		t.Fatalf("bound %q, %v", bound, err)
+	}
+	if _, err := recorded.compare(ctx, bound); err == nil || !strings.Contains(err.Error(), "on 26.") || !strings.Contains(err.Error(), "ALIAS_REQUIRED") {
+		t.Errorf("the recorded join 26.x refuses: %v", err)
+	}
+
 	en := &engines{old: newOrigin(t, "system"), cur: chdbtest.Open(t), db: "system"}
 	if n, err := en.compare(ctx, "SELECT number, toString(number * 2) AS s FROM system.numbers LIMIT 5"); err != nil || n != 5 {
 		t.Fatalf("a portable statement: %d rows, %v", n, err)
 	}
-	// 18.16 joins unaliased subqueries; 26.x requires an alias (Code 206).
-	_, err := en.compare(ctx, "SELECT k, v FROM (SELECT 1 AS k) ANY LEFT JOIN (SELECT 1 AS k, 2 AS v) USING k")
+	_, err = en.compare(ctx, "SELECT k, v FROM (SELECT 1 AS k) ANY LEFT JOIN (SELECT 1 AS k, 2 AS v) USING k")
 	if err == nil || !strings.Contains(err.Error(), "on 26.") || !strings.Contains(err.Error(), "ALIAS_REQUIRED") {
 		t.Errorf("a join 26.x refuses: %v", err)
 	}
