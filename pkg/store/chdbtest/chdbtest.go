@@ -4,7 +4,9 @@
 //
 // Import it from _test files only. chdb-go loads the library when the test
 // binary starts and panics when CHDB_LIB_PATH does not name it, so no binary
-// may depend on this package (sqlcompat checks that trilens does not).
+// may depend on this package (sqlcompat checks that trilens does not), and
+// its tests live in services/trilens/sqlcompat, the one test package that
+// needs the library.
 //
 // chDB allows one session per process: every test shares it, each in a
 // database of its own.

@@ -1,7 +1,6 @@
-package chdbtest_test
+package sqlcompat
 
 import (
-	"os"
 	"strings"
 	"testing"
 	"time"
@@ -10,11 +9,9 @@ import (
 	"github.com/trilens/trilens/pkg/store/chdbtest"
 )
 
-func TestMain(m *testing.M) {
-	code := m.Run()
-	chdbtest.Close()
-	os.Exit(code)
-}
+// These tests check the 26.x engine itself and the schema on it. They live
+// here, not beside pkg/store/chdbtest, so that only this package's tests
+// load libchdb.so: pkg's tests run without CHDB_LIB_PATH.
 
 // The engine is the ClickHouse release the deps script pins.
 func TestVersion(t *testing.T) {
