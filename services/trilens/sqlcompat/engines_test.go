@@ -449,7 +449,7 @@ func ordering(sql string, names []string) (keys []int, limited, ordered bool) {
 	var commas []int
 	upClause := strings.ToUpper(clause)
 	topLevel(upClause, func(i int) {
-		if end == len(clause) && strings.HasPrefix(upClause[i:], "LIMIT") && !isIdent(upClause[i-1]) {
+		if end == len(clause) && strings.HasPrefix(upClause[i:], "LIMIT") && (i == 0 || !isIdent(upClause[i-1])) {
 			end, limited = i, true
 		}
 		if upClause[i] == ',' && i < end {
