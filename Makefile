@@ -6,6 +6,8 @@ SHELL := /bin/bash
 BIN := $(CURDIR)/.bin
 export PATH := $(BIN):$(PATH)
 export GOBIN := $(BIN)
+# ClickHouse 26.x in process for the cross-engine tests (scripts/deps.d/20-chdb.sh).
+export CHDB_LIB_PATH ?= $(CURDIR)/.cache/chdb/libchdb.so
 
 PROTOC_GEN_GO_VERSION := v1.36.12
 MODULES = $(shell go list -m -f '{{.Dir}}')
@@ -46,8 +48,13 @@ vet:
 	for m in $(MODULES); do (cd $$m && go vet ./...); done
 
 # test runs every module's tests, even after a failure, and fails at the end.
+# The cross-engine check (services/trilens/sqlcompat) writes how many statements
+# it ran on each ClickHouse to SQLCOMPAT_REPORT; the output shows it.
+test: export SQLCOMPAT_REPORT := $(CURDIR)/.run/sqlcompat-statements.txt
 test: deps proto-check tidy-check vet
+	rm -f $(SQLCOMPAT_REPORT); mkdir -p $(dir $(SQLCOMPAT_REPORT))
 	failed=""; for m in $(MODULES); do (cd $$m && go test -count=1 -timeout 30m ./...) || failed="$$failed $${m#$(CURDIR)/}"; done; \
+	if [ -f $(SQLCOMPAT_REPORT) ]; then cat $(SQLCOMPAT_REPORT); fi; \
 	if [ -n "$$failed" ]; then echo "FAILED:$$failed" >&2; exit 1; fi
 
 bench: deps build

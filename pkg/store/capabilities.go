@@ -2,6 +2,8 @@ package store
 
 import (
 	"fmt"
+	"strconv"
+	"strings"
 
 	"github.com/ClickHouse/clickhouse-go/v2/lib/proto"
 )
@@ -44,3 +46,20 @@ func (c Capabilities) LowCardinality(typ string) string {
 }
 
 func (c Capabilities) String() string { return fmt.Sprintf("%d.%d.%d", c.Major, c.Minor, c.Patch) }
+
+// ParseVersion reads a version as version() prints it: 26.7.2.1.
+func ParseVersion(s string) (proto.Version, error) {
+	var v proto.Version
+	parts := strings.SplitN(strings.TrimSpace(s), ".", 4)
+	if len(parts) < 2 {
+		return v, fmt.Errorf("clickhouse version %q: want major.minor[.patch]", s)
+	}
+	var err error
+	fields := []*uint64{&v.Major, &v.Minor, &v.Patch}
+	for i := 0; i < len(parts) && i < 3; i++ {
+		if *fields[i], err = strconv.ParseUint(parts[i], 10, 64); err != nil {
+			return v, fmt.Errorf("clickhouse version %q: %w", s, err)
+		}
+	}
+	return v, nil
+}

@@ -19,6 +19,11 @@ type Config struct {
 	DialTimeout  time.Duration `yaml:"dial_timeout"`
 	ReadTimeout  time.Duration `yaml:"read_timeout"`
 	MaxOpenConns int           `yaml:"max_open_conns"`
+	// Retention is how long tables keep their rows, e.g. evidence_log: 400d
+	// (TTL where the server has it, else the partition-dropping job).
+	Retention Retention `yaml:"retention"`
+	// Recorder, when set, keeps every statement the Store sends (tests).
+	Recorder *Recorder `yaml:"-"`
 }
 
 // DefaultDSN is where `trilens up` runs its local ClickHouse.
@@ -31,6 +36,7 @@ func (c *Config) RegisterFlags(prefix string, fs *flag.FlagSet) {
 	fs.DurationVar(&c.DialTimeout, prefix+"dial-timeout", 5*time.Second, "timeout to open a ClickHouse connection")
 	fs.DurationVar(&c.ReadTimeout, prefix+"read-timeout", 5*time.Minute, "timeout of one read from ClickHouse (bounds a stalled query)")
 	fs.IntVar(&c.MaxOpenConns, prefix+"max-open-conns", 8, "most ClickHouse connections open at once")
+	fs.Var(&c.Retention, prefix+"retention", "how long tables keep their rows: table=period,... (400d or 720h; TTL on ClickHouse 19.6+, partition drops on 18.16)")
 }
 
 var identRE = regexp.MustCompile(`^[A-Za-z_][A-Za-z0-9_]{0,62}$`)
@@ -54,6 +60,9 @@ func (c *Config) Validate() error {
 	}
 	if c.MaxOpenConns < 0 {
 		errs = append(errs, errors.New("max_open_conns: negative"))
+	}
+	if err := c.Retention.Validate(); err != nil {
+		errs = append(errs, err)
 	}
 	return errors.Join(errs...)
 }

@@ -182,3 +182,31 @@ func alreadyExists(err error) bool {
 	}
 	return strings.Contains(ex.Message, "already exists")
 }
+
+// MigrationStatement is one statement of a migration rendered for a server.
+type MigrationStatement struct {
+	Version uint32
+	Name    string
+	SQL     string
+}
+
+// RenderMigrations renders every embedded migration for a server with caps,
+// in the order Migrate runs them, for checking the schema on engines that
+// are not reached through a Store (ClickHouse in process).
+func RenderMigrations(db string, caps Capabilities) ([]MigrationStatement, error) {
+	ms, err := loadMigrations(migrationFiles)
+	if err != nil {
+		return nil, err
+	}
+	var out []MigrationStatement
+	for _, m := range ms {
+		stmts, err := m.render(db, caps)
+		if err != nil {
+			return nil, err
+		}
+		for _, s := range stmts {
+			out = append(out, MigrationStatement{Version: m.version, Name: m.name, SQL: s})
+		}
+	}
+	return out, nil
+}

@@ -17,6 +17,8 @@ type Store struct {
 	db      string
 	version *driver.ServerVersion
 	caps    Capabilities
+	// stopRetention ends the job StartRetention started.
+	stopRetention func()
 }
 
 // Open connects over the native protocol, creates the database when missing
@@ -60,14 +62,17 @@ func Open(ctx context.Context, cfg Config) (*Store, error) {
 	}
 
 	opts.Auth.Database = cfg.Database
-	conn, err := clickhouse.Open(opts)
-	if err != nil {
+	var conn driver.Conn
+	if conn, err = clickhouse.Open(opts); err != nil {
 		return nil, err
 	}
 	v, err := conn.ServerVersion()
 	if err != nil {
 		conn.Close()
 		return nil, fmt.Errorf("clickhouse server version: %w", err)
+	}
+	if cfg.Recorder != nil {
+		conn = recordingConn{Conn: conn, rec: cfg.Recorder}
 	}
 	return &Store{conn: conn, db: cfg.Database, version: v, caps: CapabilitiesOf(v.Version)}, nil
 }
@@ -88,5 +93,10 @@ func (s *Store) Capabilities() Capabilities { return s.caps }
 // Ping checks that the server answers.
 func (s *Store) Ping(ctx context.Context) error { return s.conn.Ping(ctx) }
 
-// Close closes every connection.
-func (s *Store) Close() error { return s.conn.Close() }
+// Close stops the retention job and closes every connection.
+func (s *Store) Close() error {
+	if s.stopRetention != nil {
+		s.stopRetention()
+	}
+	return s.conn.Close()
+}

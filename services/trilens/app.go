@@ -137,6 +137,7 @@ func (a *App) module(name string) lifecycle.Service {
 				if err := s.Migrate(ctx); err != nil {
 					return err
 				}
+				s.StartRetention(a.cfg.Store.Retention, time.Hour, a.log.With("service", "retention"))
 				// The built-in scorecard page, for machines without Grafana.
 				// It shows tenants' data, so it sits behind the read role.
 				a.Server.Mux.Handle("GET /{$}", a.auth.GuardAs(collect.RoleRead, web.Handler(s, a.log.With("service", "web"))))

@@ -25,8 +25,13 @@ import (
 	"go.uber.org/goleak"
 )
 
-// EnvDSN names the variable that points tests at an external server.
-const EnvDSN = "TRILENS_CLICKHOUSE_DSN"
+// EnvDSN names the variable that points tests at an external server;
+// EnvHTTP names its HTTP interface (http://host:8123), for tests that read
+// results as text.
+const (
+	EnvDSN  = "TRILENS_CLICKHOUSE_DSN"
+	EnvHTTP = "TRILENS_CLICKHOUSE_HTTP"
+)
 
 var (
 	server *chserver.Server
@@ -75,6 +80,15 @@ func run(m *testing.M) int {
 // Server is the package's private server, for tests that stop and restart
 // ClickHouse; nil when the tests use an external one.
 func Server() *chserver.Server { return server }
+
+// HTTPURL is the HTTP interface of the server the tests use: the private
+// server's, or EnvHTTP's with an external one ("" when it is unset).
+func HTTPURL() string {
+	if server != nil {
+		return fmt.Sprintf("http://127.0.0.1:%d", server.HTTPPort())
+	}
+	return os.Getenv(EnvHTTP)
+}
 
 // DSN is the address of the server the tests use.
 func DSN() string { return dsn }

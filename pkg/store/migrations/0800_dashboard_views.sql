@@ -90,18 +90,20 @@ FROM {{.DB}}.finding_observations FINAL
 GROUP BY tenant, repository, fingerprint;
 
 -- dash_findings_open: the latest state of each finding with its age in days.
+-- Both subqueries carry an alias (current releases require one) and the
+-- joined first_seen is renamed, so no alias of the result refers to itself.
 CREATE VIEW IF NOT EXISTS {{.DB}}.dash_findings_open AS
 SELECT tenant, repository, service, branch, fingerprint, severity, category, tool, rule_id, title,
   package_name, aliases, observed_at,
-  if(first_seen = toDateTime(0), observed_at, first_seen) AS first_seen,
-  (toInt64(toUnixTimestamp(now())) - toInt64(toUnixTimestamp(if(first_seen = toDateTime(0), observed_at, first_seen)))) / 86400 AS age_days
+  if(age_first_seen = toDateTime(0), observed_at, age_first_seen) AS first_seen,
+  (toInt64(toUnixTimestamp(now())) - toInt64(toUnixTimestamp(if(age_first_seen = toDateTime(0), observed_at, age_first_seen)))) / 86400 AS age_days
 FROM (
   SELECT tenant, repository, service, branch, fingerprint, severity, category, tool, rule_id, title,
     package_name, aliases, observed_at
   FROM {{.DB}}.findings FINAL
-) ANY LEFT JOIN (
-  SELECT tenant, repository, fingerprint, first_seen FROM {{.DB}}.dash_finding_age
-) USING (tenant, repository, fingerprint);
+) AS latest ANY LEFT JOIN (
+  SELECT tenant, repository, fingerprint, first_seen AS age_first_seen FROM {{.DB}}.dash_finding_age
+) AS age USING (tenant, repository, fingerprint);
 
 -- dash_artifacts: the newest verification of each artifact.
 CREATE VIEW IF NOT EXISTS {{.DB}}.dash_artifacts AS
