@@ -194,8 +194,11 @@
 //	rules         list of {team, paths, services, journeys}: the team owns the
 //	              paths (CODEOWNERS patterns), services and journeys listed.
 //	              As in CODEOWNERS, the last matching rule wins.
-//	teams         list of {name, slack_webhook, webhook, alertmanager}: where
-//	              the alerter sends a team's alerts (http or https URLs).
+//	teams         list of {name, slack_webhook, webhook, alertmanager, tenants}:
+//	              where the alerter sends a team's alerts (http or https URLs),
+//	              for the verdicts of the tenants listed (every tenant when
+//	              tenants is empty; list them on a shared Trilens, so another
+//	              tenant's service of the same name never pages the team).
 //
 // Precedence: a service's or journey's own owner key, then rules, then
 // (for a journey) its service's owner, then default_team. For a path:

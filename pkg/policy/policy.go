@@ -1,6 +1,9 @@
 package policy
 
-import "time"
+import (
+	"slices"
+	"time"
+)
 
 // Policy is a decoded trilens.yaml. Field tags name the YAML keys; doc.go
 // describes every key for users. Build one with Load, Parse or Default.
@@ -325,6 +328,15 @@ type Team struct {
 	SlackWebhook string `yaml:"slack_webhook"`
 	Webhook      string `yaml:"webhook"`
 	Alertmanager string `yaml:"alertmanager"`
+	// Tenants whose verdicts reach this team's receivers; empty means every
+	// tenant (a single-company install). On a shared Trilens, list them, so
+	// another tenant's service of the same name never pages this team.
+	Tenants []string `yaml:"tenants"`
+}
+
+// Serves says whether the team takes verdicts of tenant.
+func (t Team) Serves(tenant string) bool {
+	return len(t.Tenants) == 0 || slices.Contains(t.Tenants, tenant)
 }
 
 // Waiver accepts a finding (by fingerprint) or a KPI breach (by KPI and

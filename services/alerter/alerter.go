@@ -195,7 +195,7 @@ func (a *Alerter) shouldNotify(ctx context.Context, al *Alert) (bool, error) {
 // deliverGroup sends a group to each receiver of its team, then records the
 // alerts' state. Only a shutdown mid-delivery fails it.
 func (a *Alerter) deliverGroup(ctx context.Context, g *group, now time.Time) error {
-	receivers := receiversOf(a.set.Policy, g.team, a.cfg.DefaultWebhook)
+	receivers := receiversOf(a.set.Policy, g.tenant, g.team, a.cfg.DefaultWebhook)
 	if len(receivers) == 0 {
 		a.set.Logger.Warn("no receiver for verdicts", "team", g.team, "tenant", g.tenant, "alerts", len(g.alerts))
 		for range g.alerts {

@@ -83,3 +83,35 @@ func TestAttackRedirectToAnotherHostIsNotFollowed(t *testing.T) {
 		t.Fatalf("dead-letter reason %q, want the refused redirect", reason)
 	}
 }
+
+// Tenant globex has a service with the same name as acme's: its verdicts
+// must not page acme's team, whose receivers serve acme only.
+func TestAttackAnotherTenantsVerdictDoesNotPageTheTeam(t *testing.T) {
+	e := newEnv(t)
+	acmeHook, fallback := newReceiver(t, 0), newReceiver(t, 0)
+	e.cfg.DefaultWebhook = fallback.URL + "/unrouted"
+	e.start(t, teams(policy.Team{Name: "team-checkout", Webhook: acmeHook.URL + "/acme", Tenants: []string{"acme"}}))
+	ev := verdict{id: "v-globex", kpi: "journey.p95_ms", scope: "checkout-api", owner: "team-checkout", lens: scorev1.Lens_LENS_PERFORMANCE}.event()
+	ev.Envelope.Tenant = "globex"
+	if err := e.bus.Publish(context.Background(), ev); err != nil {
+		t.Fatal(err)
+	}
+	e.publish(t, verdict{id: "v-acme", kpi: "journey.p95_ms", scope: "checkout-api", owner: "team-checkout", lens: scorev1.Lens_LENS_PERFORMANCE})
+	e.settled(t)
+	waitFor(t, "both notifications", func() bool {
+		_, a := acmeHook.counts()
+		_, f := fallback.counts()
+		return a+f >= 2
+	})
+	for _, req := range acmeHook.bodies() {
+		if strings.Contains(string(req.body), "globex") {
+			t.Fatalf("acme's team was paged for globex: %s", req.body)
+		}
+	}
+	if _, n := acmeHook.counts(); n != 1 {
+		t.Fatalf("acme's team got %d notifications, want its own 1", n)
+	}
+	if _, n := fallback.counts(); n != 1 {
+		t.Fatalf("globex's verdict should reach the default receiver once, got %d", n)
+	}
+}

@@ -125,11 +125,11 @@ func ownerOf(p *policy.Policy, a *Alert) string {
 	return p.OwnerOfService(a.Scope)
 }
 
-// receiversOf lists a team's receivers from the policy, else the default
-// webhook.
-func receiversOf(p *policy.Policy, team, defaultWebhook string) []Receiver {
+// receiversOf lists a team's receivers from the policy when the team serves
+// the tenant, else the default webhook.
+func receiversOf(p *policy.Policy, tenant, team, defaultWebhook string) []Receiver {
 	var rs []Receiver
-	if t, ok := p.Team(team); ok {
+	if t, ok := p.Team(team); ok && t.Serves(tenant) {
 		if t.SlackWebhook != "" {
 			rs = append(rs, Receiver{KindSlack, t.SlackWebhook})
 		}
