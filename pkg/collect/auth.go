@@ -8,6 +8,7 @@ import (
 	"errors"
 	"fmt"
 	"net/http"
+	"slices"
 	"strings"
 
 	"github.com/trilens/trilens/pkg/events"
@@ -213,11 +214,15 @@ func (id Identity) may(a access) bool {
 // ingestRoutes are the evidence uploads: POSTs the ingest role may make.
 var ingestRoutes = []string{"/v1/scans", "/v1/sboms", "/v1/attestations", "/v1/loadruns", "/v1/webvitals", "/v1/traces", "/v1/changes"}
 
+// gateReads are the reads `trilens gate` makes with the CI's ingest token:
+// the gate, the scan scorecard of its reports, the ledger and the policy.
+var gateReads = []string{"/v1/gate", "/v1/scorecard/scans", "/v1/waivers", "/v1/policy"}
+
 // systemRoutes change state every tenant shares.
 var systemRoutes = []string{"/v1/scan/catalogs/"}
 
 // requiredAccess is the one place that says which role a route needs:
-// reads need read (the gate also ingest, so CI can gate its own evidence),
+// reads need read (the gate's reads also ingest, so CI can gate its own evidence),
 // evidence uploads need ingest, shared catalogues need system, and every
 // other write (waivers, policy, anything added later) needs admin, so a new
 // route is closed until someone opens it here.
@@ -228,7 +233,7 @@ func requiredAccess(method, path string) access {
 		}
 	}
 	if method == http.MethodGet || method == http.MethodHead {
-		if path == "/v1/gate" {
+		if slices.Contains(gateReads, path) {
 			return access{roles: []Role{RoleRead, RoleIngest}}
 		}
 		return access{roles: []Role{RoleRead}}

@@ -2,10 +2,13 @@ package trilens
 
 import (
 	"context"
+	"crypto/sha256"
+	"encoding/hex"
 	"errors"
 	"fmt"
 	"log/slog"
 	"net"
+	"net/http"
 	"os"
 	"path/filepath"
 	"slices"
@@ -62,6 +65,13 @@ func NewApp(cfg Config, log *slog.Logger) (*App, error) {
 	if err != nil {
 		return nil, err
 	}
+	policyDoc, err := os.ReadFile(cfg.PolicyFile)
+	if errors.Is(err, os.ErrNotExist) {
+		policyDoc, err = []byte("version: 1\n"), nil // the built-in defaults
+	}
+	if err != nil {
+		return nil, err
+	}
 	a := &App{cfg: cfg, log: log, reg: prometheus.NewRegistry(), Policy: pol, gate: &server.Gate{}, api: server.NewRoutes()}
 	a.reg.MustRegister(collectors.NewGoCollector(), collectors.NewProcessCollector(collectors.ProcessCollectorOpts{}))
 	names, err := cfg.services()
@@ -83,6 +93,7 @@ func NewApp(cfg Config, log *slog.Logger) (*App, error) {
 	}
 	a.Server = server.New(cfg.Server, log, a.reg, a.Ready)
 	a.Server.Mux.Handle("/v1/", a.gate.Wrap(a.auth.Guard(a.api)))
+	a.api.HandleFunc("GET /v1/policy", servePolicy(policyDoc))
 	var svcs []lifecycle.Service
 	for _, name := range names {
 		svcs = append(svcs, a.module(name))
@@ -90,6 +101,19 @@ func NewApp(cfg Config, log *slog.Logger) (*App, error) {
 	a.mgr = lifecycle.NewManager(log, svcs...)
 	a.Server.HandleServices(a.mgr.States)
 	return a, nil
+}
+
+// servePolicy answers the policy this process scores with, so a CI gate
+// can use it (trilens gate --policy=server) instead of the checkout's copy,
+// which the pull request under test could have loosened.
+func servePolicy(doc []byte) http.HandlerFunc {
+	sum := sha256.Sum256(doc)
+	digest := hex.EncodeToString(sum[:])
+	return func(w http.ResponseWriter, _ *http.Request) {
+		w.Header().Set("Content-Type", "application/yaml")
+		w.Header().Set("X-Trilens-Policy-SHA256", digest)
+		_, _ = w.Write(doc)
+	}
 }
 
 // loadPolicy reads the policy file, or the defaults when it does not exist.

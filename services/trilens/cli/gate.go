@@ -58,7 +58,7 @@ collector or the scorer could not be reached or did not score in time.`,
 	o.sub.Register(cmd)
 	f := cmd.Flags()
 	f.StringVar(&o.scorerURL, "scorer-url", "", "base URL of the scorer API (default: --url)")
-	f.StringVar(&o.policyPath, "policy", "trilens.yaml", "policy file with the security budgets and waivers")
+	f.StringVar(&o.policyPath, "policy", "trilens.yaml", `policy file with the security budgets and waivers, or "server" for the policy the scorer runs with (a pull request cannot loosen its own budgets)`)
 	f.StringSliceVar(&o.reports, "report", nil, "report id to gate on (repeatable; default: the files given, else the latest reports of --commit)")
 	f.StringVar(&o.format, "format", "table", "output: table, json or markdown")
 	f.DurationVar(&o.wait, "wait", 5*time.Minute, "how long to wait for the reports to be scored")
@@ -70,7 +70,16 @@ func runGate(cmd *cobra.Command, o *gateOptions, files []string) error {
 	if !slices.Contains([]string{"table", "json", "markdown"}, o.format) {
 		return &ExitError{Code: ExitUsage, Err: fmt.Errorf("--format %q: want table, json or markdown", o.format)}
 	}
-	pol, err := loadGatePolicy(o.policyPath, cmd.Flags().Changed("policy"))
+	if o.scorerURL == "" {
+		o.scorerURL = o.sub.URL
+	}
+	var pol *policy.Policy
+	var err error
+	if o.policyPath == "server" {
+		pol, err = serverPolicy(cmd.Context(), o)
+	} else {
+		pol, err = loadGatePolicy(o.policyPath, cmd.Flags().Changed("policy"))
+	}
 	if err != nil {
 		return &ExitError{Code: ExitUsage, Err: err}
 	}
@@ -84,9 +93,6 @@ func runGate(cmd *cobra.Command, o *gateOptions, files []string) error {
 	}
 	if len(ids) == 0 && o.sub.Commit == "" {
 		return &ExitError{Code: ExitUsage, Err: errors.New("nothing to gate: give report files, --report ids or --commit")}
-	}
-	if o.scorerURL == "" {
-		o.scorerURL = o.sub.URL
 	}
 	card, err := waitScored(cmd.Context(), o, ids)
 	if err != nil {
@@ -115,6 +121,30 @@ func runGate(cmd *cobra.Command, o *gateOptions, files []string) error {
 		return &ExitError{Code: ExitBroken}
 	}
 	return nil
+}
+
+// serverPolicy fetches the policy the scorer runs with.
+func serverPolicy(ctx context.Context, o *gateOptions) (*policy.Policy, error) {
+	req, err := http.NewRequestWithContext(ctx, http.MethodGet, strings.TrimRight(o.scorerURL, "/")+"/v1/policy", nil)
+	if err != nil {
+		return nil, err
+	}
+	if o.sub.Token != "" {
+		req.Header.Set("Authorization", "Bearer "+o.sub.Token)
+	}
+	resp, err := http.DefaultClient.Do(req)
+	if err != nil {
+		return nil, fmt.Errorf("--policy=server: %w", err)
+	}
+	defer resp.Body.Close()
+	doc, err := io.ReadAll(io.LimitReader(resp.Body, 4<<20))
+	if err != nil {
+		return nil, fmt.Errorf("--policy=server: %w", err)
+	}
+	if resp.StatusCode != http.StatusOK {
+		return nil, fmt.Errorf("--policy=server: GET /v1/policy answered %s: %s", resp.Status, strings.TrimSpace(string(doc)))
+	}
+	return policy.Parse(doc, "the server's policy")
 }
 
 // loadGatePolicy reads the policy; a missing default file means the default budgets.
