@@ -19,13 +19,6 @@ import (
 	eventv1 "github.com/trilens/trilens/proto/trilens/event/v1"
 )
 
-// Media types of the documents kept in the object store.
-var mediaTypes = map[string]string{
-	FormatCycloneDX: "application/vnd.cyclonedx+json",
-	FormatSPDX:      "application/spdx+json",
-	FormatSyft:      "application/vnd.syft+json",
-}
-
 // Collector serves POST /v1/sboms and POST /v1/attestations.
 type Collector struct {
 	cfg      Config
@@ -151,7 +144,7 @@ func (c *Collector) ingestSBOM(r *http.Request) (any, error) {
 		return nil, err
 	}
 	ctx := r.Context()
-	ref, err := c.set.Publisher.PutDocument(ctx, "sbom/"+sum, mediaTypes[doc.Format], tmp)
+	ref, err := c.set.Publisher.PutDocument(ctx, "sbom/"+sum, doc.MediaType, tmp)
 	if err != nil {
 		return nil, fmt.Errorf("store document: %w", err)
 	}
