@@ -56,7 +56,7 @@ func FuzzVerify(f *testing.F) {
 		f.Add([]byte(s), false)
 	}
 	key := []byte("-----BEGIN PUBLIC KEY-----\nMFkwEwYHKoZIzj0CAQYIKoZIzj0DAQcDQgAE7mt0tE1ahAd0WUmcTHDB3ZE3ToS7\nQ9vC1t0IgU8wzjzQ5vCgbd8o+R8XRBzL6Z2s8QqWZP8ld6u1N7R0Ch8+Tg==\n-----END PUBLIC KEY-----\n")
-	v, err := NewVerifier(VerifyConfig{AllowSubmittedKeys: true})
+	v, err := NewVerifier(VerifyConfig{AllowSubmittedKeys: true}, SigstoreConfig{})
 	if err != nil {
 		f.Fatal(err)
 	}
