@@ -424,6 +424,13 @@ func (v *Verifier) verifyKeyless(b *bundle.Bundle, cert *x509.Certificate, artif
 		a = v.withStatement(a, st, req, certBuilder(sum))
 		if p := a.GetProvenance(); p != nil && a.Verified {
 			p.SlsaLevel = certLevel(sum)
+			// The certificate names the source the workflow ran from: the
+			// predicate may not claim another.
+			uri, commit := normalizeRepo(sum.Extensions.SourceRepositoryURI), strings.ToLower(sum.Extensions.SourceRepositoryDigest)
+			if uri != "" && commit != "" && (p.SourceRepository != uri || !sameCommit(p.SourceCommit, commit)) {
+				a.Verified, p.SlsaLevel, p.BuilderId = false, 0, ""
+				a.VerificationError = fmt.Sprintf("the predicate's source %s@%s differs from the certificate's %s@%s", p.SourceRepository, p.SourceCommit, uri, commit)
+			}
 		}
 		return a
 	}
