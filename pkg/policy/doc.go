@@ -139,7 +139,13 @@
 //	signers                      trusted signers: for keyless signing, identity
 //	                             (exact) or identity_regexp with issuer or
 //	                             issuer_regexp (the OIDC issuer); or key, a
-//	                             public key file.
+//	                             public key file. Optional artifacts (name
+//	                             patterns) and repositories (host/owner/name
+//	                             patterns, * matches any run of characters)
+//	                             limit what a signer is trusted for; without
+//	                             either it is trusted for every artifact. Only
+//	                             these signers are trusted: a key sent with a
+//	                             submission is recorded, never trusted.
 //	deny_licences                SPDX licence ids no component may carry
 //	                             (e.g. AGPL-3.0-only); matched ignoring case.
 //	require_pinned_dependencies  fail on floating image tags (latest), version

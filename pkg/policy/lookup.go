@@ -315,3 +315,23 @@ func (p *Policy) SignerKeys() []string {
 	}
 	return keys
 }
+
+// Covers tells whether the signer is trusted for an artifact called
+// artifact built from repository (host/owner/name, lower case): it names
+// neither artifacts nor repositories, or one of its patterns matches.
+func (s *Signer) Covers(artifact, repository string) bool {
+	if len(s.Artifacts) == 0 && len(s.Repositories) == 0 {
+		return true
+	}
+	for _, a := range s.Artifacts {
+		if artifact != "" && globMatch(a, artifact) {
+			return true
+		}
+	}
+	for _, r := range s.Repositories {
+		if repository != "" && globMatch(strings.ToLower(r), repository) {
+			return true
+		}
+	}
+	return false
+}

@@ -3,6 +3,7 @@ package policy
 import (
 	"os"
 	"path/filepath"
+	"strings"
 	"testing"
 	"time"
 )
@@ -378,5 +379,55 @@ security:
 	got := p.SignerKeys()
 	if len(got) != 1 || got[0] != filepath.Join(dir, "keys/cosign.pub") {
 		t.Fatalf("SignerKeys() = %v, want the one key, resolved against the policy's directory", got)
+	}
+}
+
+func TestSignerCovers(t *testing.T) {
+	p := mustParse(t, `
+security:
+  signers:
+    - identity_regexp: ^https://github.com/acme/
+      issuer: https://token.actions.githubusercontent.com
+      repositories: [github.com/Acme/*]
+    - key: cosign.pub
+      artifacts: ["shop-*", registry.example.com/web]
+    - identity: ops@example.com
+      issuer: https://accounts.google.com
+`)
+	s := p.Security.Signers
+	for _, tc := range []struct {
+		signer         int
+		artifact, repo string
+		want           bool
+	}{
+		{0, "anything", "github.com/acme/shop", true},
+		{0, "anything", "github.com/other/shop", false},
+		{0, "anything", "", false},
+		{1, "shop-web", "", true},
+		{1, "registry.example.com/web", "github.com/acme/shop", true},
+		{1, "web", "github.com/acme/shop", false},
+		{2, "", "", true},
+	} {
+		if got := s[tc.signer].Covers(tc.artifact, tc.repo); got != tc.want {
+			t.Errorf("signer %d Covers(%q, %q) = %v, want %v", tc.signer, tc.artifact, tc.repo, got, tc.want)
+		}
+	}
+}
+
+func TestSignerScopeIsValidated(t *testing.T) {
+	_, err := Parse([]byte(`
+security:
+  signers:
+    - key: cosign.pub
+      artifacts: [""]
+      repositories: [https://github.com/acme/shop]
+`), "scope.yaml")
+	if err == nil {
+		t.Fatal("an empty artifact pattern and a URL as repository were accepted")
+	}
+	for _, want := range []string{"security.signers[0].artifacts[0]", "security.signers[0].repositories[0]"} {
+		if !strings.Contains(err.Error(), want) {
+			t.Errorf("error %q does not name %s", err, want)
+		}
 	}
 }

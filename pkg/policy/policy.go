@@ -228,13 +228,20 @@ type Security struct {
 
 // Signer is an identity trusted to sign artifacts: a keyless (Fulcio)
 // certificate identity and OIDC issuer, each exact or a regular
-// expression, or a public key file.
+// expression, or a public key file. Artifacts and Repositories limit what
+// the signer is trusted for; a signer with neither is trusted for all.
 type Signer struct {
 	Identity       string `yaml:"identity"`
 	IdentityRegexp string `yaml:"identity_regexp"`
 	Issuer         string `yaml:"issuer"`
 	IssuerRegexp   string `yaml:"issuer_regexp"`
 	Key            string `yaml:"key"`
+	// Artifacts are artifact names (patterns where * matches any run of
+	// characters) the signer may sign.
+	Artifacts []string `yaml:"artifacts"`
+	// Repositories are source repositories (host/owner/name patterns, such
+	// as github.com/acme/*) whose artifacts the signer may sign.
+	Repositories []string `yaml:"repositories"`
 }
 
 // Catalogues are local copies of vulnerability catalogues; empty means the

@@ -235,6 +235,16 @@ func (c *checker) security() {
 				c.addf(fieldPath(at, f.key), "%v", err)
 			}
 		}
+		for j, a := range sg.Artifacts {
+			if strings.TrimSpace(a) == "" {
+				c.addf(indexPath(fieldPath(at, "artifacts"), j), "want an artifact name or pattern, got an empty string")
+			}
+		}
+		for j, r := range sg.Repositories {
+			if strings.Contains(r, "://") || strings.TrimSpace(r) == "" {
+				c.addf(indexPath(fieldPath(at, "repositories"), j), "want host/owner/name or a pattern such as github.com/acme/*, got %q", r)
+			}
+		}
 	}
 	for k, l := range s.DenyLicences {
 		if !spdxRE.MatchString(l) {

@@ -143,13 +143,13 @@ func TestPostSBOMRejectsAndPublishesNothing(t *testing.T) {
 		status int
 		want   string
 	}{
-		"not json":      {"", "hello", 400, "invalid JSON"},
+		"not json":      {"", "hello", 400, "not a CycloneDX JSON, SPDX JSON or tag-value, or syft JSON document"},
 		"unknown":       {"", `{"a":1}`, 400, "not a CycloneDX JSON"},
 		"truncated":     {"", `{"bomFormat":"CycloneDX","specVersion":"1.6","components":[{"name":"x","type":"library"}`, 400, "invalid JSON"},
 		"no name":       {"", `{"bomFormat":"CycloneDX","specVersion":"1.6","components":[]}`, 400, "artifact"},
 		"bad digest":    {"artifact=a&digest=md5:1", `{"bomFormat":"CycloneDX","specVersion":"1.6","components":[]}`, 400, "digest"},
 		"bad env":       {"name=a&env=moon", `{"bomFormat":"CycloneDX","specVersion":"1.6"}`, 400, "env"},
-		"old spec":      {"name=a", `{"bomFormat":"CycloneDX","specVersion":"1.2","components":[]}`, 400, "1.2"},
+		"old spec":      {"name=a", `{"bomFormat":"CycloneDX","specVersion":"1.1","components":[]}`, 400, "want 1.2 to 1.7"},
 		"bad tenant":    {"tenant=Bad!", `{}`, 400, "tenant"},
 		"sig as sbom":   {"name=a", `{"payloadType":"x","payload":"","signatures":[]}`, 400, "not a CycloneDX JSON"},
 		"mixed formats": {"name=a", `{"spdxVersion":"SPDX-2.3","artifacts":[]}`, 400, "is syft but the document is spdx"},
@@ -176,7 +176,9 @@ func TestPostAttestations(t *testing.T) {
 	sig := cs.signBlob("good", "app.bin", "raw")
 
 	b := natstest.Bus(t)
-	srv := startServer(t, b, testConfig())
+	cfg := testConfig()
+	cfg.Verify.Keys = []string{filepath.Join(cs.dir, "good.pub")}
+	srv := startServer(t, b, cfg)
 	key := base64.StdEncoding.EncodeToString(pub)
 	for _, tc := range []struct {
 		name, query string
@@ -231,10 +233,13 @@ func TestConfigValidate(t *testing.T) {
 	if err := c.Validate(); err != nil {
 		t.Fatalf("defaults: %v", err)
 	}
+	if c.Verify.AllowSubmittedKeys {
+		t.Error("submitted keys are trusted by default")
+	}
 	c.MaxComponentsPerEvent = 0
-	c.Verify.Keyless.Enabled = true
+	c.Sigstore.TrustedRoot = filepath.Join(t.TempDir(), "missing.json")
 	err := c.Validate()
-	for _, want := range []string{"max_components_per_event", "verify.keyless.identity", "verify.keyless.issuer"} {
+	for _, want := range []string{"max_components_per_event", "sigstore.trusted_root"} {
 		if err == nil || !strings.Contains(err.Error(), want) {
 			t.Errorf("want an error naming %s, got %v", want, err)
 		}

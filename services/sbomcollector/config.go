@@ -6,7 +6,10 @@ import (
 	"errors"
 	"flag"
 	"fmt"
+	"os"
 	"strings"
+
+	"github.com/trilens/trilens/pkg/policy"
 )
 
 // Config of the SBOM and provenance collector.
@@ -14,34 +17,37 @@ type Config struct {
 	// MaxComponentsPerEvent splits an SBOM into events of at most this many components.
 	MaxComponentsPerEvent int `yaml:"max_components_per_event"`
 	// TempDir holds the copy of a document on its way to the object store ("" = OS default).
-	TempDir string       `yaml:"temp_dir"`
-	Verify  VerifyConfig `yaml:"verify"`
+	TempDir  string         `yaml:"temp_dir"`
+	Verify   VerifyConfig   `yaml:"verify"`
+	Sigstore SigstoreConfig `yaml:"sigstore"`
 }
 
-// VerifyConfig selects how signatures and attestations are verified.
+// VerifyConfig selects how signatures and attestations are verified. Trust
+// comes from Keys and Signers (the policy's security.signers), never from
+// the submission.
 type VerifyConfig struct {
 	// Keys are PEM public key files (cosign.pub) trusted for key-signed artifacts.
 	Keys []string `yaml:"keys"`
-	// AllowSubmittedKeys lets a request name its own public key when no trusted
-	// key is configured (single-machine mode); the key's fingerprint is
-	// recorded as the signer identity so policy can still tell keys apart.
-	AllowSubmittedKeys bool          `yaml:"allow_submitted_keys"`
-	Keyless            KeylessConfig `yaml:"keyless"`
+	// AllowSubmittedKeys trusts a public key sent with the request
+	// (single-machine experiments only). Off, a submitted key is recorded
+	// with the result but the artifact counts as unverified unless the key
+	// is one the policy or Keys trusts.
+	AllowSubmittedKeys bool `yaml:"allow_submitted_keys"`
+	// Signers are the policy's trusted signers: their keys join Keys, and
+	// keyless bundles must carry a certificate identity one of them names
+	// for the artifact or its repository.
+	Signers []policy.Signer `yaml:"-"`
 	// MaxAttestationBytes bounds a signature, bundle or attestation document.
 	MaxAttestationBytes int64 `yaml:"max_attestation_bytes"`
 }
 
-// KeylessConfig verifies Fulcio certificates against a Sigstore trusted root;
-// it needs the transparency log's entries in the bundle.
-type KeylessConfig struct {
-	Enabled bool `yaml:"enabled"`
-	// TrustedRoot is a trusted_root.json file; empty fetches the public-good
-	// root over TUF at start (needs the network).
-	TrustedRoot    string `yaml:"trusted_root"`
-	Identity       string `yaml:"identity"`
-	IdentityRegexp string `yaml:"identity_regexp"`
-	Issuer         string `yaml:"issuer"`
-	IssuerRegexp   string `yaml:"issuer_regexp"`
+// SigstoreConfig is the trust material of keyless (Fulcio certificate)
+// verification, which runs offline.
+type SigstoreConfig struct {
+	// TrustedRoot is a trusted_root.json as Sigstore's TUF repository
+	// publishes it (Fulcio CAs, Rekor and CT log keys, timestamp
+	// authorities); without one, keyless bundles are recorded unverified.
+	TrustedRoot string `yaml:"trusted_root"`
 }
 
 // RegisterFlags registers the flags under prefix (e.g. "sbom.") and sets defaults.
@@ -52,15 +58,9 @@ func (c *Config) RegisterFlags(prefix string, fs *flag.FlagSet) {
 		c.Verify.Keys = splitList(s)
 		return nil
 	})
-	fs.BoolVar(&c.Verify.AllowSubmittedKeys, prefix+"verify.allow-submitted-keys", true, "Verify with a public key sent with the request when no trusted key is configured.")
+	fs.BoolVar(&c.Verify.AllowSubmittedKeys, prefix+"verify.allow-submitted-keys", false, "Trust a public key sent with the request (experiments only); otherwise it is recorded, not trusted.")
 	fs.Int64Var(&c.Verify.MaxAttestationBytes, prefix+"verify.max-attestation-bytes", 16<<20, "Largest signature, bundle or attestation accepted.")
-	k := &c.Verify.Keyless
-	fs.BoolVar(&k.Enabled, prefix+"verify.keyless", false, "Verify keyless (Fulcio certificate) bundles; needs transparency log entries.")
-	fs.StringVar(&k.TrustedRoot, prefix+"verify.keyless.trusted-root", "", "Sigstore trusted_root.json (default: fetch the public-good root over TUF).")
-	fs.StringVar(&k.Identity, prefix+"verify.keyless.identity", "", "Certificate identity (SAN) keyless signatures must carry.")
-	fs.StringVar(&k.IdentityRegexp, prefix+"verify.keyless.identity-regexp", "", "Regular expression the certificate identity must match.")
-	fs.StringVar(&k.Issuer, prefix+"verify.keyless.issuer", "", "OIDC issuer keyless certificates must name.")
-	fs.StringVar(&k.IssuerRegexp, prefix+"verify.keyless.issuer-regexp", "", "Regular expression the OIDC issuer must match.")
+	fs.StringVar(&c.Sigstore.TrustedRoot, prefix+"sigstore.trusted-root", "", "Sigstore trusted_root.json for offline keyless verification (empty: keyless bundles are recorded unverified).")
 }
 
 func splitList(s string) []string {
@@ -82,12 +82,9 @@ func (c *Config) Validate() error {
 	if c.Verify.MaxAttestationBytes < 1 {
 		errs = append(errs, fmt.Errorf("verify.max_attestation_bytes: must be positive, got %d", c.Verify.MaxAttestationBytes))
 	}
-	if k := c.Verify.Keyless; k.Enabled {
-		if k.Identity == "" && k.IdentityRegexp == "" {
-			errs = append(errs, errors.New("verify.keyless.identity: keyless verification needs identity or identity_regexp"))
-		}
-		if k.Issuer == "" && k.IssuerRegexp == "" {
-			errs = append(errs, errors.New("verify.keyless.issuer: keyless verification needs issuer or issuer_regexp"))
+	if r := c.Sigstore.TrustedRoot; r != "" {
+		if _, err := os.Stat(r); err != nil {
+			errs = append(errs, fmt.Errorf("sigstore.trusted_root: %w", err))
 		}
 	}
 	return errors.Join(errs...)

@@ -1,6 +1,8 @@
 package sbomcollector
 
 import (
+	"bufio"
+	"bytes"
 	"encoding/json"
 	"errors"
 	"fmt"
@@ -11,6 +13,7 @@ import (
 	"github.com/CycloneDX/cyclonedx-go"
 	"github.com/anchore/syft/syft/format/syftjson/model"
 	spdx "github.com/spdx/tools-golang/spdx/v2/v2_3"
+	"github.com/spdx/tools-golang/tagvalue"
 
 	sbomv1 "github.com/trilens/trilens/proto/trilens/sbom/v1"
 )
@@ -27,6 +30,8 @@ const (
 type Document struct {
 	Format      string
 	SpecVersion string
+	// MediaType is the document's encoding as stored (JSON or SPDX tag-value).
+	MediaType string
 	// ArtifactName and ArtifactDigest come from the document's own subject
 	// (CycloneDX metadata.component, the package SPDX describes, syft's source).
 	ArtifactName   string
@@ -49,15 +54,38 @@ func decodeErrorf(format string, args ...any) error {
 	return &DecodeError{Msg: fmt.Sprintf(format, args...)}
 }
 
-// Decode reads a CycloneDX (1.4–1.7), SPDX 2.3 or syft JSON document from r
-// in one pass. Components are decoded one at a time with the types of the
-// format's maintained library (cyclonedx-go, spdx/tools-golang, syft's JSON
-// model), so memory follows the number of components, not the document size.
-// A document it cannot take returns a *DecodeError; a failing reader returns
-// its own error.
+// Media types of the encodings the collector reads.
+var mediaTypes = map[string]string{
+	FormatCycloneDX: "application/vnd.cyclonedx+json",
+	FormatSPDX:      "application/spdx+json",
+	FormatSyft:      "application/vnd.syft+json",
+}
+
+const mediaTypeSPDXTagValue = "text/spdx"
+
+// Decode reads a CycloneDX JSON (1.2–1.7), SPDX 2.1–2.3 (JSON or
+// tag-value) or syft JSON document from r in one pass. JSON components are
+// decoded one at a time with the types of the format's maintained library
+// (cyclonedx-go, spdx/tools-golang, syft's JSON model), so memory follows
+// the number of components, not the document size; tag-value is read whole
+// by tools-golang, which converts every SPDX 2.x version to 2.3. A document
+// it cannot take returns a *DecodeError; a failing reader returns its own
+// error.
 func Decode(r io.Reader) (*Document, error) {
 	src := &readErrors{r: r}
-	d := &decoder{dec: json.NewDecoder(src), doc: &Document{}}
+	br := bufio.NewReader(src)
+	first, _ := firstByte(br)
+	if src.err != nil {
+		return nil, src.err
+	}
+	switch first {
+	case '<':
+		return nil, decodeErrorf("XML documents (CycloneDX XML, SPDX RDF) are not supported: send CycloneDX JSON, SPDX JSON or tag-value, or syft JSON")
+	case 0, '{', '[':
+	default:
+		return decodeTagValue(br, src)
+	}
+	d := &decoder{dec: json.NewDecoder(br), doc: &Document{}}
 	if err := d.run(); err != nil {
 		var de *DecodeError
 		switch {
@@ -72,7 +100,70 @@ func Decode(r io.Reader) (*Document, error) {
 		// Syntax and type errors, and those of the libraries' own unmarshalers.
 		return nil, decodeErrorf("invalid JSON: %v", err)
 	}
+	d.doc.MediaType = mediaTypes[d.doc.Format]
 	return d.doc, nil
+}
+
+// firstByte peeks past leading white space at the first byte of the document.
+func firstByte(br *bufio.Reader) (byte, error) {
+	for {
+		b, err := br.ReadByte()
+		if err != nil {
+			return 0, err
+		}
+		switch b {
+		case ' ', '\t', '\r', '\n', 0xef, 0xbb, 0xbf: // white space and a UTF-8 byte order mark
+			continue
+		}
+		return b, br.UnreadByte()
+	}
+}
+
+// decodeTagValue reads an SPDX tag-value document.
+func decodeTagValue(r io.Reader, src *readErrors) (*Document, error) {
+	// tools-golang converts every version to 2.3; the version the document
+	// declares is kept from its own SPDXVersion line.
+	raw, err := io.ReadAll(r)
+	if src.err != nil {
+		return nil, src.err
+	}
+	if err != nil {
+		return nil, err
+	}
+	sd, err := tagvalue.Read(bytes.NewReader(raw))
+	if err != nil {
+		return nil, decodeErrorf("not a CycloneDX JSON, SPDX JSON or tag-value, or syft JSON document: SPDX tag-value: %v", err)
+	}
+	d := &decoder{doc: &Document{}, format: FormatSPDX, spdxVersion: tagValueVersion(raw), spdxName: sd.DocumentName}
+	if ci := sd.CreationInfo; ci != nil {
+		d.spdxCreated = ci.Created
+		for _, c := range ci.Creators {
+			d.spdxCreators = append(d.spdxCreators, c.CreatorType+": "+c.Creator)
+		}
+	}
+	for _, p := range sd.Packages {
+		d.addSPDX(p)
+	}
+	for _, rel := range sd.Relationships {
+		if rel.Relationship == "DESCRIBES" && rel.RefA.ElementRefID == "DOCUMENT" {
+			d.describe("SPDXRef-" + string(rel.RefB.ElementRefID))
+		}
+	}
+	if err := d.finish(); err != nil {
+		return nil, err
+	}
+	d.doc.MediaType = mediaTypeSPDXTagValue
+	return d.doc, nil
+}
+
+// tagValueVersion is the value of the first SPDXVersion tag.
+func tagValueVersion(doc []byte) string {
+	for line := range bytes.Lines(doc) {
+		if v, ok := bytes.CutPrefix(bytes.TrimSpace(line), []byte("SPDXVersion:")); ok {
+			return string(bytes.TrimSpace(v))
+		}
+	}
+	return ""
 }
 
 // readErrors remembers the first error of its reader other than EOF, so
@@ -268,15 +359,17 @@ func (d *decoder) finish() error {
 			return decodeErrorf("bomFormat: want \"CycloneDX\", got %q", d.bomFormat)
 		}
 		switch d.specVersion {
-		case "1.4", "1.5", "1.6", "1.7": // 1.7 is what syft writes by default
+		case "1.2", "1.3", "1.4", "1.5", "1.6", "1.7": // 1.2 is the first with a JSON encoding; syft writes 1.7
 		default:
-			return decodeErrorf("specVersion: CycloneDX %q is not supported, want 1.4 to 1.7", d.specVersion)
+			return decodeErrorf("specVersion: CycloneDX %q is not supported, want 1.2 to 1.7", d.specVersion)
 		}
 		doc.SpecVersion = d.specVersion
 		d.finishCycloneDX()
 	case FormatSPDX:
-		if d.spdxVersion != "SPDX-2.3" {
-			return decodeErrorf("spdxVersion: %q is not supported, want SPDX-2.3", d.spdxVersion)
+		switch d.spdxVersion {
+		case "SPDX-2.1", "SPDX-2.2", "SPDX-2.3":
+		default:
+			return decodeErrorf("spdxVersion: %q is not supported, want SPDX-2.1 to SPDX-2.3", d.spdxVersion)
 		}
 		doc.SpecVersion = strings.TrimPrefix(d.spdxVersion, "SPDX-")
 		d.finishSPDX()
@@ -287,7 +380,7 @@ func (d *decoder) finish() error {
 		doc.SpecVersion = d.syftSchema
 		d.finishSyft()
 	default:
-		return decodeErrorf("not a CycloneDX JSON, SPDX 2.3 JSON or syft JSON document")
+		return decodeErrorf("not a CycloneDX JSON, SPDX JSON or tag-value, or syft JSON document")
 	}
 	for _, c := range doc.Components {
 		if isLockfile(c.GetLocation()) {

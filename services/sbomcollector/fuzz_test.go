@@ -9,9 +9,16 @@ import (
 )
 
 // FuzzDecode feeds the SBOM decoder arbitrary bytes, seeded with the real
-// syft fixtures: it must return a document or a *DecodeError, never panic.
+// syft fixtures and the small files of the real corpus (JSON and SPDX
+// tag-value): it must return a document or a *DecodeError, never panic.
 func FuzzDecode(f *testing.F) {
 	files, _ := filepath.Glob(filepath.Join("testdata", "sboms", "*.json"))
+	real, _ := filepath.Glob(filepath.Join("testdata", "real", "sboms", "*"))
+	for _, p := range real {
+		if st, err := os.Stat(p); err == nil && st.Size() < 32<<10 {
+			files = append(files, p)
+		}
+	}
 	for _, p := range files {
 		b, err := os.ReadFile(p)
 		if err != nil {
@@ -25,6 +32,7 @@ func FuzzDecode(f *testing.F) {
 		`{"artifacts":[{"name":"a","version":"^1","type":"npm","metadataType":"unknown","metadata":{}}],"schema":{"version":"16.0.0"}}`,
 		`{"components":null,"bomFormat":"CycloneDX","specVersion":"1.4"}`,
 		`[`, `{"a":[[[[{}]]]]}`,
+		"SPDXVersion: SPDX-2.2\nDataLicense: CC0-1.0\nSPDXID: SPDXRef-DOCUMENT\nDocumentName: x\nPackageName: a\nSPDXID: SPDXRef-a\n",
 	} {
 		f.Add([]byte(s))
 	}
@@ -56,7 +64,7 @@ func FuzzVerify(f *testing.F) {
 		f.Add([]byte(s), false)
 	}
 	key := []byte("-----BEGIN PUBLIC KEY-----\nMFkwEwYHKoZIzj0CAQYIKoZIzj0DAQcDQgAE7mt0tE1ahAd0WUmcTHDB3ZE3ToS7\nQ9vC1t0IgU8wzjzQ5vCgbd8o+R8XRBzL6Z2s8QqWZP8ld6u1N7R0Ch8+Tg==\n-----END PUBLIC KEY-----\n")
-	v, err := NewVerifier(VerifyConfig{AllowSubmittedKeys: true})
+	v, err := NewVerifier(VerifyConfig{AllowSubmittedKeys: true}, SigstoreConfig{})
 	if err != nil {
 		f.Fatal(err)
 	}
@@ -72,6 +80,27 @@ func FuzzVerify(f *testing.F) {
 		}
 		if err == nil && a.Verified {
 			t.Fatalf("random input verified: %v", a)
+		}
+	})
+}
+
+// FuzzSplitAttestations feeds npm attestation lists (and anything else) to
+// the splitter: bundles or a *DecodeError, never a panic.
+func FuzzSplitAttestations(f *testing.F) {
+	for _, s := range []string{
+		`{"attestations":[{"predicateType":"https://slsa.dev/provenance/v1","bundle":{"mediaType":"x"}}]}`,
+		`{"attestations":[]}`, `{"attestations":null}`, `{"attestations":[{}]}`, `{"mediaType":"x"}`, `MEUCIQ==`,
+	} {
+		f.Add([]byte(s))
+	}
+	f.Fuzz(func(t *testing.T, doc []byte) {
+		parts, err := splitAttestations(doc)
+		var de *DecodeError
+		if err != nil && !errors.As(err, &de) {
+			t.Fatalf("error is not a DecodeError: %T %v", err, err)
+		}
+		if err == nil && len(parts) == 0 {
+			t.Fatal("no error and nothing to verify")
 		}
 	})
 }

@@ -53,14 +53,30 @@ func (st *statement) hasDigest(digest string) bool {
 	return false
 }
 
-// firstDigest is the first subject's sha256 as "sha256:<hex>", and its name.
+// firstDigest is the first subject's sha256 (else sha512, as npm writes) as
+// "<alg>:<hex>", and its name.
 func (st *statement) firstDigest() (string, string) {
-	for _, s := range st.Subject {
-		if h := s.Digest["sha256"]; h != "" {
-			return "sha256:" + strings.ToLower(h), s.Name
+	for _, alg := range []string{"sha256", "sha512"} {
+		for _, s := range st.Subject {
+			if h := s.Digest[alg]; h != "" {
+				return alg + ":" + strings.ToLower(h), s.Name
+			}
 		}
 	}
 	return "", ""
+}
+
+// fill completes a request from the statement: the artifact digest and
+// name when the submission gave none.
+func (st *statement) fill(req VerifyRequest) VerifyRequest {
+	d, name := st.firstDigest()
+	if req.Digest == "" {
+		req.Digest = d
+	}
+	if req.Name == "" {
+		req.Name = name
+	}
+	return req
 }
 
 type slsa02 struct {
@@ -88,14 +104,14 @@ type slsa1 struct {
 }
 
 // builderLevels are the SLSA build levels builders are known to meet, by
-// builder id prefix; any other verified provenance is level 1.
+// the prefix of the verified builder identity (never the predicate's
+// claim); any other verified provenance is level 1.
 var builderLevels = []struct {
 	prefix string
 	level  uint32
 }{
 	{"https://github.com/slsa-framework/slsa-github-generator/", 3},
 	{"https://cloudbuild.googleapis.com/GoogleHostedWorker", 3},
-	{"https://github.com/actions/runner/github-hosted", 2},
 }
 
 // parseProvenance reads builder, build type and source of a SLSA v0.2 or v1
@@ -196,7 +212,7 @@ func sameCommit(a, b string) bool {
 	return a == b || (len(a) >= 7 && strings.HasPrefix(b, a))
 }
 
-// slsaLevel is the build level of verified provenance from builder.
+// slsaLevel is the build level a verified builder identity is known to meet.
 func slsaLevel(builder string) uint32 {
 	for _, b := range builderLevels {
 		if strings.HasPrefix(builder, b.prefix) {

@@ -5,11 +5,14 @@ import (
 	"crypto/sha256"
 	"encoding/base64"
 	"encoding/hex"
+	"encoding/json"
 	"errors"
 	"fmt"
 	"io"
 	"net/http"
 	"os"
+	"strconv"
+	"strings"
 	"time"
 
 	"github.com/prometheus/client_golang/prometheus"
@@ -18,14 +21,8 @@ import (
 	"github.com/trilens/trilens/pkg/events"
 	"github.com/trilens/trilens/pkg/server"
 	eventv1 "github.com/trilens/trilens/proto/trilens/event/v1"
+	sbomv1 "github.com/trilens/trilens/proto/trilens/sbom/v1"
 )
-
-// Media types of the documents kept in the object store.
-var mediaTypes = map[string]string{
-	FormatCycloneDX: "application/vnd.cyclonedx+json",
-	FormatSPDX:      "application/spdx+json",
-	FormatSyft:      "application/vnd.syft+json",
-}
 
 // Collector serves POST /v1/sboms and POST /v1/attestations.
 type Collector struct {
@@ -46,7 +43,7 @@ func New(cfg Config, set collect.Settings) (*Collector, error) {
 	if err := cfg.Validate(); err != nil {
 		return nil, err
 	}
-	ver, err := NewVerifier(cfg.Verify)
+	ver, err := NewVerifier(cfg.Verify, cfg.Sigstore)
 	if err != nil {
 		return nil, err
 	}
@@ -142,7 +139,7 @@ func (c *Collector) ingestSBOM(r *http.Request) (any, error) {
 	digest := param(r, "digest")
 	if digest == "" {
 		digest = doc.ArtifactDigest
-	} else if _, err := parseDigest(digest); err != nil {
+	} else if _, _, err := parseDigest(digest); err != nil {
 		return nil, asBadRequest(err)
 	}
 	if name == "" {
@@ -152,7 +149,7 @@ func (c *Collector) ingestSBOM(r *http.Request) (any, error) {
 		return nil, err
 	}
 	ctx := r.Context()
-	ref, err := c.set.Publisher.PutDocument(ctx, "sbom/"+sum, mediaTypes[doc.Format], tmp)
+	ref, err := c.set.Publisher.PutDocument(ctx, "sbom/"+sum, doc.MediaType, tmp)
 	if err != nil {
 		return nil, fmt.Errorf("store document: %w", err)
 	}
@@ -170,20 +167,67 @@ func (c *Collector) ingestSBOM(r *http.Request) (any, error) {
 		Format: doc.Format, Artifact: name, Digest: digest}, nil
 }
 
-// AttestationResponse answers a checked signature or attestation.
+// AttestationResponse answers a checked signature or attestation; a list
+// of attestations (npm's format) has one result per attestation, and the
+// top-level fields tell whether all verified.
 type AttestationResponse struct {
-	ReportID          string `json:"report_id"`
-	Events            int    `json:"events"`
-	Rows              int    `json:"rows"`
-	SHA256            string `json:"document_sha256"`
-	Artifact          string `json:"artifact"`
-	Digest            string `json:"artifact_digest"`
+	ReportID          string              `json:"report_id"`
+	Events            int                 `json:"events"`
+	Rows              int                 `json:"rows"`
+	SHA256            string              `json:"document_sha256"`
+	Artifact          string              `json:"artifact"`
+	Digest            string              `json:"artifact_digest"`
+	Verified          bool                `json:"verified"`
+	VerificationError string              `json:"verification_error,omitempty"`
+	Results           []AttestationResult `json:"results,omitempty"`
+}
+
+// AttestationResult is the outcome of one attestation of a list.
+type AttestationResult struct {
+	PredicateType     string `json:"predicate_type,omitempty"`
 	Verified          bool   `json:"verified"`
+	Signer            string `json:"signer,omitempty"`
 	VerificationError string `json:"verification_error,omitempty"`
 }
 
-// ingestAttestation verifies a signature, bundle or attestation and
-// publishes the outcome; a failed verification is evidence, not an error.
+// attestationList is npm's attestations document
+// (GET registry.npmjs.org/-/npm/v1/attestations/<name>@<version>).
+type attestationList struct {
+	Attestations []struct {
+		PredicateType string          `json:"predicateType"`
+		Bundle        json.RawMessage `json:"bundle"`
+	} `json:"attestations"`
+}
+
+// splitAttestations returns the bundles of an npm attestation list, or the
+// document itself.
+func splitAttestations(doc []byte) ([][]byte, error) {
+	var probe struct {
+		Attestations json.RawMessage `json:"attestations"`
+	}
+	if t := bytes.TrimSpace(doc); len(t) == 0 || t[0] != '{' || json.Unmarshal(t, &probe) != nil || probe.Attestations == nil {
+		return [][]byte{doc}, nil
+	}
+	var l attestationList
+	if err := json.Unmarshal(doc, &l); err != nil {
+		return nil, decodeErrorf("attestation list: %v", err)
+	}
+	if len(l.Attestations) == 0 {
+		return nil, decodeErrorf("attestation list: no attestations")
+	}
+	out := make([][]byte, len(l.Attestations))
+	for i, a := range l.Attestations {
+		if len(a.Bundle) == 0 {
+			return nil, decodeErrorf("attestations[%d]: no bundle", i)
+		}
+		out[i] = a.Bundle
+	}
+	return out, nil
+}
+
+// ingestAttestation verifies a signature, bundle, attestation or list of
+// attestations and publishes one artifact event each; a failed
+// verification is evidence, not an error.
 func (c *Collector) ingestAttestation(r *http.Request) (any, error) {
 	req, err := c.set.Open(r)
 	if err != nil {
@@ -205,15 +249,26 @@ func (c *Collector) ingestAttestation(r *http.Request) (any, error) {
 		}
 		vreq.Key = pem
 	}
-	art, err := c.verifier.Verify(doc, vreq)
+	parts, err := splitAttestations(doc)
 	if err != nil {
 		return nil, asBadRequest(err)
 	}
-	if art.GetDigest() == "" {
-		return nil, collect.Errorf(http.StatusBadRequest, "digest", "the artifact digest is unknown: pass digest=sha256:<hex>")
-	}
-	if art.Name == "" {
-		art.Name = art.Digest
+	arts := make([]*sbomv1.Artifact, len(parts))
+	for i, part := range parts {
+		art, err := c.verifier.Verify(part, vreq)
+		if err != nil {
+			if len(parts) > 1 {
+				err = prefixDecodeError(fmt.Sprintf("attestations[%d]: ", i), err)
+			}
+			return nil, asBadRequest(err)
+		}
+		if art.GetDigest() == "" {
+			return nil, collect.Errorf(http.StatusBadRequest, "digest", "the artifact digest is unknown: pass digest=sha256:<hex>")
+		}
+		if art.Name == "" {
+			art.Name = art.Digest
+		}
+		arts[i] = art
 	}
 	sum := sha256.Sum256(doc)
 	docSum := hex.EncodeToString(sum[:])
@@ -222,17 +277,44 @@ func (c *Collector) ingestAttestation(r *http.Request) (any, error) {
 	if err != nil {
 		return nil, fmt.Errorf("store document: %w", err)
 	}
-	reportID := events.ID(req.Tenant, "artifact", art.Digest, req.Subject.GetRepository(), req.Subject.GetCommit(), docSum)
-	e := c.set.Envelope(req, events.ID(req.Tenant, "artifact", reportID, "0"), eventv1.Kind_KIND_ARTIFACT,
-		&eventv1.Producer{Collector: Producer, Tool: "sigstore-go"}, time.Time{})
-	e.Document = ref
-	e.Part = &eventv1.Part{ReportId: reportID, Index: 0, Count: 1}
-	if err := c.set.Publisher.Publish(ctx, &eventv1.Event{Envelope: e, Payload: &eventv1.Event_Artifact{Artifact: art}}); err != nil {
+	first := arts[0]
+	reportID := events.ID(req.Tenant, "artifact", first.Digest, req.Subject.GetRepository(), req.Subject.GetCommit(), docSum)
+	resp := &AttestationResponse{ReportID: reportID, Events: len(arts), Rows: len(arts), SHA256: docSum, Artifact: first.Name,
+		Digest: first.Digest, Verified: true}
+	evs := make([]*eventv1.Event, len(arts))
+	var failures []string
+	for i, art := range arts {
+		e := c.set.Envelope(req, events.ID(req.Tenant, "artifact", reportID, strconv.Itoa(i)), eventv1.Kind_KIND_ARTIFACT,
+			&eventv1.Producer{Collector: Producer, Tool: "sigstore-go"}, time.Time{})
+		e.Document = ref
+		e.Part = &eventv1.Part{ReportId: reportID, Index: uint32(i), Count: uint32(len(arts))}
+		evs[i] = &eventv1.Event{Envelope: e, Payload: &eventv1.Event_Artifact{Artifact: art}}
+		if !art.Verified {
+			resp.Verified = false
+			failures = append(failures, art.VerificationError)
+		}
+		if len(arts) > 1 {
+			resp.Results = append(resp.Results, AttestationResult{PredicateType: art.GetProvenance().GetPredicateType(),
+				Verified: art.Verified, Signer: art.SignerIdentity, VerificationError: art.VerificationError})
+		}
+	}
+	resp.VerificationError = strings.Join(failures, "; ")
+	if err := c.set.Publisher.Publish(ctx, evs...); err != nil {
 		return nil, fmt.Errorf("publish: %w", err)
 	}
-	c.verified.WithLabelValues(art.SignatureFormat, fmt.Sprint(art.Verified)).Inc()
-	return &AttestationResponse{ReportID: reportID, Events: 1, Rows: 1, SHA256: docSum, Artifact: art.Name,
-		Digest: art.Digest, Verified: art.Verified, VerificationError: art.VerificationError}, nil
+	for _, art := range arts {
+		c.verified.WithLabelValues(art.SignatureFormat, fmt.Sprint(art.Verified)).Inc()
+	}
+	return resp, nil
+}
+
+// prefixDecodeError names the part of a document a decode error is about.
+func prefixDecodeError(prefix string, err error) error {
+	var de *DecodeError
+	if errors.As(err, &de) {
+		return &DecodeError{Msg: prefix + de.Msg}
+	}
+	return err
 }
 
 // param reads a parameter of this collector (artifact, digest, key) from

@@ -30,7 +30,7 @@ func subject() *eventv1.Subject { return &eventv1.Subject{Repository: testRepo, 
 
 func newTestVerifier(t *testing.T, cfg VerifyConfig) *Verifier {
 	t.Helper()
-	v, err := NewVerifier(cfg)
+	v, err := NewVerifier(cfg, SigstoreConfig{})
 	if err != nil {
 		t.Fatal(err)
 	}
@@ -57,8 +57,9 @@ func TestVerifyCosignSignaturesAndAttestations(t *testing.T) {
 		{name: "raw signature", format: SigLegacy, doc: cs.signBlob("good", "app.bin", "raw")},
 		{name: "legacy bundle", format: SigLegacy, doc: cs.signBlob("good", "app.bin", "legacy")},
 		{name: "sigstore bundle", format: SigBundle, doc: cs.signBlob("good", "app.bin", "bundle")},
-		{name: "dsse slsa v1", format: SigDSSE, doc: cs.attest("good", "app.bin", "prov1.json", "slsaprovenance1", "dsse"), noDigest: true, level: 2, builder: "https://github.com/actions/runner/github-hosted"},
-		{name: "bundle slsa v0.2", format: SigBundle, doc: cs.attest("good", "app.bin", "prov02.json", "slsaprovenance", "bundle"), level: 3, builder: "https://github.com/slsa-framework/slsa-github-generator/.github/workflows/generator_generic_slsa3.yml@refs/tags/v2.0.0"},
+		// A key proves who signed, not the builder the predicate claims: level 1.
+		{name: "dsse slsa v1", format: SigDSSE, doc: cs.attest("good", "app.bin", "prov1.json", "slsaprovenance1", "dsse"), noDigest: true, level: 1, builder: "https://github.com/actions/runner/github-hosted"},
+		{name: "bundle slsa v0.2", format: SigBundle, doc: cs.attest("good", "app.bin", "prov02.json", "slsaprovenance", "bundle"), level: 1, builder: "https://github.com/slsa-framework/slsa-github-generator/.github/workflows/generator_generic_slsa3.yml@refs/tags/v2.0.0"},
 	} {
 		t.Run(tc.name, func(t *testing.T) {
 			req := VerifyRequest{Name: "app.bin", Digest: digest, Key: pub, Subject: subject()}
@@ -83,7 +84,7 @@ func TestVerifyCosignSignaturesAndAttestations(t *testing.T) {
 				return
 			}
 			if p.GetSourceRepository() != testRepo || !sameCommit(p.GetSourceCommit(), testCommit) || !p.GetSubjectMatch() ||
-				p.GetSlsaLevel() != tc.level || p.GetBuilderId() != tc.builder || p.GetBuildType() == "" {
+				p.GetSlsaLevel() != tc.level || p.GetBuilderId() != a.SignerIdentity || p.GetClaimedBuilderId() != tc.builder || p.GetBuildType() == "" {
 				t.Errorf("provenance %v", p)
 			}
 		})
@@ -158,12 +159,14 @@ func TestVerifyTrustedKeys(t *testing.T) {
 	}
 	good := newTestVerifier(t, VerifyConfig{Keys: []string{filepath.Join(cs.dir, "good.pub")}})
 	a, err = good.Verify(sig, VerifyRequest{Digest: digestOf(blob), Key: wrong})
-	if err != nil || a.Verified || !strings.Contains(a.VerificationError, "is not among the trusted keys") {
-		t.Fatalf("submitted untrusted key: %v %v", a, err)
+	if err != nil || a.Verified || !strings.Contains(a.VerificationError, "signature does not verify with key") {
+		t.Fatalf("submitted key that did not sign: %v %v", a, err)
 	}
+	// The signer's own key, submitted but not trusted: recorded, not verified.
 	closed := newTestVerifier(t, VerifyConfig{})
-	a, err = closed.Verify(sig, VerifyRequest{Digest: digestOf(blob), Key: wrong})
-	if err != nil || a.Verified || !strings.Contains(a.VerificationError, "submitted keys are not accepted") {
+	a, err = closed.Verify(sig, VerifyRequest{Digest: digestOf(blob), Key: cs.read("good.pub")})
+	if err != nil || a.Verified || !a.Signed || !strings.HasPrefix(a.SignerIdentity, "sha256:") ||
+		!strings.Contains(a.VerificationError, "which the policy does not trust") {
 		t.Fatalf("submitted key, closed verifier: %v %v", a, err)
 	}
 }

@@ -11,7 +11,6 @@ import (
 	"net/http"
 	"os"
 	"path/filepath"
-	"slices"
 	"time"
 
 	"github.com/prometheus/client_golang/prometheus"
@@ -238,7 +237,7 @@ func (a *App) module(name string) lifecycle.Service {
 	case modSBOM:
 		return a.httpCollector(name, func(set collect.Settings) (routes, error) {
 			cfg := a.cfg.SBOM
-			cfg.Verify.Keys = append(slices.Clone(cfg.Verify.Keys), a.Policy.SignerKeys()...)
+			cfg.Verify.Signers = a.Policy.Security.Signers
 			return sbomcollector.New(cfg, set)
 		})
 	case modLoad:

@@ -19,13 +19,15 @@ import (
 
 	"github.com/trilens/trilens/pkg/collect"
 	"github.com/trilens/trilens/pkg/natstest"
+	"github.com/trilens/trilens/pkg/policy"
 	"github.com/trilens/trilens/pkg/store"
 	"github.com/trilens/trilens/pkg/store/chtest"
 	"github.com/trilens/trilens/services/sbomcollector"
 )
 
-// sbomStack is the SBOM collector and the scorer on a real NATS and ClickHouse.
-func sbomStack(t *testing.T) (string, *store.Store) {
+// sbomStack is the SBOM collector and the scorer on a real NATS and
+// ClickHouse; signers are the policy's trusted signers.
+func sbomStack(t *testing.T, signers ...policy.Signer) (string, *store.Store) {
 	t.Helper()
 	st := chtest.Store(t)
 	log := slog.New(slog.DiscardHandler)
@@ -33,6 +35,7 @@ func sbomStack(t *testing.T) (string, *store.Store) {
 	var ccfg sbomcollector.Config
 	ccfg.RegisterFlags("", flag.NewFlagSet("c", flag.ContinueOnError))
 	ccfg.MaxComponentsPerEvent = 20
+	ccfg.Verify.Signers = signers
 	coll, err := sbomcollector.New(ccfg, collect.Settings{Logger: log, Publisher: b, Registerer: prometheus.NewRegistry()})
 	if err != nil {
 		t.Fatal(err)
@@ -130,8 +133,8 @@ func TestSubmitAttestationWithCosign(t *testing.T) {
 	run("generate-key-pair")
 	run("sign-blob", "--key", "cosign.key", "--tlog-upload=false", "--new-bundle-format", "--bundle", "app.sigstore.json", "app")
 
-	url, st := sbomStack(t)
 	bundle, key := filepath.Join(dir, "app.sigstore.json"), filepath.Join(dir, "cosign.pub")
+	url, st := sbomStack(t, policy.Signer{Key: key})
 	code, out := runCLI("submit", "attestation", "--url", url, "--repo", "acme/shop", "--key", key, "--artifact-file", filepath.Join(dir, "app"), bundle)
 	if code != ExitPass || !strings.Contains(out, ": verified") {
 		t.Fatalf("good signature: exit %d\n%s", code, out)

@@ -233,8 +233,13 @@ type Provenance struct {
 	// the evidence subject.
 	SubjectMatch   bool   `protobuf:"varint,7,opt,name=subject_match,json=subjectMatch,proto3" json:"subject_match,omitempty"`
 	MismatchReason string `protobuf:"bytes,8,opt,name=mismatch_reason,json=mismatchReason,proto3" json:"mismatch_reason,omitempty"`
-	unknownFields  protoimpl.UnknownFields
-	sizeCache      protoimpl.SizeCache
+	// claimed_builder_id is the builder the predicate names. builder_id is the
+	// identity that verified the attestation (the certificate's build signer
+	// or the trusted key's fingerprint): the predicate cannot raise its own
+	// SLSA level.
+	ClaimedBuilderId string `protobuf:"bytes,9,opt,name=claimed_builder_id,json=claimedBuilderId,proto3" json:"claimed_builder_id,omitempty"`
+	unknownFields    protoimpl.UnknownFields
+	sizeCache        protoimpl.SizeCache
 }
 
 func (x *Provenance) Reset() {
@@ -319,6 +324,13 @@ func (x *Provenance) GetSubjectMatch() bool {
 func (x *Provenance) GetMismatchReason() string {
 	if x != nil {
 		return x.MismatchReason
+	}
+	return ""
+}
+
+func (x *Provenance) GetClaimedBuilderId() string {
+	if x != nil {
+		return x.ClaimedBuilderId
 	}
 	return ""
 }
@@ -456,7 +468,7 @@ const file_trilens_sbom_v1_sbom_proto_rawDesc = "" +
 	"\x10lockfile_present\x18\x05 \x01(\bR\x0flockfilePresent\x12:\n" +
 	"\n" +
 	"components\x18\x06 \x03(\v2\x1a.trilens.sbom.v1.ComponentR\n" +
-	"components\"\xb0\x02\n" +
+	"components\"\xde\x02\n" +
 	"\n" +
 	"Provenance\x12%\n" +
 	"\x0epredicate_type\x18\x01 \x01(\tR\rpredicateType\x12\x1d\n" +
@@ -469,7 +481,8 @@ const file_trilens_sbom_v1_sbom_proto_rawDesc = "" +
 	"\n" +
 	"slsa_level\x18\x06 \x01(\rR\tslsaLevel\x12#\n" +
 	"\rsubject_match\x18\a \x01(\bR\fsubjectMatch\x12'\n" +
-	"\x0fmismatch_reason\x18\b \x01(\tR\x0emismatchReason\"\xcf\x02\n" +
+	"\x0fmismatch_reason\x18\b \x01(\tR\x0emismatchReason\x12,\n" +
+	"\x12claimed_builder_id\x18\t \x01(\tR\x10claimedBuilderId\"\xcf\x02\n" +
 	"\bArtifact\x12\x12\n" +
 	"\x04name\x18\x01 \x01(\tR\x04name\x12\x16\n" +
 	"\x06digest\x18\x02 \x01(\tR\x06digest\x12\x16\n" +
