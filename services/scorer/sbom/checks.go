@@ -124,7 +124,12 @@ func (p *Checks) checkArtifact(viol *sbomViolationRows, points *store.KPIPointRo
 	if !prov.GetSubjectMatch() {
 		viol.add(s, CheckProvenanceMismatch, "", "", prov.GetMismatchReason())
 	}
-	level, min := float64(prov.GetSlsaLevel()), float64(p.pol.Security.MinSLSALevel)
+	// A level counts only on provenance a policy signer vouches for; the
+	// collector took the builder from the certificate or the trusted key.
+	level, min := 0.0, float64(p.pol.Security.MinSLSALevel)
+	if a.GetVerified() && p.signers.trusted(a.GetSignerIdentity(), a.GetSignerIssuer()) {
+		level = float64(prov.GetSlsaLevel())
+	}
 	points.Append(store.KPIPoint{Scope: evidence.ScopeOf(env), Lens: sbomLens, KPI: KPISBOMSLSALevel, KPIScope: a.GetName(),
 		Value: level, Budget: min, Status: evidence.StatusOf(level >= min), Owner: p.owner(sub), EvidenceIDs: []string{env.GetEventId()}})
 }
@@ -243,7 +248,7 @@ func (p *Checks) previousReport(ctx context.Context, tenant, repo, name, reportI
 func (p *Checks) repositoryShares(ctx context.Context, points *store.KPIPointRows, env *eventv1.Envelope) error {
 	db, tenant, repo := p.st.Database(), env.GetTenant(), env.GetSubject().GetRepository()
 	rows, err := p.st.Conn().Query(ctx, `SELECT digest, groupArray(signer_identity), groupArray(signer_issuer), groupArray(verified),
-		  max(verified AND predicate_type LIKE 'https://slsa.dev/provenance/%' AND subject_match)
+		  groupArray(toUInt8(predicate_type LIKE 'https://slsa.dev/provenance/%' AND subject_match))
 		FROM (
 		  SELECT digest, verified, signer_identity, signer_issuer, predicate_type, subject_match FROM `+db+`.artifacts FINAL
 		  WHERE tenant = ? AND repository = ?
@@ -258,20 +263,23 @@ func (p *Checks) repositoryShares(ctx context.Context, points *store.KPIPointRow
 	var total, signed, provenance int
 	for rows.Next() {
 		var digest string
-		var prov uint8
 		var ids, issuers []string
-		var verified []uint8
+		var verified, prov []uint8
 		if err := rows.Scan(&digest, &ids, &issuers, &verified, &prov); err != nil {
 			return err
 		}
 		total++
+		isSigned, hasProvenance := false, false
 		for i := range ids {
 			if verified[i] == 1 && p.signers.trusted(ids[i], issuers[i]) {
-				signed++
-				break
+				isSigned = true
+				hasProvenance = hasProvenance || prov[i] == 1
 			}
 		}
-		if prov == 1 {
+		if isSigned {
+			signed++
+		}
+		if hasProvenance {
 			provenance++
 		}
 	}

@@ -2,7 +2,16 @@ package sbom
 
 import (
 	"context"
+	"crypto/ecdsa"
+	"crypto/elliptic"
+	"crypto/rand"
+	"crypto/sha256"
+	"crypto/x509"
+	"encoding/hex"
+	"encoding/pem"
 	"fmt"
+	"os"
+	"path/filepath"
 	"slices"
 	"strings"
 	"testing"
@@ -87,8 +96,29 @@ func queryStrings(t *testing.T, st *store.Store, q string) []string {
 	return out
 }
 
+// trustedKey writes a public key file for the policy's signers and returns
+// its path and the fingerprint the collector records as the signer.
+func trustedKey(t *testing.T) (path, fingerprint string) {
+	t.Helper()
+	key, err := ecdsa.GenerateKey(elliptic.P256(), rand.Reader)
+	if err != nil {
+		t.Fatal(err)
+	}
+	der, err := x509.MarshalPKIXPublicKey(&key.PublicKey)
+	if err != nil {
+		t.Fatal(err)
+	}
+	path = filepath.Join(t.TempDir(), "cosign.pub")
+	if err := os.WriteFile(path, pem.EncodeToMemory(&pem.Block{Type: "PUBLIC KEY", Bytes: der}), 0o600); err != nil {
+		t.Fatal(err)
+	}
+	sum := sha256.Sum256(der)
+	return path, "sha256:" + hex.EncodeToString(sum[:])
+}
+
 func TestSBOMChecks(t *testing.T) {
-	pol, err := policy.Parse([]byte(sbomPolicy), "trilens.yaml")
+	keyFile, keyFP := trustedKey(t)
+	pol, err := policy.Parse([]byte(sbomPolicy+"  signers: [{key: "+keyFile+"}]\n"), "trilens.yaml")
 	if err != nil {
 		t.Fatal(err)
 	}
@@ -114,7 +144,7 @@ func TestSBOMChecks(t *testing.T) {
 		&sbomv1.Component{Purl: "pkg:npm/axios", Name: "axios", Version: "latest", Type: "npm", Pinned: false, VersionConstraint: "latest"},
 		&sbomv1.Component{Purl: "pkg:npm/ghostscript@1.0.0", Name: "ghostscript", Version: "1.0.0", Type: "npm", Licenses: []string{"MIT OR AGPL-3.0-only"}, Pinned: true},
 	)
-	signed := artifactEvent("sig-web", t0.Add(2*time.Hour), &sbomv1.Artifact{Name: "shop-web", Digest: "sha256:web", Signed: true, Verified: true, SignatureFormat: "bundle", SignerIdentity: "sha256:key"})
+	signed := artifactEvent("sig-web", t0.Add(2*time.Hour), &sbomv1.Artifact{Name: "shop-web", Digest: "sha256:web", Signed: true, Verified: true, SignatureFormat: "bundle", SignerIdentity: keyFP})
 	attested := artifactEvent("att-api", t0.Add(2*time.Hour), &sbomv1.Artifact{Name: "shop-api", Digest: "sha256:api", Signed: true, Verified: false, SignatureFormat: "dsse",
 		VerificationError: `provenance source commit "fff" differs from subject commit "abc"`,
 		Provenance:        &sbomv1.Provenance{PredicateType: "https://slsa.dev/provenance/v1", BuilderId: "https://github.com/actions/runner/github-hosted", SourceCommit: "fff", SubjectMatch: false, MismatchReason: "commit differs"}})
@@ -191,4 +221,47 @@ func latestKPIs(t *testing.T, st *store.Store) map[string]string {
 		out[kpi+" "+scope] = fmt.Sprintf("%.4g/%.4g %s", v, b, status)
 	}
 	return out
+}
+
+// An attestation signed with a key the policy does not trust, claiming the
+// SLSA generator's level-3 builder: whatever the collector recorded, it
+// scores as neither signed nor provenance, at SLSA level 0; the same
+// provenance signed by the policy's key scores its level.
+func TestAttackForgedProvenanceScoresAsUnsignedAtLevelZero(t *testing.T) {
+	keyFile, keyFP := trustedKey(t)
+	_, attackerFP := trustedKey(t)
+	pol, err := policy.Parse([]byte(sbomPolicy+"  signers: [{key: "+keyFile+"}]\n"), "trilens.yaml")
+	if err != nil {
+		t.Fatal(err)
+	}
+	st := chtest.Store(t)
+	p := New(evidence.Settings{Store: st, Policy: pol})
+	t0 := time.Date(2026, 11, 22, 12, 0, 0, 0, time.UTC)
+	slsa3 := func() *sbomv1.Provenance {
+		return &sbomv1.Provenance{PredicateType: "https://slsa.dev/provenance/v1", SlsaLevel: 3, SubjectMatch: true,
+			BuilderId: "https://github.com/slsa-framework/slsa-github-generator/.github/workflows/generator_generic_slsa3.yml@refs/tags/v2.1.0"}
+	}
+	forged := artifactEvent("forged", t0, &sbomv1.Artifact{Name: "shop-api", Digest: "sha256:api", Signed: true, Verified: true,
+		SignatureFormat: "dsse", SignerIdentity: attackerFP, Provenance: slsa3()})
+	ingest(t, st, p, forged)
+	k := latestKPIs(t, st)
+	for key, want := range map[string]string{
+		"sbom_slsa_level shop-api":                       "0/2 fail",
+		"sbom_artifacts_signed_verified_share acme/shop": "0/1 fail",
+		"sbom_artifacts_provenance_share acme/shop":      "0/1 fail",
+	} {
+		if k[key] != want {
+			t.Errorf("forged: %s = %q, want %q", key, k[key], want)
+		}
+	}
+	if got := queryStrings(t, st, "SELECT check FROM {db}.sbom_violations FINAL"); !slices.Equal(got, []string{CheckSignerUntrusted}) {
+		t.Errorf("forged: violations %q, want [%s]", got, CheckSignerUntrusted)
+	}
+
+	trusted := artifactEvent("trusted", t0.Add(time.Hour), &sbomv1.Artifact{Name: "shop-api", Digest: "sha256:api2", Signed: true, Verified: true,
+		SignatureFormat: "dsse", SignerIdentity: keyFP, Provenance: slsa3()})
+	ingest(t, st, p, trusted)
+	if k := latestKPIs(t, st); k["sbom_slsa_level shop-api"] != "3/2 pass" {
+		t.Errorf("signed by the policy's key: sbom_slsa_level = %q, want 3/2 pass", k["sbom_slsa_level shop-api"])
+	}
 }

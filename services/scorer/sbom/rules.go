@@ -132,7 +132,6 @@ func missingLockfile(cs []sbomComponent, lockfilePresent bool) (manifest, want s
 type signers struct {
 	keys    map[string]bool // sha256:<hex of DER SubjectPublicKeyInfo>
 	keyless []keylessSigner
-	any     bool // no signers configured: any verified signature counts
 }
 
 type keylessSigner struct {
@@ -144,8 +143,7 @@ type keylessSigner struct {
 // compiled is left out (policy validation reports it).
 func newSigners(pol *policy.Policy) *signers {
 	s := &signers{keys: map[string]bool{}}
-	if pol == nil || len(pol.Security.Signers) == 0 {
-		s.any = true
+	if pol == nil {
 		return s
 	}
 	for _, sg := range pol.Security.Signers {
@@ -180,11 +178,10 @@ func keyFingerprint(file string) string {
 	return "sha256:" + hex.EncodeToString(sum[:])
 }
 
-// trusted tells whether a verified signature's signer is one of the policy's.
+// trusted tells whether a verified signature's signer is one of the
+// policy's. Trust comes from the policy only: with no signers listed, no
+// signature counts, whatever key or identity the submitter brought.
 func (s *signers) trusted(identity, issuer string) bool {
-	if s.any {
-		return true
-	}
 	if s.keys[identity] {
 		return true
 	}
