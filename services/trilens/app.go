@@ -51,6 +51,10 @@ type App struct {
 	Bus        *bus.Bus
 	Scorer     *scorer.Scorer
 	Alerter    *alerter.Alerter
+	Trace      *tracecollector.Collector
+	// Inbox, when set before Start, is a notification receiver whose
+	// notifications the page lists (the demo runs one).
+	Inbox *web.Inbox
 }
 
 // NewApp builds the services cfg asks for; Start starts them.
@@ -124,8 +128,7 @@ func (a *App) module(name string) lifecycle.Service {
 				if err := s.Migrate(ctx); err != nil {
 					return err
 				}
-				// The built-in scorecard page, for machines without Grafana.
-				a.Server.Mux.Handle("GET /{$}", web.Handler(s, a.log.With("service", "web")))
+				a.registerPage(s)
 				return nil
 			},
 			stop: func(context.Context) error {
@@ -226,6 +229,7 @@ func (a *App) module(name string) lifecycle.Service {
 				if c, err = tracecollector.New(cfg, a.collectSettings(name)); err != nil {
 					return err
 				}
+				a.Trace = c
 				c.Register(a.api)
 				return c.Start(ctx)
 			},
@@ -244,6 +248,17 @@ func (a *App) module(name string) lifecycle.Service {
 		}
 	}
 	panic("no module " + name)
+}
+
+// registerPage mounts the built-in page's views, for machines without Grafana.
+func (a *App) registerPage(s *store.Store) {
+	page := web.New(web.Sources{Store: s, Policy: a.Policy, Bus: func() *bus.Bus { return a.Bus }, Inbox: a.Inbox,
+		Log: a.log.With("service", "web")})
+	a.Server.Mux.Handle("GET /{$}", page.Scorecard())
+	a.Server.Mux.Handle("GET /service", page.Service())
+	a.Server.Mux.Handle("GET /service/{name}", page.Service())
+	a.Server.Mux.Handle("GET /findings", page.Findings())
+	a.Server.Mux.Handle("GET /ledger", page.Ledger())
 }
 
 // routes is what an HTTP collector offers the runner.

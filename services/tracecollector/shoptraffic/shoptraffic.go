@@ -113,6 +113,7 @@ type options struct {
 	prefix       string
 	catalog      string
 	paymentDelay time.Duration
+	headers      map[string]string
 }
 
 // Option changes the traffic a Shop makes.
@@ -124,6 +125,9 @@ func WithRoutePrefix(prefix string) Option { return func(o *options) { o.prefix 
 
 // WithCatalogService names the catalog API's service (default "catalog-api").
 func WithCatalogService(name string) Option { return func(o *options) { o.catalog = name } }
+
+// WithHeaders sends headers (such as X-Trilens-Tenant) with every export.
+func WithHeaders(h map[string]string) Option { return func(o *options) { o.headers = h } }
 
 // WithPaymentDelay adds d to each of the three serial payment calls, to put
 // the checkout journey over its latency budget.
@@ -140,12 +144,14 @@ func NewShop(ctx context.Context, httpAddr, grpcAddr string, opts ...Option) (*S
 	}
 	var errs []error
 	httpExp := func(opts ...otlptracehttp.Option) sdktrace.SpanExporter {
-		exp, err := otlptracehttp.New(ctx, append([]otlptracehttp.Option{otlptracehttp.WithEndpoint(httpAddr), otlptracehttp.WithInsecure()}, opts...)...)
+		exp, err := otlptracehttp.New(ctx, append([]otlptracehttp.Option{otlptracehttp.WithEndpoint(httpAddr), otlptracehttp.WithInsecure(),
+			otlptracehttp.WithHeaders(o.headers)}, opts...)...)
 		errs = append(errs, err)
 		return exp
 	}
 	grpcExp := func(opts ...otlptracegrpc.Option) sdktrace.SpanExporter {
-		exp, err := otlptracegrpc.New(ctx, append([]otlptracegrpc.Option{otlptracegrpc.WithEndpoint(grpcAddr), otlptracegrpc.WithInsecure()}, opts...)...)
+		exp, err := otlptracegrpc.New(ctx, append([]otlptracegrpc.Option{otlptracegrpc.WithEndpoint(grpcAddr), otlptracegrpc.WithInsecure(),
+			otlptracegrpc.WithHeaders(o.headers)}, opts...)...)
 		errs = append(errs, err)
 		return exp
 	}

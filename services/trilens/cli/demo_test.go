@@ -25,7 +25,11 @@ func TestMain(m *testing.M) { os.Exit(chtest.Run(m, natstest.LeakOptions()...)) 
 func TestDemo(t *testing.T) {
 	st := chtest.Store(t)
 	var cfg trilens.Config
-	cfg.RegisterFlags(flag.NewFlagSet("test", flag.ContinueOnError))
+	fs := flag.NewFlagSet("test", flag.ContinueOnError)
+	cfg.RegisterFlags(fs)
+	if err := applyDemoSettings(fs, func(string) bool { return false }); err != nil {
+		t.Fatal(err)
+	}
 	cfg.DataDir = t.TempDir()
 	cfg.NATS.Listen = ""
 	cfg.NATS.StoreDir = t.TempDir()
@@ -40,12 +44,23 @@ func TestDemo(t *testing.T) {
 	if err != nil {
 		t.Fatal(err)
 	}
-	ctx := context.Background()
+	inboxURL, stopInbox, err := startDemoInbox(app)
+	if err != nil {
+		t.Fatal(err)
+	}
+	defer stopInbox()
+	for _, team := range app.Policy.Owners.Teams {
+		if team.SlackWebhook != "" || team.Alertmanager != "" || team.Webhook != inboxURL {
+			t.Errorf("team %s still notifies %+v, want only the demo receiver %s", team.Name, team, inboxURL)
+		}
+	}
+	ctx, cancel := context.WithCancel(context.Background())
 	if err := app.Start(ctx); err != nil {
 		t.Fatal(err)
 	}
 	defer func() {
-		if err := app.Stop(ctx); err != nil {
+		cancel() // ends the demo traffic
+		if err := app.Stop(context.Background()); err != nil {
 			t.Errorf("stop: %v", err)
 		}
 	}()
@@ -75,9 +90,10 @@ func TestDemo(t *testing.T) {
 			t.Errorf("summary shows no %s rows:\n%s", table, out.String())
 		}
 	}
-	for _, want := range []string{"clickhouse-client --port", "/metrics", "scan ", "sbom ", "load_run ", "web_vitals "} {
+	for _, want := range []string{"clickhouse-client --port", "/metrics", "scan ", "sbom ", "load_run ", "web_vitals ", "trace_window ", "trace_detection "} {
 		if !strings.Contains(out.String(), want) {
 			t.Errorf("summary lacks %q:\n%s", want, out.String())
 		}
 	}
+	checkPage(t, "http://"+loopbackAddr(app.Server.Addr()))
 }

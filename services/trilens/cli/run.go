@@ -98,6 +98,11 @@ is scored, and prints what was stored and where to look.`,
 }
 
 func (r *runFlags) run(cmd *cobra.Command) error {
+	if r.demo {
+		if err := applyDemoSettings(r.goFlags, cmd.Flags().Changed); err != nil {
+			return &ExitError{Code: ExitUsage, Err: err}
+		}
+	}
 	if err := r.resolve(cmd.Flags()); err != nil {
 		return &ExitError{Code: ExitUsage, Err: fmt.Errorf("configuration: %w", err)}
 	}
@@ -116,6 +121,13 @@ func (r *runFlags) run(cmd *cobra.Command) error {
 	}
 	ctx, stop := signal.NotifyContext(context.Background(), syscall.SIGINT, syscall.SIGTERM)
 	defer stop()
+	if r.demo {
+		_, stopInbox, err := startDemoInbox(app)
+		if err != nil {
+			return &ExitError{Code: ExitUsage, Err: err}
+		}
+		defer stopInbox()
+	}
 	if err := app.Start(ctx); err != nil {
 		return &ExitError{Code: ExitUsage, Err: err}
 	}
