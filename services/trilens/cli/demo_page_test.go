@@ -114,7 +114,12 @@ func checkPage(t *testing.T, base string) {
 						t.Fatal(err)
 					}
 				}
-				png, err := chromedp.Run(tctx, chromedp.FullScreenshot(90))
+				// What a person sees first, and the whole page.
+				first, err := chromedp.Run(tctx, chromedp.CaptureScreenshot())
+				if err != nil {
+					t.Fatal(err)
+				}
+				png, err := chromedp.Run(tctx, chromedp.FullScreenshot(100))
 				if err != nil {
 					t.Fatal(err)
 				}
@@ -127,7 +132,10 @@ func checkPage(t *testing.T, base string) {
 					}
 				}
 				shot := filepath.Join(out, fmt.Sprintf("%s-%dx%d.png", v.name, size[0], size[1]))
-				if err := os.WriteFile(shot, png, 0o644); err != nil {
+				if err := os.WriteFile(shot, first, 0o644); err != nil {
+					t.Fatal(err)
+				}
+				if err := os.WriteFile(strings.TrimSuffix(shot, ".png")+"-full.png", png, 0o644); err != nil {
 					t.Fatal(err)
 				}
 				t.Logf("screenshot %s (%d bytes)", shot, len(png))

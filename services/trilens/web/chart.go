@@ -22,6 +22,7 @@ type chart struct {
 	Unit   string  // "ms", "%" …
 	Budget float64 // drawn as a dashed line when > 0
 	Max    float64 // fixed top of the y axis; 0 picks one from the data
+	Days   bool    // label the x axis with dates whatever the span (weekly points)
 	Points []Point
 }
 
@@ -69,7 +70,7 @@ func (c chart) svg() template.HTML {
 	fmt.Fprintf(&b, `<line x1="%d" y1="%d" x2="%d" y2="%d" class="axisline"/>`, padL, padT+plotH, chartW-padR, padT+plotH)
 	for _, t := range timeTicks(t0, t1) {
 		fmt.Fprintf(&b, `<line x1="%.1f" y1="%d" x2="%.1f" y2="%d" class="axisline"/><text x="%.1f" y="%d" class="axis x">%s</text>`,
-			x(t), padT+plotH, x(t), padT+plotH+4, x(t), chartH-8, esc(tickLabel(t, t0, t1)))
+			x(t), padT+plotH, x(t), padT+plotH+4, x(t), chartH-8, esc(tickLabel(t, t0, t1, c.Days)))
 	}
 	if c.Budget > 0 && c.Budget <= top {
 		fmt.Fprintf(&b, `<line x1="%d" y1="%.1f" x2="%d" y2="%.1f" class="budget"/><text x="%d" y="%.1f" class="budgetlabel">budget %s</text>`,
@@ -134,9 +135,9 @@ func timeTicks(t0, t1 time.Time) []time.Time {
 
 // tickLabel prints an x tick in the data's resolution: times of day
 // within two days, dates beyond. Labels are UTC, as the tooltips say.
-func tickLabel(t, t0, t1 time.Time) string {
+func tickLabel(t, t0, t1 time.Time, days bool) string {
 	t = t.UTC()
-	if t1.Sub(t0) <= 48*time.Hour {
+	if !days && t1.Sub(t0) <= 48*time.Hour {
 		if t0.UTC().YearDay() != t1.UTC().YearDay() {
 			return t.Format("Jan 2 15:04")
 		}

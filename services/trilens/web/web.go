@@ -243,7 +243,7 @@ func itemTitle(it scorecard.Item) string {
 
 // trendChart is a lens's weekly share of KPI points within budget.
 func trendChart(lens string, weeks []Week) template.HTML {
-	c := chart{Label: lens + ": share of KPI points within budget per week", Unit: "%", Max: 100}
+	c := chart{Label: lens + ": share of KPI points within budget per week", Unit: "%", Max: 100, Days: true}
 	for _, w := range weeks {
 		c.Points = append(c.Points, Point{T: w.Start, V: 100 * w.PassRatio})
 	}

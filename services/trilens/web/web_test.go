@@ -117,6 +117,9 @@ waivers:
 	if n, m := strings.Count(all, `<tr class="item"`), strings.Count(perf, `<tr class="item"`); n != len(card.Items) || m == 0 || m >= n {
 		t.Errorf("findings: %d rows of %d items, %d with lens=performance", n, len(card.Items), m)
 	}
+	if !strings.Contains(all, "blocks the gate") {
+		t.Error("the findings view does not say which gaps block the gate")
+	}
 	if strings.Contains(perf, `data-lens="scalability"`) {
 		t.Error("the lens filter lets other lenses through")
 	}
