@@ -6,11 +6,13 @@ import (
 	"flag"
 	"io"
 	"log/slog"
+	"net/http"
 	"os"
 	"regexp"
 	"strconv"
 	"strings"
 	"testing"
+	"time"
 
 	"github.com/trilens/trilens/pkg/natstest"
 	"github.com/trilens/trilens/pkg/store/chtest"
@@ -95,5 +97,38 @@ func TestDemo(t *testing.T) {
 			t.Errorf("summary lacks %q:\n%s", want, out.String())
 		}
 	}
-	checkPage(t, "http://"+loopbackAddr(app.Server.Addr()))
+	base := "http://" + loopbackAddr(app.Server.Addr())
+	checkPage(t, base)
+	checkNotified(t, app, base)
+}
+
+// checkNotified waits for the demo waiver's expiry to reach the demo's
+// receiver through the alerter, and for the page to list it.
+func checkNotified(t *testing.T, app *trilens.App, base string) {
+	deadline := time.Now().Add(demoWaiverFor + 2*time.Minute)
+	for len(app.Inbox.List(demoTenant)) == 0 {
+		if time.Now().After(deadline) {
+			t.Fatal("no notification reached the demo's receiver")
+		}
+		// Reading the ledger sweeps it: the expiry is recorded and published.
+		resp, err := http.Get(base + "/ledger?tenant=demo")
+		if err != nil {
+			t.Fatal(err)
+		}
+		resp.Body.Close()
+		time.Sleep(2 * time.Second)
+	}
+	n := app.Inbox.List(demoTenant)[0]
+	if n.Team != "team-checkout" || len(n.Alerts) == 0 || n.Alerts[0].Reason != "waiver_expired" || n.Alerts[0].Scope != "checkout" {
+		t.Errorf("notification %+v, want team-checkout told that the checkout waiver expired", n)
+	}
+	resp, err := http.Get(base + "/?tenant=demo")
+	if err != nil {
+		t.Fatal(err)
+	}
+	defer resp.Body.Close()
+	page, _ := io.ReadAll(resp.Body)
+	if !strings.Contains(string(page), `<tr class="notification">`) || !strings.Contains(string(page), "waiver expired") {
+		t.Errorf("the scorecard does not list the notification:\n%s", page)
+	}
 }
