@@ -29,7 +29,7 @@ type chart struct {
 // Chart geometry, in SVG user units; the SVG scales to its container.
 const (
 	chartW, chartH       = 480, 180
-	padL, padR           = 52, 12
+	padL, padR           = 60, 14
 	padT, padB           = 12, 30
 	plotW, plotH         = chartW - padL - padR, chartH - padT - padB
 	yTicks               = 4
