@@ -4,6 +4,8 @@ import (
 	"context"
 	"encoding/json"
 	"fmt"
+	"net/http"
+	"net/http/httptest"
 	"os"
 	"os/exec"
 	"path/filepath"
@@ -68,6 +70,30 @@ const overflowJS = `(() => {
   return bad;
 })()`
 
+// contrastJS lists text whose contrast with its background is below WCAG
+// AA: 4.5:1, or 3:1 for large text (24px, or 18.66px bold). SVG text is
+// judged by its fill against the card.
+const contrastJS = `(() => {
+  const rgb = s => { const m = s.match(/[\d.]+/g); return m ? m.map(Number) : [0, 0, 0, 0]; };
+  const lum = c => { const f = v => { v /= 255; return v <= 0.03928 ? v / 12.92 : Math.pow((v + 0.055) / 1.055, 2.4); };
+    return 0.2126 * f(c[0]) + 0.7152 * f(c[1]) + 0.0722 * f(c[2]); };
+  const bg = el => { for (; el; el = el.parentElement) { const c = rgb(getComputedStyle(el).backgroundColor);
+    if (c.length < 4 || c[3] > 0.9) return c; } return [255, 255, 255]; };
+  const bad = [];
+  document.querySelectorAll("body *").forEach(el => {
+    if (![...el.childNodes].some(n => n.nodeType === 3 && n.textContent.trim())) return;
+    const st = getComputedStyle(el);
+    if (st.display === "none" || st.visibility === "hidden") return;
+    const fg = rgb(el instanceof SVGElement ? st.fill : st.color);
+    const a = lum(fg), b = lum(bg(el));
+    const ratio = (Math.max(a, b) + 0.05) / (Math.min(a, b) + 0.05);
+    const size = parseFloat(st.fontSize), bold = parseInt(st.fontWeight) >= 700;
+    const need = size >= 24 || (bold && size >= 18.66) ? 3 : 4.5;
+    if (ratio < need) bad.push(el.tagName + " '" + el.textContent.trim().slice(0, 30) + "': " + ratio.toFixed(2) + ":1");
+  });
+  return bad;
+})()`
+
 // pageView is one view and what its DOM must hold with the demo data.
 type pageView struct {
 	name, path string
@@ -107,6 +133,13 @@ func checkPage(t *testing.T, base string) {
 				bad, err := chromedp.Run(tctx, chromedp.Evaluate[[]string](overflowJS))
 				if err != nil {
 					t.Fatal(err)
+				}
+				low, err := chromedp.Run(tctx, chromedp.Evaluate[[]string](contrastJS))
+				if err != nil {
+					t.Fatal(err)
+				}
+				for _, l := range low {
+					t.Errorf("contrast below WCAG AA: %s", l)
 				}
 				counts := map[string]int{}
 				for sel := range v.counts {
@@ -233,4 +266,35 @@ func checkMoney(t *testing.T, ctx context.Context, base string) {
 		}
 	}
 	t.Logf("money at risk: page %.2f, CLI %.2f, page %.2f %s", lo, card.Money, hi, card.Currency)
+}
+
+// TestPageChecksCatchFaults runs the DOM checks on pages made to fail
+// them, so a passing demo run means something.
+func TestPageChecksCatchFaults(t *testing.T) {
+	srv := httptest.NewServer(http.HandlerFunc(func(w http.ResponseWriter, r *http.Request) {
+		w.Header().Set("Content-Type", "text/html")
+		fmt.Fprint(w, `<!doctype html><html><body style="margin:0;background:#fff">
+<section class="card" id="narrow" style="width:200px;background:#fff"><table><tr><td style="white-space:nowrap">a cell far too wide for a card of two hundred pixels</td></tr></table></section>
+<p style="color:#aaa">pale text</p><p style="color:#1d2430">dark text</p>
+<div style="background:#1d2430"><span style="color:#2a3240">dark on dark</span></div></body></html>`)
+	}))
+	defer srv.Close()
+	ctx := browser(t)
+	if err := chromedp.Do(ctx, chromedp.EmulateViewport(390, 844), chromedp.Navigate(srv.URL)); err != nil {
+		t.Fatal(err)
+	}
+	over, err := chromedp.Run(ctx, chromedp.Evaluate[[]string](overflowJS))
+	if err != nil {
+		t.Fatal(err)
+	}
+	if len(over) != 1 || !strings.HasPrefix(over[0], "narrow table 0") {
+		t.Errorf("overflow check: %q, want the narrow card's table", over)
+	}
+	low, err := chromedp.Run(ctx, chromedp.Evaluate[[]string](contrastJS))
+	if err != nil {
+		t.Fatal(err)
+	}
+	if len(low) != 2 || !strings.Contains(low[0], "pale text") || !strings.Contains(low[1], "dark on dark") {
+		t.Errorf("contrast check: %q, want the pale text and the dark on dark", low)
+	}
 }

@@ -68,7 +68,7 @@ func (c chart) svg() template.HTML {
 			padL, y(v), chartW-padR, y(v), padL-6, y(v)+4, esc(axisNum(v, c.Unit)))
 	}
 	fmt.Fprintf(&b, `<line x1="%d" y1="%d" x2="%d" y2="%d" class="axisline"/>`, padL, padT+plotH, chartW-padR, padT+plotH)
-	for _, t := range timeTicks(t0, t1) {
+	for _, t := range timeTicks(c.Points) {
 		fmt.Fprintf(&b, `<line x1="%.1f" y1="%d" x2="%.1f" y2="%d" class="axisline"/><text x="%.1f" y="%d" class="axis x">%s</text>`,
 			x(t), padT+plotH, x(t), padT+plotH+4, x(t), chartH-8, esc(tickLabel(t, t0, t1, c.Days)))
 	}
@@ -121,14 +121,20 @@ func axisNum(v float64, unit string) string {
 	return s + " " + unit
 }
 
-// timeTicks picks up to maxXTicks instants from t0 to t1, both included.
-func timeTicks(t0, t1 time.Time) []time.Time {
-	if !t1.After(t0) {
-		return []time.Time{t0}
+// timeTicks picks up to maxXTicks of the points' instants, first and last
+// included and evenly spaced by index, so every label is a data point's
+// date (a week's Monday, a window's start) and never an interpolation.
+func timeTicks(pts []Point) []time.Time {
+	if len(pts) <= maxXTicks {
+		out := make([]time.Time, len(pts))
+		for i, p := range pts {
+			out[i] = p.T
+		}
+		return out
 	}
 	out := make([]time.Time, 0, maxXTicks)
 	for i := range maxXTicks {
-		out = append(out, t0.Add(time.Duration(float64(t1.Sub(t0))*float64(i)/float64(maxXTicks-1))))
+		out = append(out, pts[i*(len(pts)-1)/(maxXTicks-1)].T)
 	}
 	return out
 }

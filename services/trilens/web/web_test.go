@@ -152,8 +152,13 @@ func TestChartAxesMatchTheData(t *testing.T) {
 			t.Errorf("chart lacks %q:\n%s", want, svg)
 		}
 	}
-	week := chart{Unit: "%", Max: 100, Points: []Point{{t0, 50}, {t0.Add(21 * 24 * time.Hour), 100}}}
-	if svg := string(week.svg()); !strings.Contains(svg, ">Mar 2<") || !strings.Contains(svg, ">Mar 23<") || !strings.Contains(svg, ">100%<") {
+	week := chart{Unit: "%", Max: 100, Days: true, Points: []Point{{t0, 50}, {t0.Add(21 * 24 * time.Hour), 100}}}
+	svg = string(week.svg())
+	if !strings.Contains(svg, ">Mar 2<") || !strings.Contains(svg, ">Mar 23<") || !strings.Contains(svg, ">100%<") {
 		t.Errorf("weekly chart dates or axis wrong:\n%s", svg)
+	}
+	// Ticks are the data's own dates: no Monday-less date between two weeks.
+	if n := strings.Count(svg, `class="axis x"`); n != 2 {
+		t.Errorf("weekly chart of two points has %d date labels, want 2:\n%s", n, svg)
 	}
 }
