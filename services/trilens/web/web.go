@@ -223,6 +223,8 @@ func age(t, now time.Time) string {
 	}
 	d := now.Sub(t)
 	switch {
+	case d < time.Minute:
+		return "<1 min"
 	case d < time.Hour:
 		return fmt.Sprintf("%d min", int(d.Minutes()))
 	case d < 48*time.Hour:
