@@ -10,6 +10,7 @@ import (
 	"os"
 	"path/filepath"
 	"slices"
+	"sync/atomic"
 	"time"
 
 	"github.com/prometheus/client_golang/prometheus"
@@ -55,6 +56,9 @@ type App struct {
 	// Inbox, when set before Start, is a notification receiver whose
 	// notifications the page lists (the demo runs one).
 	Inbox *web.Inbox
+	// busUp is Bus once it is up, for the page's requests, which may come
+	// while the bus module is still starting.
+	busUp atomic.Pointer[bus.Bus]
 }
 
 // NewApp builds the services cfg asks for; Start starts them.
@@ -145,12 +149,13 @@ func (a *App) module(name string) lifecycle.Service {
 				var err error
 				if a.cfg.Bus.URL == "" {
 					a.Bus, err = a.NATS.Bus(ctx, a.cfg.Bus, a.log)
-					return err
+				} else if a.Bus, err = bus.Connect(ctx, a.cfg.Bus, a.log); err == nil {
+					err = a.Bus.Provision(ctx)
 				}
-				if a.Bus, err = bus.Connect(ctx, a.cfg.Bus, a.log); err != nil {
-					return err
+				if err == nil {
+					a.busUp.Store(a.Bus)
 				}
-				return a.Bus.Provision(ctx)
+				return err
 			},
 			stop: func(context.Context) error {
 				if a.Bus == nil {
@@ -252,7 +257,7 @@ func (a *App) module(name string) lifecycle.Service {
 
 // registerPage mounts the built-in page's views, for machines without Grafana.
 func (a *App) registerPage(s *store.Store) {
-	page := web.New(web.Sources{Store: s, Policy: a.Policy, Bus: func() *bus.Bus { return a.Bus }, Inbox: a.Inbox,
+	page := web.New(web.Sources{Store: s, Policy: a.Policy, Bus: a.busUp.Load, Inbox: a.Inbox,
 		Log: a.log.With("service", "web")})
 	a.Server.Mux.Handle("GET /{$}", page.Scorecard())
 	a.Server.Mux.Handle("GET /service", page.Service())
