@@ -85,8 +85,11 @@ func newUpCommand() *cobra.Command {
 JetStream, the scorer, the collectors, and a private ClickHouse when none
 answers at --store.dsn (Debian's clickhouse-server; "make deps" installs it).
 
-With --demo it then feeds demo evidence through the pipeline, waits until it
-is scored, and prints what was stored and where to look.`,
+With --demo it then feeds demo evidence through the pipeline, sends three
+minutes of a demo shop's production traces through the OTLP endpoints, waits
+until it is scored, and prints what was stored and where to look. The demo's
+alerts go to a receiver it runs on loopback (listed on the page), never to the
+policy's receivers, and its trace windows close 15 s after their end.`,
 		Example: "  trilens up --demo\n  trilens up --store.dsn=clickhouse://db:9000 --bus.url=nats://nats:4222",
 		Args:    cobra.NoArgs,
 		RunE:    func(cmd *cobra.Command, _ []string) error { return r.run(cmd) },
