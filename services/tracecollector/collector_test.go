@@ -11,7 +11,7 @@ import (
 	"github.com/trilens/trilens/pkg/policy"
 	eventv1 "github.com/trilens/trilens/proto/trilens/event/v1"
 	tracev1 "github.com/trilens/trilens/proto/trilens/trace/v1"
-	"github.com/trilens/trilens/services/tracecollector/internal/shoptraffic"
+	"github.com/trilens/trilens/services/tracecollector/shoptraffic"
 )
 
 func testPolicyT(t testing.TB) *policy.Policy {

@@ -11,6 +11,7 @@ import (
 	"net/http"
 	"os"
 	"path/filepath"
+	"sync/atomic"
 	"time"
 
 	"github.com/prometheus/client_golang/prometheus"
@@ -53,6 +54,13 @@ type App struct {
 	Bus        *bus.Bus
 	Scorer     *scorer.Scorer
 	Alerter    *alerter.Alerter
+	Trace      *tracecollector.Collector
+	// Inbox, when set before Start, is a notification receiver whose
+	// notifications the page lists (the demo runs one).
+	Inbox *web.Inbox
+	// busUp is Bus once it is up, for the page's requests, which may come
+	// while the bus module is still starting.
+	busUp atomic.Pointer[bus.Bus]
 }
 
 // NewApp builds the services cfg asks for; Start starts them.
@@ -161,9 +169,7 @@ func (a *App) module(name string) lifecycle.Service {
 					return err
 				}
 				s.StartRetention(a.cfg.Store.Retention, time.Hour, a.log.With("service", "retention"))
-				// The built-in scorecard page, for machines without Grafana.
-				// It shows tenants' data, so it sits behind the read role.
-				a.Server.Mux.Handle("GET /{$}", a.auth.GuardAs(collect.RoleRead, web.Handler(s, a.log.With("service", "web"))))
+				a.registerPage(s)
 				return nil
 			},
 			stop: func(context.Context) error {
@@ -180,12 +186,13 @@ func (a *App) module(name string) lifecycle.Service {
 				var err error
 				if a.cfg.Bus.URL == "" {
 					a.Bus, err = a.NATS.Bus(ctx, a.cfg.Bus, a.log)
-					return err
+				} else if a.Bus, err = bus.Connect(ctx, a.cfg.Bus, a.log); err == nil {
+					err = a.Bus.Provision(ctx)
 				}
-				if a.Bus, err = bus.Connect(ctx, a.cfg.Bus, a.log); err != nil {
-					return err
+				if err == nil {
+					a.busUp.Store(a.Bus)
 				}
-				return a.Bus.Provision(ctx)
+				return err
 			},
 			stop: func(context.Context) error {
 				if a.Bus == nil {
@@ -264,6 +271,7 @@ func (a *App) module(name string) lifecycle.Service {
 				if c, err = tracecollector.New(cfg, a.collectSettings(name)); err != nil {
 					return err
 				}
+				a.Trace = c
 				c.Register(a.api)
 				return c.Start(ctx)
 			},
@@ -282,6 +290,19 @@ func (a *App) module(name string) lifecycle.Service {
 		}
 	}
 	panic("no module " + name)
+}
+
+// registerPage mounts the built-in page's views, for machines without
+// Grafana. They show tenants' data, so each sits behind the read role.
+func (a *App) registerPage(s *store.Store) {
+	page := web.New(web.Sources{Store: s, Policy: a.Policy, Bus: a.busUp.Load, Inbox: a.Inbox,
+		Log: a.log.With("service", "web")})
+	read := func(h http.Handler) http.Handler { return a.auth.GuardAs(collect.RoleRead, h) }
+	a.Server.Mux.Handle("GET /{$}", read(page.Scorecard()))
+	a.Server.Mux.Handle("GET /service", read(page.Service()))
+	a.Server.Mux.Handle("GET /service/{name}", read(page.Service()))
+	a.Server.Mux.Handle("GET /findings", read(page.Findings()))
+	a.Server.Mux.Handle("GET /ledger", read(page.Ledger()))
 }
 
 // routes is what an HTTP collector offers the runner.

@@ -259,8 +259,7 @@ func (p *Engine) verdicts(pt newPoint, history []sample) []*eventv1.Event {
 	owner := owners.Of(p.pol, pt.Owner, "", pt.Journey, pt.Service)
 	if j.Regressed {
 		out = append(out, p.verdict(pt, ReasonRegression, j.Mean, j.P, owner,
-			fmt.Sprintf("%s %s: %.4g is %.0f%% worse than the baseline mean %.4g (sd %.3g over %d points on %s; t = %.2f, p = %.2g)",
-				pt.KPIScope, pt.KPI, pt.Value, 100*j.Change, j.Mean, j.SD, j.Samples, evidence.Or(pt.base, "its own history"), j.T, j.P)))
+			regressionSummary(pt.KPIScope, pt.KPI, pt.Value, j, evidence.Or(pt.base, "its own history"))))
 	}
 	// A lasting shift: a change point with at least three values on each
 	// side whose later mean is worse by more than the threshold. Every split
@@ -275,8 +274,7 @@ func (p *Engine) verdicts(pt newPoint, history []sample) []*eventv1.Event {
 		}
 		if pv < (1-reg.Confidence)/splits && change > reg.Threshold {
 			shift := p.verdict(pt, ReasonChangePoint, before, pv, owner,
-				fmt.Sprintf("%s %s shifted %.0f%% worse %d points ago: mean %.4g before, %.4g since (Welch p = %.2g)",
-					pt.KPIScope, pt.KPI, 100*change, len(series)-at, before, after, pv))
+				shiftSummary(pt.KPIScope, pt.KPI, change, len(series)-at, before, after, pv))
 			// One verdict per shift: its id is the series and the time it began.
 			began := pt.ObservedAt
 			if at < len(history) {

@@ -1,6 +1,7 @@
 package regression
 
 import (
+	"fmt"
 	"math"
 )
 
@@ -48,6 +49,11 @@ func judgeKPI(x float64, baseline []float64, higherIsWorse bool, minSamples int,
 		j.Change = d / math.Abs(m)
 	} else if d > 0 {
 		j.Change = math.Inf(1)
+	}
+	// A constant baseline leaves rounding noise in the SD (1e-17 of the
+	// mean); dividing by it would report t = 1e17. It is constant.
+	if s <= 1e-9*math.Abs(m) {
+		s, j.SD = 0, 0
 	}
 	if s > 0 {
 		j.T = d / (s * math.Sqrt(1+1/float64(n)))
@@ -184,4 +190,31 @@ func betaCF(a, b, x float64) float64 {
 		}
 	}
 	return h
+}
+
+// regressionSummary is the text of a regression verdict. It reads well
+// when the baseline is constant (no t statistic to quote) or zero (no
+// percentage to quote).
+func regressionSummary(scope, kpi string, value float64, j kpiJudgement, base string) string {
+	head := fmt.Sprintf("%s %s: %.4g is %sworse than", scope, kpi, value, percent(j.Change))
+	if j.SD == 0 {
+		return fmt.Sprintf("%s its constant baseline %.4g (%d points on %s)", head, j.Mean, j.Samples, base)
+	}
+	return fmt.Sprintf("%s the baseline mean %.4g (sd %.3g over %d points on %s; t = %.2f, p = %.2g)",
+		head, j.Mean, j.SD, j.Samples, base, j.T, j.P)
+}
+
+// shiftSummary is the text of a change-point verdict.
+func shiftSummary(scope, kpi string, change float64, ago int, before, after, p float64) string {
+	return fmt.Sprintf("%s %s shifted %sworse %d points ago: mean %.4g before, %.4g since (Welch p = %.2g)",
+		scope, kpi, percent(change), ago, before, after, p)
+}
+
+// percent prints a relative change with a trailing space, or nothing when
+// it has no meaning: from a zero baseline any rise is infinitely large.
+func percent(change float64) string {
+	if math.IsInf(change, 0) || math.IsNaN(change) || math.Abs(change) >= 1e4 {
+		return ""
+	}
+	return fmt.Sprintf("%.0f%% ", 100*change)
 }

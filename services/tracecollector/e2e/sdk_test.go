@@ -8,7 +8,7 @@ import (
 
 	tracev1 "github.com/trilens/trilens/proto/trilens/trace/v1"
 	"github.com/trilens/trilens/services/tracecollector"
-	"github.com/trilens/trilens/services/tracecollector/internal/shoptraffic"
+	"github.com/trilens/trilens/services/tracecollector/shoptraffic"
 )
 
 // TestOTelSDKToClickHouse is the lens's acceptance test: the OpenTelemetry

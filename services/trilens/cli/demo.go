@@ -43,7 +43,16 @@ var demoFiles = []demoFile{
 // runDemo feeds demo evidence into a running app through its collectors,
 // waits until the scorer has stored all of it, and prints what is in
 // ClickHouse and where to look.
+//
+// It also sends production traces through the OTLP endpoints in the
+// background for a few minutes (until ctx ends), and waits until their
+// first windows are scored, so the page's performance card has journeys.
 func runDemo(ctx context.Context, out io.Writer, app *trilens.App, srcDir string) error {
+	if app.Trace == nil {
+		return errNoTrace
+	}
+	traffic := make(chan error, 1)
+	go func() { traffic <- sendTraffic(ctx, app) }()
 	_, port := splitPort(app.Server.Addr())
 	sub := &Submitter{URL: "http://127.0.0.1:" + port, Tenant: demoTenant, Repo: "example/shop", Branch: "main",
 		Commit: "4f2c9e1", Env: "ci", Timeout: time.Minute, Quiet: true}
@@ -72,6 +81,19 @@ func runDemo(ctx context.Context, out io.Writer, app *trilens.App, srcDir string
 	if err != nil {
 		return err
 	}
+	fmt.Fprintf(out, "sending production traces over OTLP (a burst every %s for %s); waiting for the first windows…\n", demoBurstEvery, demoTrafficFor)
+	if err := waitTraces(ctx, app, traffic, 3*time.Minute); err != nil {
+		return err
+	}
+	if counts, err = waitStored(ctx, app, 0, time.Minute); err != nil {
+		return err
+	}
+	expires, err := waiveBriefly(ctx, sub.URL, time.Now())
+	if err != nil {
+		return err
+	}
+	fmt.Fprintf(out, "waived the checkout journey's p95 until %s: its expiry will be notified to the demo's receiver\n",
+		expires.Format("15:04:05 UTC"))
 	printSummary(out, app, counts)
 	return nil
 }
@@ -158,7 +180,8 @@ func printSummary(out io.Writer, app *trilens.App, counts map[string]uint64) {
 		total += counts[kind]
 	}
 	fmt.Fprintln(tw, "\nTABLE\tROWS")
-	for _, table := range []string{"findings", "components", "load_runs", "load_steps", "web_vitals", "changes", "kpi_points", "verdicts"} {
+	for _, table := range []string{"findings", "components", "load_runs", "load_steps", "web_vitals", "changes", "journey_latency",
+		"trace_detections", "kpi_points", "verdicts"} {
 		var n uint64
 		q := fmt.Sprintf("SELECT count() FROM %s.%s FINAL WHERE tenant = ?", app.Store.Database(), table)
 		if err := app.Store.Conn().QueryRow(context.Background(), q, demoTenant).Scan(&n); err == nil {
@@ -177,14 +200,18 @@ Trilens is running. %d demo events are stored in ClickHouse (database %q).
 Query them:
   clickhouse-client --port %d -d %s -q "SELECT kind, count() FROM evidence_log FINAL GROUP BY kind"
 Look at:
-  http://127.0.0.1:%s/?tenant=demo   the scorecard (per lens, with trends)
-  http://127.0.0.1:%s/ready     readiness of every service
-  http://127.0.0.1:%s/metrics   Prometheus metrics
+  http://127.0.0.1:%[5]s/?tenant=demo                       the scorecard: money at risk, lenses, journeys
+  http://127.0.0.1:%[5]s/service/checkout-api?tenant=demo   one service: latency against budget, hops, detections
+  http://127.0.0.1:%[5]s/findings?tenant=demo               every open gap, with filters
+  http://127.0.0.1:%[5]s/ledger?tenant=demo                 the risk ledger
+  http://127.0.0.1:%[5]s/ready     readiness of every service
+  http://127.0.0.1:%[5]s/metrics   Prometheus metrics
+Alerts go to the demo's own receiver (listed on the scorecard), not to the policy's addresses.
 Send your own evidence:
   trilens submit --help
 
 Press Ctrl-C to stop.
-`, total, app.Store.Database(), app.StoreTCPPort(), app.Store.Database(), port, port, port)
+`, total, app.Store.Database(), app.StoreTCPPort(), app.Store.Database(), port)
 }
 
 func splitPort(addr string) (string, string) {

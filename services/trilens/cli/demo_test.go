@@ -6,11 +6,13 @@ import (
 	"flag"
 	"io"
 	"log/slog"
+	"net/http"
 	"os"
 	"regexp"
 	"strconv"
 	"strings"
 	"testing"
+	"time"
 
 	"github.com/trilens/trilens/pkg/natstest"
 	"github.com/trilens/trilens/pkg/store/chtest"
@@ -25,7 +27,11 @@ func TestMain(m *testing.M) { os.Exit(chtest.Run(m, natstest.LeakOptions()...)) 
 func TestDemo(t *testing.T) {
 	st := chtest.Store(t)
 	var cfg trilens.Config
-	cfg.RegisterFlags(flag.NewFlagSet("test", flag.ContinueOnError))
+	fs := flag.NewFlagSet("test", flag.ContinueOnError)
+	cfg.RegisterFlags(fs)
+	if err := applyDemoSettings(fs, func(string) bool { return false }); err != nil {
+		t.Fatal(err)
+	}
 	cfg.DataDir = t.TempDir()
 	cfg.NATS.Listen = ""
 	cfg.NATS.StoreDir = t.TempDir()
@@ -40,12 +46,23 @@ func TestDemo(t *testing.T) {
 	if err != nil {
 		t.Fatal(err)
 	}
-	ctx := context.Background()
+	inboxURL, stopInbox, err := startDemoInbox(app)
+	if err != nil {
+		t.Fatal(err)
+	}
+	defer stopInbox()
+	for _, team := range app.Policy.Owners.Teams {
+		if team.SlackWebhook != "" || team.Alertmanager != "" || team.Webhook != inboxURL {
+			t.Errorf("team %s still notifies %+v, want only the demo receiver %s", team.Name, team, inboxURL)
+		}
+	}
+	ctx, cancel := context.WithCancel(context.Background())
 	if err := app.Start(ctx); err != nil {
 		t.Fatal(err)
 	}
 	defer func() {
-		if err := app.Stop(ctx); err != nil {
+		cancel() // ends the demo traffic
+		if err := app.Stop(context.Background()); err != nil {
 			t.Errorf("stop: %v", err)
 		}
 	}()
@@ -75,9 +92,43 @@ func TestDemo(t *testing.T) {
 			t.Errorf("summary shows no %s rows:\n%s", table, out.String())
 		}
 	}
-	for _, want := range []string{"clickhouse-client --port", "/metrics", "scan ", "sbom ", "load_run ", "web_vitals "} {
+	for _, want := range []string{"clickhouse-client --port", "/metrics", "scan ", "sbom ", "load_run ", "web_vitals ", "trace_window ", "trace_detection "} {
 		if !strings.Contains(out.String(), want) {
 			t.Errorf("summary lacks %q:\n%s", want, out.String())
 		}
+	}
+	base := "http://" + loopbackAddr(app.Server.Addr())
+	checkPage(t, base)
+	checkNotified(t, app, base)
+}
+
+// checkNotified waits for the demo waiver's expiry to reach the demo's
+// receiver through the alerter, and for the page to list it.
+func checkNotified(t *testing.T, app *trilens.App, base string) {
+	deadline := time.Now().Add(demoWaiverFor + 2*time.Minute)
+	for len(app.Inbox.List(demoTenant)) == 0 {
+		if time.Now().After(deadline) {
+			t.Fatal("no notification reached the demo's receiver")
+		}
+		// Reading the ledger sweeps it: the expiry is recorded and published.
+		resp, err := http.Get(base + "/ledger?tenant=demo")
+		if err != nil {
+			t.Fatal(err)
+		}
+		resp.Body.Close()
+		time.Sleep(2 * time.Second)
+	}
+	n := app.Inbox.List(demoTenant)[0]
+	if n.Team != "team-checkout" || len(n.Alerts) == 0 || n.Alerts[0].Reason != "waiver_expired" || n.Alerts[0].Scope != "checkout" {
+		t.Errorf("notification %+v, want team-checkout told that the checkout waiver expired", n)
+	}
+	resp, err := http.Get(base + "/?tenant=demo")
+	if err != nil {
+		t.Fatal(err)
+	}
+	defer resp.Body.Close()
+	page, _ := io.ReadAll(resp.Body)
+	if !strings.Contains(string(page), `<tr class="notification">`) || !strings.Contains(string(page), "waiver expired") {
+		t.Errorf("the scorecard does not list the notification:\n%s", page)
 	}
 }

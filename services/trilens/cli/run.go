@@ -85,8 +85,11 @@ func newUpCommand() *cobra.Command {
 JetStream, the scorer, the collectors, and a private ClickHouse when none
 answers at --store.dsn (Debian's clickhouse-server; "make deps" installs it).
 
-With --demo it then feeds demo evidence through the pipeline, waits until it
-is scored, and prints what was stored and where to look.`,
+With --demo it then feeds demo evidence through the pipeline, sends three
+minutes of a demo shop's production traces through the OTLP endpoints, waits
+until it is scored, and prints what was stored and where to look. The demo's
+alerts go to a receiver it runs on loopback (listed on the page), never to the
+policy's receivers, and its trace windows close 15 s after their end.`,
 		Example: "  trilens up --demo\n  trilens up --store.dsn=clickhouse://db:9000 --bus.url=nats://nats:4222",
 		Args:    cobra.NoArgs,
 		RunE:    func(cmd *cobra.Command, _ []string) error { return r.run(cmd) },
@@ -98,6 +101,11 @@ is scored, and prints what was stored and where to look.`,
 }
 
 func (r *runFlags) run(cmd *cobra.Command) error {
+	if r.demo {
+		if err := applyDemoSettings(r.goFlags, cmd.Flags().Changed); err != nil {
+			return &ExitError{Code: ExitUsage, Err: err}
+		}
+	}
 	if err := r.resolve(cmd.Flags()); err != nil {
 		return &ExitError{Code: ExitUsage, Err: fmt.Errorf("configuration: %w", err)}
 	}
@@ -116,6 +124,13 @@ func (r *runFlags) run(cmd *cobra.Command) error {
 	}
 	ctx, stop := signal.NotifyContext(context.Background(), syscall.SIGINT, syscall.SIGTERM)
 	defer stop()
+	if r.demo {
+		_, stopInbox, err := startDemoInbox(app)
+		if err != nil {
+			return &ExitError{Code: ExitUsage, Err: err}
+		}
+		defer stopInbox()
+	}
 	if err := app.Start(ctx); err != nil {
 		return &ExitError{Code: ExitUsage, Err: err}
 	}

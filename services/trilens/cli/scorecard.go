@@ -15,6 +15,7 @@ import (
 	"time"
 
 	"github.com/spf13/cobra"
+	"github.com/trilens/trilens/pkg/kpinames"
 	"github.com/trilens/trilens/services/scorer/evidence"
 	"github.com/trilens/trilens/services/scorer/ledger"
 	"github.com/trilens/trilens/services/scorer/scorecard"
@@ -196,6 +197,15 @@ func money(v float64, currency string) string {
 	return b.String() + " " + currency
 }
 
+// itemTitle names a gap for people: a KPI gap leads with the KPI's name
+// from the table the page and the dashboards share.
+func itemTitle(it scorecard.Item) string {
+	if it.Kind != scorecard.ItemKPI {
+		return it.Title
+	}
+	return kpinames.Name(it.Key) + " · " + it.Title
+}
+
 func itemFlags(it scorecard.Item) string {
 	var fl []string
 	if it.Breaks != "" && it.WaivedBy == "" {
@@ -232,7 +242,7 @@ func writeScorecardTable(w io.Writer, card *scorecard.Scorecard, top int) {
 			break
 		}
 		fmt.Fprintf(tw, "%s\t%.1f\t%s\t%s\t%s\t%s\t%s\t%s\n", money(it.Risk.Money, ""), it.Risk.Score, it.Lens, it.Kind, it.Status,
-			it.Owner, it.Title, itemFlags(it))
+			it.Owner, itemTitle(it), itemFlags(it))
 	}
 	tw.Flush()
 }
@@ -263,7 +273,7 @@ func writeScorecardMarkdown(w io.Writer, card *scorecard.Scorecard, top int) {
 			owner = "**unowned**"
 		}
 		fmt.Fprintf(w, "| %s | %.1f | %s | %s | %s | %s | %s |\n", money(it.Risk.Money, ""), it.Risk.Score, it.Lens, it.Status,
-			owner, mdEscape(it.Title), mdEscape(itemFlags(it)))
+			owner, mdEscape(itemTitle(it)), mdEscape(itemFlags(it)))
 	}
 }
 

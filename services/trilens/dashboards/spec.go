@@ -10,6 +10,7 @@ import (
 	"github.com/grafana/grafana-foundation-sdk/go/stat"
 	"github.com/grafana/grafana-foundation-sdk/go/table"
 	"github.com/grafana/grafana-foundation-sdk/go/timeseries"
+	"github.com/trilens/trilens/pkg/kpinames"
 )
 
 // Board is a dashboard as data: panels in reading order, laid out left to
@@ -106,7 +107,8 @@ func (p Panel) build(id uint32, pos dashboard.GridPos, ds common.DataSourceRef) 
 		return b, nil
 	case KindTable:
 		b := table.NewPanelBuilder().Id(id).Title(p.Title).Description(p.Description).Datasource(ds).GridPos(pos).Unit(p.Unit).
-			Footer(common.NewTableFooterOptionsBuilder().Show(false).Reducer([]string{"sum"}))
+			Footer(common.NewTableFooterOptionsBuilder().Show(false).Reducer([]string{"sum"})).
+			Mappings(kpiMappings())
 		for _, q := range targets {
 			b.WithTarget(q)
 		}
@@ -119,6 +121,16 @@ func (p Panel) build(id uint32, pos dashboard.GridPos, ds common.DataSourceRef) 
 		return b, nil
 	}
 	return nil, fmt.Errorf("unknown panel kind %q", p.Kind)
+}
+
+// kpiMappings shows KPI identifiers in tables by their names from the
+// table the CLI and the built-in page share.
+func kpiMappings() []dashboard.ValueMapping {
+	opts := map[string]dashboard.ValueMappingResult{}
+	for i, id := range kpinames.All() {
+		opts[id] = dashboard.ValueMappingResult{Text: cog.ToPtr(kpinames.Name(id)), Index: cog.ToPtr(int32(i))}
+	}
+	return []dashboard.ValueMapping{{ValueMap: &dashboard.ValueMap{Type: dashboard.MappingTypeValueToText, Options: opts}}}
 }
 
 // JSON renders a dashboard as committed under dashboards/.

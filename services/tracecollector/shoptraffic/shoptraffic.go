@@ -104,21 +104,54 @@ func (s *Service) span(ctx context.Context, name string, kind trace.SpanKind, st
 // ("edge-proxy"), the checkout API and the catalog API.
 type Shop struct {
 	CDN, Edge, Checkout, Catalog *Service
+	opts                         options
 }
+
+// options are what a Shop's Options change; the zero value is the traffic
+// the collector's tests expect.
+type options struct {
+	prefix       string
+	catalog      string
+	paymentDelay time.Duration
+	headers      map[string]string
+}
+
+// Option changes the traffic a Shop makes.
+type Option func(*options)
+
+// WithRoutePrefix puts prefix (such as "/api") before every route and
+// entry span name, to match a policy's journeys.
+func WithRoutePrefix(prefix string) Option { return func(o *options) { o.prefix = prefix } }
+
+// WithCatalogService names the catalog API's service (default "catalog-api").
+func WithCatalogService(name string) Option { return func(o *options) { o.catalog = name } }
+
+// WithHeaders sends headers (such as X-Trilens-Tenant) with every export.
+func WithHeaders(h map[string]string) Option { return func(o *options) { o.headers = h } }
+
+// WithPaymentDelay adds d to each of the three serial payment calls, to put
+// the checkout journey over its latency budget.
+func WithPaymentDelay(d time.Duration) Option { return func(o *options) { o.paymentDelay = d } }
 
 // NewShop instruments the four services with the SDK's real OTLP exporters,
 // mixing transports as a real fleet does: the CDN over OTLP/HTTP, the edge
 // proxy over OTLP/gRPC, the checkout API over gzipped OTLP/HTTP and the
 // catalog over gzipped OTLP/gRPC.
-func NewShop(ctx context.Context, httpAddr, grpcAddr string) (*Shop, error) {
+func NewShop(ctx context.Context, httpAddr, grpcAddr string, opts ...Option) (*Shop, error) {
+	o := options{catalog: "catalog-api"}
+	for _, opt := range opts {
+		opt(&o)
+	}
 	var errs []error
 	httpExp := func(opts ...otlptracehttp.Option) sdktrace.SpanExporter {
-		exp, err := otlptracehttp.New(ctx, append([]otlptracehttp.Option{otlptracehttp.WithEndpoint(httpAddr), otlptracehttp.WithInsecure()}, opts...)...)
+		exp, err := otlptracehttp.New(ctx, append([]otlptracehttp.Option{otlptracehttp.WithEndpoint(httpAddr), otlptracehttp.WithInsecure(),
+			otlptracehttp.WithHeaders(o.headers)}, opts...)...)
 		errs = append(errs, err)
 		return exp
 	}
 	grpcExp := func(opts ...otlptracegrpc.Option) sdktrace.SpanExporter {
-		exp, err := otlptracegrpc.New(ctx, append([]otlptracegrpc.Option{otlptracegrpc.WithEndpoint(grpcAddr), otlptracegrpc.WithInsecure()}, opts...)...)
+		exp, err := otlptracegrpc.New(ctx, append([]otlptracegrpc.Option{otlptracegrpc.WithEndpoint(grpcAddr), otlptracegrpc.WithInsecure(),
+			otlptracegrpc.WithHeaders(o.headers)}, opts...)...)
 		errs = append(errs, err)
 		return exp
 	}
@@ -126,7 +159,8 @@ func NewShop(ctx context.Context, httpAddr, grpcAddr string) (*Shop, error) {
 		CDN:      NewService("cdn", httpExp()),
 		Edge:     NewService("edge-proxy", grpcExp()),
 		Checkout: NewService("checkout-api", httpExp(otlptracehttp.WithCompression(otlptracehttp.GzipCompression))),
-		Catalog:  NewService("catalog-api", grpcExp(otlptracegrpc.WithCompressor("gzip"))),
+		Catalog:  NewService(o.catalog, grpcExp(otlptracegrpc.WithCompressor("gzip"))),
+		opts:     o,
 	}
 	if err := errors.Join(errs...); err != nil {
 		_ = sh.Shutdown(ctx)
@@ -155,13 +189,14 @@ const ms = time.Millisecond
 func (sh *Shop) Run(t0 time.Time) {
 	ctx := context.Background()
 	cdn, edge, checkout, catalog := sh.CDN, sh.Edge, sh.Checkout, sh.Catalog
+	pre := sh.opts.prefix
 	for i := range 40 {
 		s := t0.Add(time.Duration(i) * 250 * ms)
 		sampled := attribute.Bool("test.sampled", i%2 == 0)
-		rctx, root := cdn.span(ctx, "GET /checkout", trace.SpanKindServer, s, time.Time{}, sampled)
-		ectx, e := edge.span(rctx, "GET /checkout", trace.SpanKindServer, s.Add(2*ms), time.Time{})
-		actx, api := checkout.span(ectx, "POST /checkout", trace.SpanKindServer, s.Add(5*ms), time.Time{},
-			attribute.String("http.route", "/checkout"))
+		rctx, root := cdn.span(ctx, "GET "+pre+"/checkout", trace.SpanKindServer, s, time.Time{}, sampled)
+		ectx, e := edge.span(rctx, "GET "+pre+"/checkout", trace.SpanKindServer, s.Add(2*ms), time.Time{})
+		actx, api := checkout.span(ectx, "POST "+pre+"/checkout", trace.SpanKindServer, s.Add(5*ms), time.Time{},
+			attribute.String("http.route", pre+"/checkout"))
 		cur := s.Add(6 * ms)
 		for k := range 8 {
 			d := time.Duration(4+(i+k)%3)*ms + time.Duration(i*37%500)*time.Microsecond
@@ -173,7 +208,7 @@ func (sh *Shop) Run(t0 time.Time) {
 		}
 		cur = cur.Add(3 * ms)
 		for k := range 3 {
-			d := time.Duration(20+i%9+k) * ms
+			d := time.Duration(20+i%9+k)*ms + sh.opts.paymentDelay
 			_, pay := checkout.span(actx, "POST /charge", trace.SpanKindClient, cur, time.Time{},
 				attribute.String("server.address", "api.payments.example"), attribute.String("http.request.method", "POST"))
 			pay.End(trace.WithTimestamp(cur.Add(d)))
@@ -189,10 +224,10 @@ func (sh *Shop) Run(t0 time.Time) {
 	}
 	for i := range 120 {
 		s := t0.Add(time.Duration(i)*100*ms + 7*ms)
-		rctx, root := cdn.span(ctx, "GET /products/:id", trace.SpanKindServer, s, time.Time{})
-		ectx, e := edge.span(rctx, "GET /products/:id", trace.SpanKindServer, s.Add(ms), time.Time{})
-		actx, api := catalog.span(ectx, "GET /products/{id}", trace.SpanKindServer, s.Add(2*ms), time.Time{},
-			attribute.String("http.route", "/products/{id}"))
+		rctx, root := cdn.span(ctx, "GET "+pre+"/products/:id", trace.SpanKindServer, s, time.Time{})
+		ectx, e := edge.span(rctx, "GET "+pre+"/products/:id", trace.SpanKindServer, s.Add(ms), time.Time{})
+		actx, api := catalog.span(ectx, "GET "+pre+"/products/{id}", trace.SpanKindServer, s.Add(2*ms), time.Time{},
+			attribute.String("http.route", pre+"/products/{id}"))
 		d := time.Duration(1000+i*13%2000) * time.Microsecond
 		_, db := catalog.span(actx, "SELECT shop.products", trace.SpanKindClient, s.Add(3*ms), time.Time{},
 			attribute.String("db.system.name", "postgresql"), attribute.String("db.query.text", "SELECT name FROM products WHERE id = $1"))
@@ -341,8 +376,8 @@ func (sh *Shop) Expect() *Want {
 		if root.SpanContext().TraceState().String() == "ot=th:8" {
 			weight = 2
 		}
-		name := "catalog-api/browse"
-		if root.Name() == "GET /checkout" {
+		name := sh.opts.catalog + "/browse"
+		if root.Name() == "GET "+sh.opts.prefix+"/checkout" {
 			name = "checkout-api/checkout"
 			w.CheckoutTraces[id.String()] = true
 		}
