@@ -94,6 +94,8 @@ func runFlow(t *testing.T) *flow {
 	cfg.ClickHouse.Start = false
 	cfg.PolicyFile = filepath.Join(root, "trilens.yaml")
 	cfg.Scorer.BatchWait = 200 * time.Millisecond
+	// The waiver sweep runs on a timer: often enough to run during the flow.
+	cfg.Scorer.SweepInterval = time.Second
 	cfg.Trace.DecisionWait = 200 * time.Millisecond
 	cfg.Trace.Lateness = time.Second
 	cfg.Trace.FlushInterval = 200 * time.Millisecond
@@ -180,6 +182,13 @@ func runFlow(t *testing.T) *flow {
 	mark("report")
 	get(t, base+"/?tenant="+f.tenant)
 	get(t, base+"/")
+	for _, view := range []string{"/service/checkout", "/service/checkout-api", "/service?service=catalog", "/findings", "/ledger"} {
+		sep := "?"
+		if strings.Contains(view, "?") {
+			sep = "&"
+		}
+		get(t, base+view+sep+"tenant="+f.tenant)
+	}
 	mark("page")
 	for _, path := range []string{
 		"/v1/kpis?tenant=" + f.tenant,
