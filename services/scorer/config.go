@@ -18,6 +18,10 @@ type Config struct {
 	AckWait time.Duration `yaml:"ack_wait"`
 	// MaxDeliver is how often a message is tried before it is dead-lettered.
 	MaxDeliver int `yaml:"max_deliver"`
+	// MaxAge bounds how long evidence that keeps failing is retried, a
+	// ClickHouse outage included, before it is dead-lettered (and can be
+	// replayed). It stays far below the evidence stream's age limit.
+	MaxAge time.Duration `yaml:"max_age"`
 }
 
 // RegisterFlags sets the defaults and binds the flags under prefix.
@@ -27,6 +31,7 @@ func (c *Config) RegisterFlags(prefix string, fs *flag.FlagSet) {
 	fs.DurationVar(&c.BatchWait, prefix+"batch-wait", time.Second, "longest wait before a partial batch is inserted")
 	fs.DurationVar(&c.AckWait, prefix+"ack-wait", 30*time.Second, "time before unacknowledged evidence is delivered again")
 	fs.IntVar(&c.MaxDeliver, prefix+"max-deliver", 10, "deliveries before a message is dead-lettered")
+	fs.DurationVar(&c.MaxAge, prefix+"max-age", 24*time.Hour, "how long failing evidence is retried, an outage included, before it is dead-lettered")
 }
 
 // Validate reports unusable settings.
@@ -46,6 +51,9 @@ func (c *Config) Validate() error {
 	}
 	if c.MaxDeliver < 1 {
 		errs = append(errs, errors.New("max_deliver: must be at least 1"))
+	}
+	if c.MaxAge <= 0 {
+		errs = append(errs, errors.New("max_age: must be positive"))
 	}
 	return errors.Join(errs...)
 }
