@@ -181,6 +181,10 @@ func (b *Bus) Consume(ctx context.Context, spec ConsumerSpec, opts BatchOptions,
 		}
 	}()
 	defer close(stopped)
+	lagCtx, stopLag := context.WithCancel(ctx)
+	lagDone := make(chan struct{})
+	go func() { defer close(lagDone); b.watchLag(lagCtx, spec, opts.Metrics) }()
+	defer func() { stopLag(); <-lagDone }()
 
 	flushCtx, cancelFlush := context.WithCancel(context.WithoutCancel(ctx))
 	defer cancelFlush()
@@ -427,6 +431,7 @@ func (b *Bus) deadLetter(ctx context.Context, spec ConsumerSpec, m *ConsumerMetr
 	if md, err := msg.Metadata(); err == nil {
 		seq, delivered = md.Sequence.Stream, md.NumDelivered
 	}
+	dl.Header.Set(HeaderDeadMsgID, msg.Headers().Get(jetstream.MsgIDHeader))
 	dl.Header.Set(jetstream.MsgIDHeader, spec.Stream+"."+spec.Durable+"."+strconv.FormatUint(seq, 10))
 	dl.Header.Set(HeaderDeadReason, reason)
 	dl.Header.Set(HeaderDeadSubject, msg.Subject())
