@@ -157,6 +157,13 @@ func IsPermanent(err error) bool {
 // (or DrainTimeout has passed; what is left unacknowledged is delivered again).
 func (b *Bus) Consume(ctx context.Context, spec ConsumerSpec, opts BatchOptions, h Handler) error {
 	spec, opts = spec.withDefaults(), opts.withDefaults()
+	// A message must be stored or dead-lettered before the stream's age
+	// limit deletes it unseen.
+	if st, err := b.js.Stream(ctx, spec.Stream); err == nil {
+		if limit := st.CachedInfo().Config.MaxAge; limit > 0 && spec.MaxAge >= limit {
+			return fmt.Errorf("consumer %s: max age %s must stay below stream %s's %s", spec.Durable, spec.MaxAge, spec.Stream, limit)
+		}
+	}
 	cons, err := b.js.CreateOrUpdateConsumer(ctx, spec.Stream, jetstream.ConsumerConfig{
 		Durable:        spec.Durable,
 		FilterSubjects: spec.FilterSubjects,

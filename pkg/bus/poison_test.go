@@ -163,3 +163,13 @@ func TestOversizedEventIsPublishedByClaimCheck(t *testing.T) {
 		t.Fatal("the consumer must hand over the whole oversized event")
 	}
 }
+
+func TestConsumerMaxAgeMustStayBelowTheStreams(t *testing.T) {
+	b := newBus(t)
+	spec := evidenceSpec("too-old")
+	spec.MaxAge = bus.DefaultConfig().EvidenceMaxAge
+	err := b.Consume(context.Background(), spec, bus.BatchOptions{}, func(context.Context, []bus.Delivery) error { return nil })
+	if err == nil || !strings.Contains(err.Error(), "must stay below") {
+		t.Fatalf("want a refusal of a max age the stream would cut short, got %v", err)
+	}
+}
