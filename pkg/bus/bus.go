@@ -75,6 +75,14 @@ func (b *Bus) Provision(ctx context.Context) error {
 	}); err != nil {
 		return fmt.Errorf("provision object store %s: %w", DocumentBucket, err)
 	}
+	if _, err := b.js.CreateOrUpdateKeyValue(ctx, jetstream.KeyValueConfig{
+		Bucket:      DocumentUsageBucket,
+		Description: "document bytes stored per tenant, checked against the document quota",
+		Storage:     jetstream.FileStorage,
+		Replicas:    b.cfg.Replicas,
+	}); err != nil {
+		return fmt.Errorf("provision key-value bucket %s: %w", DocumentUsageBucket, err)
+	}
 	return nil
 }
 
