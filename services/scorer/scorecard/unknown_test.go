@@ -2,6 +2,7 @@ package scorecard_test
 
 import (
 	"context"
+	"slices"
 	"testing"
 	"time"
 
@@ -58,6 +59,17 @@ func TestMissingMetricIsUnknownNotPass(t *testing.T) {
 	}
 	if err := load.New(set).Process(ctx, []*eventv1.Event{run, wv}); err != nil {
 		t.Fatal(err)
+	}
+	// The facts keep what was not measured: absent, not a measured zero.
+	var webAbsent, runAbsent []string
+	if err := st.Conn().QueryRow(ctx, "SELECT absent FROM "+st.Database()+".web_vitals FINAL").Scan(&webAbsent); err != nil {
+		t.Fatal(err)
+	}
+	if err := st.Conn().QueryRow(ctx, "SELECT absent FROM "+st.Database()+".load_runs FINAL WHERE scenario = ''").Scan(&runAbsent); err != nil {
+		t.Fatal(err)
+	}
+	if !slices.Contains(webAbsent, "lcp_ms") || !slices.Contains(runAbsent, "p95_ms") {
+		t.Errorf("stored absent flags: web_vitals %v, load_runs %v; want lcp_ms and p95_ms", webAbsent, runAbsent)
 	}
 	svc := scorecard.New(set)
 	f := scorecard.Filter{Tenant: "shop", Repository: "acme/shop"}
