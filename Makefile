@@ -46,8 +46,12 @@ vet:
 	for m in $(MODULES); do (cd $$m && go vet ./...); done
 
 # test runs every module's tests, even after a failure, and fails at the end.
+# The chaos suite's figures (go test hides a passing package's output) are
+# collected in a file and printed last.
 test: deps proto-check tidy-check vet
+	mkdir -p .run; export TRILENS_CHAOS_FIGURES=$(CURDIR)/.run/chaos-figures.txt; rm -f $$TRILENS_CHAOS_FIGURES; \
 	failed=""; for m in $(MODULES); do (cd $$m && go test -count=1 -timeout 30m ./...) || failed="$$failed $${m#$(CURDIR)/}"; done; \
+	if [ -f $$TRILENS_CHAOS_FIGURES ]; then cat $$TRILENS_CHAOS_FIGURES; fi; \
 	if [ -n "$$failed" ]; then echo "FAILED:$$failed" >&2; exit 1; fi
 
 bench: deps build

@@ -5,6 +5,7 @@ import (
 	"flag"
 	"fmt"
 	"log/slog"
+	"os"
 	"strings"
 	"sync/atomic"
 	"syscall"
@@ -45,6 +46,15 @@ func (f figures) print(t *testing.T) {
 		line += fmt.Sprintf(" scored_within=%ds", f.scoredWithin)
 	}
 	fmt.Println(line)
+	// go test hides a passing package's output: make test prints this file.
+	if path := os.Getenv("TRILENS_CHAOS_FIGURES"); path != "" {
+		f, err := os.OpenFile(path, os.O_APPEND|os.O_CREATE|os.O_WRONLY, 0o644)
+		if err != nil {
+			t.Fatalf("figures file: %v", err)
+		}
+		_, _ = fmt.Fprintln(f, line)
+		_ = f.Close()
+	}
 	if lost != 0 || f.rows != f.stored {
 		t.Fatalf("%s: %d rows for %d distinct events, %d lost", line, f.rows, f.stored, lost)
 	}
