@@ -73,3 +73,27 @@ func TestOutboxDropsRefusedEventsAndMovesOn(t *testing.T) {
 		t.Fatalf("published counter %v, want 298", got)
 	}
 }
+
+// An event over the payload limit used to stay at the head of the queue,
+// refused on every flush: it is now published by claim check.
+func TestOutboxPublishesOversizedEventByClaimCheck(t *testing.T) {
+	b := natstest.Bus(t)
+	reg := prometheus.NewRegistry()
+	c, err := New(testConfig(), collect.Settings{Logger: slog.New(slog.DiscardHandler), Publisher: b, Registerer: reg})
+	if err != nil {
+		t.Fatal(err)
+	}
+	evs := detectionEvents(3, 2<<20, map[int]bool{0: true})
+	if err := c.out.send(context.Background(), evs); err != nil {
+		t.Fatalf("send: %v", err)
+	}
+	if len(c.out.pending) != 0 {
+		t.Fatalf("%d events left in the queue", len(c.out.pending))
+	}
+	if got := testutil.ToFloat64(c.metrics.published.WithLabelValues("trace_detection", "published")); got != 3 {
+		t.Fatalf("published counter %v, want 3", got)
+	}
+	if got := len(traceEvents(t, b)); got != 3 {
+		t.Fatalf("%d messages in the stream, want 3", got)
+	}
+}
