@@ -48,13 +48,16 @@ vet:
 	for m in $(MODULES); do (cd $$m && go vet ./...); done
 
 # test runs every module's tests, even after a failure, and fails at the end.
-# The cross-engine check (services/trilens/sqlcompat) writes how many statements
-# it ran on each ClickHouse to SQLCOMPAT_REPORT; the output shows it.
+# Figures a passing package's output would hide are collected in files and
+# printed last: the statements the cross-engine check (services/trilens/
+# sqlcompat) ran on each ClickHouse, and the chaos suite's counts.
 test: export SQLCOMPAT_REPORT := $(CURDIR)/.run/sqlcompat-statements.txt
+test: export TRILENS_CHAOS_FIGURES := $(CURDIR)/.run/chaos-figures.txt
 test: deps proto-check tidy-check vet
-	rm -f $(SQLCOMPAT_REPORT); mkdir -p $(dir $(SQLCOMPAT_REPORT))
+	mkdir -p .run; rm -f $(SQLCOMPAT_REPORT) $(TRILENS_CHAOS_FIGURES)
 	failed=""; for m in $(MODULES); do (cd $$m && go test -count=1 -timeout 30m ./...) || failed="$$failed $${m#$(CURDIR)/}"; done; \
 	if [ -f $(SQLCOMPAT_REPORT) ]; then cat $(SQLCOMPAT_REPORT); fi; \
+	if [ -f $(TRILENS_CHAOS_FIGURES) ]; then cat $(TRILENS_CHAOS_FIGURES); fi; \
 	if [ -n "$$failed" ]; then echo "FAILED:$$failed" >&2; exit 1; fi
 
 bench: deps build

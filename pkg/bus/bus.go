@@ -89,6 +89,14 @@ func (b *Bus) Provision(ctx context.Context) error {
 	}); err != nil {
 		return fmt.Errorf("provision object store %s: %w", DocumentBucket, err)
 	}
+	if _, err := b.js.CreateOrUpdateKeyValue(ctx, jetstream.KeyValueConfig{
+		Bucket:      DocumentUsageBucket,
+		Description: "document bytes stored per tenant, checked against the document quota",
+		Storage:     jetstream.FileStorage,
+		Replicas:    b.cfg.Replicas,
+	}); err != nil {
+		return fmt.Errorf("provision key-value bucket %s: %w", DocumentUsageBucket, err)
+	}
 	return nil
 }
 
@@ -158,7 +166,8 @@ func Message(ctx context.Context, ev *eventv1.Event) (*nats.Msg, error) {
 }
 
 // Publish sends the events and waits until JetStream has stored every one
-// (a duplicate id counts as stored). Publishes that fail for a passing reason
+// (a duplicate id counts as stored). An event over the payload limit is
+// stored in the object store and published by reference (claim check). Publishes that fail for a passing reason
 // (no responders during a leader change, a timeout) are retried with backoff
 // until ctx or the publish timeout ends.
 func (b *Bus) Publish(ctx context.Context, evs ...*eventv1.Event) error {
@@ -170,6 +179,9 @@ func (b *Bus) Publish(ctx context.Context, evs ...*eventv1.Event) error {
 	for _, ev := range evs {
 		m, err := Message(ctx, ev)
 		if err != nil {
+			return err
+		}
+		if err := b.claim(ctx, m); err != nil {
 			return err
 		}
 		pending = append(pending, m)
@@ -239,6 +251,13 @@ func copyMsg(m *nats.Msg) *nats.Msg {
 		c.Header[k] = v
 	}
 	return c
+}
+
+// Refused tells whether a publish failed because JetStream or the server
+// refused the message: publishing it again unchanged will fail again.
+func Refused(err error) bool {
+	var apiErr *jetstream.APIError
+	return errors.As(err, &apiErr) || errors.Is(err, nats.ErrMaxPayload)
 }
 
 // retryable tells passing failures from refusals: when JetStream itself

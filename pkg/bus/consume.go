@@ -34,8 +34,14 @@ type ConsumerSpec struct {
 	// progress signals, so it can stay short and a crashed replica's messages
 	// come back soon.
 	AckWait time.Duration
-	// MaxDeliver is how often a message is tried before it is dead-lettered.
+	// MaxDeliver is how often a message is tried before it is dead-lettered,
+	// whatever the error.
 	MaxDeliver int
+	// MaxAge bounds how long a failing message is retried, counted from when
+	// the stream stored it, whatever the error: past it, it is dead-lettered.
+	// A store outage holds messages in place without spending their
+	// deliveries (see BatchOptions.Healthy), so MaxAge is what bounds that.
+	MaxAge time.Duration
 	// MaxAckPending bounds the messages handed out and not yet acknowledged.
 	MaxAckPending int
 }
@@ -54,6 +60,14 @@ type BatchOptions struct {
 	DrainTimeout time.Duration
 	// Metrics, when set, counts what the consumer does.
 	Metrics *ConsumerMetrics
+	// Healthy, when set, tells an outage of the store (not the messages'
+	// fault: the batch is retried in place, its deliveries not spent) from
+	// messages that fail on a healthy store. nil takes every failure as the
+	// messages'.
+	Healthy func(context.Context) error
+	// Attempts is how often a failing batch is tried in place on a healthy
+	// store before it is split to find the messages that fail.
+	Attempts int
 }
 
 func (s ConsumerSpec) withDefaults() ConsumerSpec {
@@ -62,6 +76,9 @@ func (s ConsumerSpec) withDefaults() ConsumerSpec {
 	}
 	if s.MaxDeliver == 0 {
 		s.MaxDeliver = 10
+	}
+	if s.MaxAge == 0 {
+		s.MaxAge = 24 * time.Hour
 	}
 	if s.MaxAckPending == 0 {
 		s.MaxAckPending = 200_000
@@ -82,6 +99,9 @@ func (o BatchOptions) withDefaults() BatchOptions {
 	if o.Rows == nil {
 		o.Rows = func(*eventv1.Event) int { return 1 }
 	}
+	if o.Attempts == 0 {
+		o.Attempts = 3
+	}
 	if o.DrainTimeout == 0 {
 		o.DrainTimeout = 30 * time.Second
 	}
@@ -95,14 +115,20 @@ type Delivery struct {
 	Subject string
 	// Delivered counts deliveries of this message, this one included.
 	Delivered uint64
-	msg       jetstream.Msg
+	// Stored is when the stream stored the message.
+	Stored time.Time
+	msg    jetstream.Msg
 }
 
 // Handler stores a batch. nil acks every message. An error marked with
-// Permanent makes the consumer retry the batch message by message and
-// dead-letter those that still fail permanently. Any other error is taken
-// as passing (a database restarting): the batch is retried with backoff,
-// its messages kept alive and unacknowledged.
+// Permanent makes the consumer split the batch to find the messages that
+// fail and dead-letter them. Any other error is taken as passing: while
+// BatchOptions.Healthy fails (the database is restarting) the batch is
+// retried in place with backoff, its messages kept alive; on a healthy
+// store it is tried Attempts times, then split, and each message that still
+// fails is handed back with a delay, so it goes behind the others and costs
+// one delivery, until MaxDeliver or MaxAge dead-letters it. No error class
+// keeps a message for ever or holds up the messages behind it.
 type Handler func(ctx context.Context, batch []Delivery) error
 
 type permanentError struct{ err error }
@@ -131,6 +157,13 @@ func IsPermanent(err error) bool {
 // (or DrainTimeout has passed; what is left unacknowledged is delivered again).
 func (b *Bus) Consume(ctx context.Context, spec ConsumerSpec, opts BatchOptions, h Handler) error {
 	spec, opts = spec.withDefaults(), opts.withDefaults()
+	// A message must be stored or dead-lettered before the stream's age
+	// limit deletes it unseen.
+	if st, err := b.js.Stream(ctx, spec.Stream); err == nil {
+		if limit := st.CachedInfo().Config.MaxAge; limit > 0 && spec.MaxAge >= limit {
+			return fmt.Errorf("consumer %s: max age %s must stay below stream %s's %s", spec.Durable, spec.MaxAge, spec.Stream, limit)
+		}
+	}
 	cons, err := b.js.CreateOrUpdateConsumer(ctx, spec.Stream, jetstream.ConsumerConfig{
 		Durable:        spec.Durable,
 		FilterSubjects: spec.FilterSubjects,
@@ -155,6 +188,10 @@ func (b *Bus) Consume(ctx context.Context, spec ConsumerSpec, opts BatchOptions,
 		}
 	}()
 	defer close(stopped)
+	lagCtx, stopLag := context.WithCancel(ctx)
+	lagDone := make(chan struct{})
+	go func() { defer close(lagDone); b.watchLag(lagCtx, spec, opts.Metrics) }()
+	defer func() { stopLag(); <-lagDone }()
 
 	flushCtx, cancelFlush := context.WithCancel(context.WithoutCancel(ctx))
 	defer cancelFlush()
@@ -195,7 +232,12 @@ func (b *Bus) Consume(ctx context.Context, spec ConsumerSpec, opts BatchOptions,
 			}
 			continue
 		}
-		d, reason := decode(msg)
+		d, reason, err := b.decode(ctx, msg)
+		if err != nil {
+			b.log.Warn("message not readable yet; handed back", "consumer", spec.Durable, "err", err)
+			_ = msg.NakWithDelay(retryDelay(d.Delivered))
+			continue
+		}
 		if reason == "" && d.Delivered > uint64(spec.MaxDeliver) {
 			reason = fmt.Sprintf("delivered %d times without being stored", d.Delivered-1)
 		}
@@ -226,24 +268,35 @@ func (b *Bus) Consume(ctx context.Context, spec ConsumerSpec, opts BatchOptions,
 	return nil
 }
 
-// decode turns a message into a Delivery, or says why it cannot.
-func decode(msg jetstream.Msg) (Delivery, string) {
-	d := Delivery{Data: msg.Data(), Subject: msg.Subject(), msg: msg, Delivered: 1}
+// decode turns a message into a Delivery, or says why it never will
+// (reason), or why it cannot yet (err: its claim check is out of reach).
+func (b *Bus) decode(ctx context.Context, msg jetstream.Msg) (Delivery, string, error) {
+	d := Delivery{Data: msg.Data(), Subject: msg.Subject(), msg: msg, Delivered: 1, Stored: time.Now()}
 	if md, err := msg.Metadata(); err == nil {
-		d.Delivered = md.NumDelivered
+		d.Delivered, d.Stored = md.NumDelivered, md.Timestamp
 	}
 	if t := msg.Headers().Get(events.HeaderType); t != "" && t != events.MessageType {
-		return d, fmt.Sprintf("message type %q, want %q", t, events.MessageType)
+		return d, fmt.Sprintf("message type %q, want %q", t, events.MessageType), nil
+	}
+	if sha := msg.Headers().Get(HeaderClaimCheck); sha != "" {
+		data, err := b.redeem(ctx, sha)
+		switch {
+		case errors.Is(err, jetstream.ErrObjectNotFound), errors.Is(err, errClaimMismatch):
+			return d, "claim check: " + err.Error(), nil
+		case err != nil:
+			return d, "", err
+		}
+		d.Data = data
 	}
 	ev := &eventv1.Event{}
-	if err := proto.Unmarshal(msg.Data(), ev); err != nil {
-		return d, "undecodable protobuf: " + err.Error()
+	if err := proto.Unmarshal(d.Data, ev); err != nil {
+		return d, "undecodable protobuf: " + err.Error(), nil
 	}
 	if err := events.Validate(ev); err != nil {
-		return d, "invalid event: " + err.Error()
+		return d, "invalid event: " + err.Error(), nil
 	}
 	d.Event = ev
-	return d, ""
+	return d, "", nil
 }
 
 // flush stores a batch with h and acks it; see Handler for the error rules.
@@ -251,45 +304,47 @@ func (b *Bus) flush(ctx context.Context, spec ConsumerSpec, opts BatchOptions, h
 	stop := keepAlive(batch, spec.AckWait/3)
 	defer stop()
 	start := time.Now()
-	err := retry(ctx, b, spec.Durable, func() error { return h(ctx, batch) })
+	err := b.retryBatch(ctx, spec, opts, h, batch)
 	switch {
 	case err == nil:
-		for _, d := range batch {
-			_ = d.msg.Ack()
-		}
-		opts.Metrics.flushed(len(batch), time.Since(start))
-	case IsPermanent(err):
-		b.log.Warn("batch failed permanently; storing message by message", "consumer", spec.Durable, "messages", len(batch), "err", err)
-		for _, d := range batch {
-			err := retry(ctx, b, spec.Durable, func() error { return h(ctx, []Delivery{d}) })
-			switch {
-			case err == nil:
-				_ = d.msg.Ack()
-				opts.Metrics.flushed(1, 0)
-			case IsPermanent(err):
-				b.deadLetter(ctx, spec, opts.Metrics, d.msg, err.Error())
-			default:
-				_ = d.msg.Nak()
-			}
-		}
-	default:
+		ack(batch, opts.Metrics, time.Since(start))
+	case !IsPermanent(err) && ctx.Err() != nil:
 		// Stopping before the store came back: hand the messages back now
 		// rather than after AckWait.
 		for _, d := range batch {
 			_ = d.msg.Nak()
 		}
+	default:
+		b.log.Warn("batch failed; splitting it to find the messages that fail", "consumer", spec.Durable, "messages", len(batch), "err", err)
+		b.isolate(ctx, spec, opts, h, batch, err)
 	}
 }
 
-// retry runs f until it succeeds, fails permanently, or ctx ends.
-func retry(ctx context.Context, b *Bus, consumer string, f func() error) error {
+func ack(batch []Delivery, m *ConsumerMetrics, took time.Duration) {
+	for _, d := range batch {
+		_ = d.msg.Ack()
+	}
+	m.flushed(len(batch), took)
+}
+
+// retryBatch runs h until it succeeds, fails permanently, fails Attempts
+// times on a healthy store, outlives the batch's MaxAge, or ctx ends.
+func (b *Bus) retryBatch(ctx context.Context, spec ConsumerSpec, opts BatchOptions, h Handler, batch []Delivery) error {
 	backoff := 100 * time.Millisecond
-	for attempt := 1; ; attempt++ {
-		err := f()
+	failures := 0
+	for {
+		err := h(ctx, batch)
 		if err == nil || IsPermanent(err) {
 			return err
 		}
-		b.log.Warn("store failed; retrying", "consumer", consumer, "attempt", attempt, "backoff", backoff, "err", err)
+		outage := opts.Healthy != nil && opts.Healthy(ctx) != nil
+		if !outage {
+			failures++
+		}
+		if failures >= opts.Attempts || time.Since(oldest(batch)) > spec.MaxAge {
+			return err
+		}
+		b.log.Warn("store failed; retrying", "consumer", spec.Durable, "outage", outage, "failures", failures, "backoff", backoff, "err", err)
 		select {
 		case <-ctx.Done():
 			return err
@@ -297,6 +352,56 @@ func retry(ctx context.Context, b *Bus, consumer string, f func() error) error {
 		}
 		backoff = min(2*backoff, 5*time.Second)
 	}
+}
+
+func oldest(batch []Delivery) time.Time {
+	t := batch[0].Stored
+	for _, d := range batch[1:] {
+		if d.Stored.Before(t) {
+			t = d.Stored
+		}
+	}
+	return t
+}
+
+// isolate splits a batch that failed with err in halves until the messages
+// that fail are alone, acks the rest, and gives up on each culprit.
+func (b *Bus) isolate(ctx context.Context, spec ConsumerSpec, opts BatchOptions, h Handler, batch []Delivery, err error) {
+	if len(batch) == 1 {
+		b.giveUp(ctx, spec, opts, batch[0], err)
+		return
+	}
+	mid := len(batch) / 2
+	for _, half := range [][]Delivery{batch[:mid], batch[mid:]} {
+		start := time.Now()
+		if err := h(ctx, half); err != nil {
+			b.isolate(ctx, spec, opts, h, half, err)
+			continue
+		}
+		ack(half, opts.Metrics, time.Since(start))
+	}
+}
+
+// giveUp dead-letters a message that failed alone with err when the failure
+// is permanent or its deliveries or age are spent, and otherwise hands it
+// back with a delay, behind the messages that follow it.
+func (b *Bus) giveUp(ctx context.Context, spec ConsumerSpec, opts BatchOptions, d Delivery, err error) {
+	switch age := time.Since(d.Stored); {
+	case IsPermanent(err):
+		b.deadLetter(ctx, spec, opts.Metrics, d.msg, err.Error())
+	case d.Delivered >= uint64(spec.MaxDeliver):
+		b.deadLetter(ctx, spec, opts.Metrics, d.msg, fmt.Sprintf("failed on each of %d deliveries: %v", d.Delivered, err))
+	case age > spec.MaxAge:
+		b.deadLetter(ctx, spec, opts.Metrics, d.msg, fmt.Sprintf("not stored within %s of its publication: %v", spec.MaxAge, err))
+	default:
+		opts.Metrics.retried()
+		_ = d.msg.NakWithDelay(retryDelay(d.Delivered))
+	}
+}
+
+// retryDelay grows with the deliveries a message has had: 1 s, 2 s, 4 s… up to a minute.
+func retryDelay(delivered uint64) time.Duration {
+	return min(time.Second<<min(max(delivered, 1)-1, 6), time.Minute)
 }
 
 // keepAlive tells the server every interval that the batch is still being
@@ -333,6 +438,7 @@ func (b *Bus) deadLetter(ctx context.Context, spec ConsumerSpec, m *ConsumerMetr
 	if md, err := msg.Metadata(); err == nil {
 		seq, delivered = md.Sequence.Stream, md.NumDelivered
 	}
+	dl.Header.Set(HeaderDeadMsgID, msg.Headers().Get(jetstream.MsgIDHeader))
 	dl.Header.Set(jetstream.MsgIDHeader, spec.Stream+"."+spec.Durable+"."+strconv.FormatUint(seq, 10))
 	dl.Header.Set(HeaderDeadReason, reason)
 	dl.Header.Set(HeaderDeadSubject, msg.Subject())

@@ -9,6 +9,7 @@ import (
 	"io"
 	"os"
 
+	"github.com/nats-io/nats.go"
 	"github.com/nats-io/nats.go/jetstream"
 	eventv1 "github.com/trilens/trilens/proto/trilens/event/v1"
 )
@@ -36,7 +37,13 @@ func (b *Bus) PutDocument(ctx context.Context, name, mediaType string, r io.Read
 	return ref, b.PutDocumentFile(ctx, ref, f)
 }
 
-// PutDocumentFile stores r, whose sha256 and size ref already gives.
+// HeaderTenant names, on a stored document, the tenant that first stored it.
+const HeaderTenant = "Trilens-Tenant"
+
+// PutDocumentFile stores r, whose sha256 and size ref already gives. Under
+// WithTenant a new document counts against the tenant's DocumentQuota and
+// is refused with a *QuotaError past it; a document already stored is not
+// stored nor counted again.
 func (b *Bus) PutDocumentFile(ctx context.Context, ref *eventv1.DocumentRef, r io.Reader) error {
 	store, err := b.js.ObjectStore(ctx, DocumentBucket)
 	if err != nil {
@@ -47,8 +54,20 @@ func (b *Bus) PutDocumentFile(ctx context.Context, ref *eventv1.DocumentRef, r i
 	} else if !errors.Is(err, jetstream.ErrObjectNotFound) {
 		return fmt.Errorf("look up document %s: %w", ref.GetSha256(), err)
 	}
+	tenant := tenantOf(ctx)
+	if tenant != "" {
+		if err := b.addUsage(ctx, tenant, ref.GetSize(), b.cfg.DocumentQuota); err != nil {
+			return err
+		}
+	}
 	meta := jetstream.ObjectMeta{Name: ref.GetSha256(), Description: ref.GetName()}
+	if tenant != "" {
+		meta.Headers = nats.Header{HeaderTenant: []string{tenant}}
+	}
 	if _, err := store.Put(ctx, meta, r); err != nil {
+		if tenant != "" {
+			_ = b.addUsage(context.WithoutCancel(ctx), tenant, -ref.GetSize(), 0)
+		}
 		return fmt.Errorf("store document %s (%d bytes): %w", ref.GetSha256(), ref.GetSize(), err)
 	}
 	return nil

@@ -68,11 +68,16 @@ func Errorf(status int, field, format string, args ...any) *Error {
 }
 
 // WriteError answers with err as JSON: an *Error keeps its status, a body
-// past its limit is 413, anything else is 500 and logged.
+// past its limit is 413, a document past the tenant's quota 507, anything
+// else is 500 and logged.
 func WriteError(w http.ResponseWriter, log *slog.Logger, err error) {
 	var ie *Error
+	var quota *bus.QuotaError
 	switch {
 	case errors.As(err, &ie):
+	case errors.As(err, &quota):
+		// 507: the request is fine, the tenant's document storage is full.
+		ie = &Error{Status: http.StatusInsufficientStorage, Msg: quota.Error()}
 	case errors.Is(err, ErrTooLarge):
 		ie = &Error{Status: http.StatusRequestEntityTooLarge, Msg: err.Error()}
 	default:

@@ -612,6 +612,8 @@ type LoadRun struct {
 	LittlesLawRatio    float64
 	GeneratorSaturated bool
 	Headroom           float64
+	// Absent names the metric columns the report did not give (their 0 is unknown).
+	Absent []string
 }
 
 // LoadRunRows holds load_runs rows column by column.
@@ -642,6 +644,7 @@ type LoadRunRows struct {
 	LittlesLawRatio    []float64   `ch:"littles_law_ratio"`
 	GeneratorSaturated []uint8     `ch:"generator_saturated"`
 	Headroom           []float64   `ch:"headroom"`
+	Absent             [][]string  `ch:"absent"`
 }
 
 // Append adds one row.
@@ -672,6 +675,7 @@ func (r *LoadRunRows) Append(x LoadRun) {
 	r.LittlesLawRatio = append(r.LittlesLawRatio, x.LittlesLawRatio)
 	r.GeneratorSaturated = append(r.GeneratorSaturated, u8(x.GeneratorSaturated))
 	r.Headroom = append(r.Headroom, x.Headroom)
+	r.Absent = append(r.Absent, x.Absent)
 }
 
 func (r *LoadRunRows) Name() string                  { return "load_runs" }
@@ -743,23 +747,26 @@ type WebVitals struct {
 	PerformanceScore  float64
 	Runs              uint32
 	LighthouseVersion string
+	// Absent names the metric columns the report did not give (their 0 is unknown).
+	Absent []string
 }
 
 // WebVitalsRows holds web_vitals rows column by column.
 type WebVitalsRows struct {
 	ScopeColumns
-	URL               []string  `ch:"url"`
-	FormFactor        []string  `ch:"form_factor"`
-	LCPMs             []float64 `ch:"lcp_ms"`
-	CLS               []float64 `ch:"cls"`
-	TBTMs             []float64 `ch:"tbt_ms"`
-	INPMs             []float64 `ch:"inp_ms"`
-	TTFBMs            []float64 `ch:"ttfb_ms"`
-	FCPMs             []float64 `ch:"fcp_ms"`
-	SpeedIndexMs      []float64 `ch:"speed_index_ms"`
-	PerformanceScore  []float64 `ch:"performance_score"`
-	Runs              []uint32  `ch:"runs"`
-	LighthouseVersion []string  `ch:"lighthouse_version"`
+	URL               []string   `ch:"url"`
+	FormFactor        []string   `ch:"form_factor"`
+	LCPMs             []float64  `ch:"lcp_ms"`
+	CLS               []float64  `ch:"cls"`
+	TBTMs             []float64  `ch:"tbt_ms"`
+	INPMs             []float64  `ch:"inp_ms"`
+	TTFBMs            []float64  `ch:"ttfb_ms"`
+	FCPMs             []float64  `ch:"fcp_ms"`
+	SpeedIndexMs      []float64  `ch:"speed_index_ms"`
+	PerformanceScore  []float64  `ch:"performance_score"`
+	Runs              []uint32   `ch:"runs"`
+	LighthouseVersion []string   `ch:"lighthouse_version"`
+	Absent            [][]string `ch:"absent"`
 }
 
 // Append adds one row.
@@ -777,6 +784,7 @@ func (r *WebVitalsRows) Append(x WebVitals) {
 	r.PerformanceScore = append(r.PerformanceScore, x.PerformanceScore)
 	r.Runs = append(r.Runs, x.Runs)
 	r.LighthouseVersion = append(r.LighthouseVersion, x.LighthouseVersion)
+	r.Absent = append(r.Absent, x.Absent)
 }
 
 func (r *WebVitalsRows) Name() string                  { return "web_vitals" }

@@ -14,6 +14,7 @@ import (
 	"time"
 
 	"github.com/prometheus/client_golang/prometheus"
+	"github.com/trilens/trilens/pkg/bus"
 	"github.com/trilens/trilens/pkg/collect"
 	"github.com/trilens/trilens/pkg/server"
 	eventv1 "github.com/trilens/trilens/proto/trilens/event/v1"
@@ -133,7 +134,7 @@ func (c *Collector) ingest(r *http.Request, endpoint, mediaType string, decode d
 	evs := build(reportID)
 	resp.SHA256, resp.ReportID, resp.Bytes, resp.Events = sum, reportID, counted.n, len(evs)
 	if sp != nil && sp.ok() {
-		ref, err := c.putDocument(r, sp, req.Name, endpoint, mediaType)
+		ref, err := c.putDocument(r, sp, req.Tenant, req.Name, endpoint, mediaType)
 		if err != nil {
 			return Response{}, err
 		}
@@ -187,7 +188,7 @@ func (b *boundedReader) Read(p []byte) (int, error) {
 	return n, err
 }
 
-func (c *Collector) putDocument(r *http.Request, sp *spool, name, endpoint, mediaType string) (*eventv1.DocumentRef, error) {
+func (c *Collector) putDocument(r *http.Request, sp *spool, tenant, name, endpoint, mediaType string) (*eventv1.DocumentRef, error) {
 	f, err := sp.reader()
 	if err != nil {
 		return nil, err
@@ -195,7 +196,7 @@ func (c *Collector) putDocument(r *http.Request, sp *spool, name, endpoint, medi
 	if name == "" {
 		name = endpoint
 	}
-	ref, err := c.set.Publisher.PutDocument(r.Context(), name, mediaType, f)
+	ref, err := c.set.Publisher.PutDocument(bus.WithTenant(r.Context(), tenant), name, mediaType, f)
 	if err != nil {
 		return nil, fmt.Errorf("store document: %w", err)
 	}

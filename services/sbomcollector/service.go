@@ -17,6 +17,7 @@ import (
 
 	"github.com/prometheus/client_golang/prometheus"
 
+	"github.com/trilens/trilens/pkg/bus"
 	"github.com/trilens/trilens/pkg/collect"
 	"github.com/trilens/trilens/pkg/events"
 	"github.com/trilens/trilens/pkg/server"
@@ -149,7 +150,7 @@ func (c *Collector) ingestSBOM(r *http.Request) (any, error) {
 		return nil, err
 	}
 	ctx := r.Context()
-	ref, err := c.set.Publisher.PutDocument(ctx, "sbom/"+sum, doc.MediaType, tmp)
+	ref, err := c.set.Publisher.PutDocument(bus.WithTenant(ctx, req.Tenant), "sbom/"+sum, doc.MediaType, tmp)
 	if err != nil {
 		return nil, fmt.Errorf("store document: %w", err)
 	}
@@ -273,7 +274,7 @@ func (c *Collector) ingestAttestation(r *http.Request) (any, error) {
 	sum := sha256.Sum256(doc)
 	docSum := hex.EncodeToString(sum[:])
 	ctx := r.Context()
-	ref, err := c.set.Publisher.PutDocument(ctx, "attestation/"+docSum, "application/json", bytes.NewReader(doc))
+	ref, err := c.set.Publisher.PutDocument(bus.WithTenant(ctx, req.Tenant), "attestation/"+docSum, "application/json", bytes.NewReader(doc))
 	if err != nil {
 		return nil, fmt.Errorf("store document: %w", err)
 	}

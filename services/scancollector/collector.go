@@ -16,6 +16,7 @@ import (
 	"time"
 
 	"github.com/prometheus/client_golang/prometheus"
+	"github.com/trilens/trilens/pkg/bus"
 	"github.com/trilens/trilens/pkg/collect"
 	"github.com/trilens/trilens/pkg/events"
 	"github.com/trilens/trilens/pkg/server"
@@ -167,7 +168,7 @@ func (c *Collector) ingest(r *http.Request) (*Accepted, string, int64, error) {
 	if name == "" {
 		name = format + "-" + sum[:12] + ext(prefix)
 	}
-	doc, err := c.putDocument(ctx, &eventv1.DocumentRef{Sha256: sum, Size: counted.n, MediaType: mediaType(format, prefix), Name: name}, tmp)
+	doc, err := c.putDocument(bus.WithTenant(ctx, req.Tenant), &eventv1.DocumentRef{Sha256: sum, Size: counted.n, MediaType: mediaType(format, prefix), Name: name}, tmp)
 	if err != nil {
 		return nil, format, counted.n, fmt.Errorf("store document: %w", err)
 	}

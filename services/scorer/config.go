@@ -21,6 +21,10 @@ type Config struct {
 	// SweepInterval is how often expired waivers are recorded and notified
 	// when no evidence arrives (reads never write).
 	SweepInterval time.Duration `yaml:"sweep_interval"`
+	// MaxAge bounds how long evidence that keeps failing is retried, a
+	// ClickHouse outage included, before it is dead-lettered (and can be
+	// replayed). It stays far below the evidence stream's age limit.
+	MaxAge time.Duration `yaml:"max_age"`
 }
 
 // RegisterFlags sets the defaults and binds the flags under prefix.
@@ -31,6 +35,7 @@ func (c *Config) RegisterFlags(prefix string, fs *flag.FlagSet) {
 	fs.DurationVar(&c.AckWait, prefix+"ack-wait", 30*time.Second, "time before unacknowledged evidence is delivered again")
 	fs.IntVar(&c.MaxDeliver, prefix+"max-deliver", 10, "deliveries before a message is dead-lettered")
 	fs.DurationVar(&c.SweepInterval, prefix+"sweep-interval", time.Minute, "how often expired waivers are swept when no evidence arrives")
+	fs.DurationVar(&c.MaxAge, prefix+"max-age", 24*time.Hour, "how long failing evidence is retried, an outage included, before it is dead-lettered")
 }
 
 // Validate reports unusable settings.
@@ -53,6 +58,9 @@ func (c *Config) Validate() error {
 	}
 	if c.MaxDeliver < 1 {
 		errs = append(errs, errors.New("max_deliver: must be at least 1"))
+	}
+	if c.MaxAge <= 0 {
+		errs = append(errs, errors.New("max_age: must be positive"))
 	}
 	return errors.Join(errs...)
 }

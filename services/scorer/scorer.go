@@ -75,6 +75,7 @@ func (s *Scorer) Start(context.Context) error {
 		Durable:    s.cfg.Durable,
 		AckWait:    s.cfg.AckWait,
 		MaxDeliver: s.cfg.MaxDeliver,
+		MaxAge:     s.cfg.MaxAge,
 	}
 	opts := bus.BatchOptions{
 		MaxRows:     s.cfg.BatchRows,
@@ -82,6 +83,9 @@ func (s *Scorer) Start(context.Context) error {
 		MaxWait:     s.cfg.BatchWait,
 		Rows:        evidence.RowCount,
 		Metrics:     s.metrics,
+		// While ClickHouse does not answer, batches wait in place: an outage
+		// is not the evidence's fault and must not spend its deliveries.
+		Healthy: s.set.Store.Ping,
 	}
 	go func() { s.done <- s.set.Bus.Consume(ctx, spec, opts, s.handle) }()
 	s.sweeping.Add(1)
@@ -131,7 +135,8 @@ func (s *Scorer) Stop(ctx context.Context) error {
 
 // handle stores a batch: raw rows first, then derived state. A ClickHouse
 // that is down or restarting is a passing error (the batch is retried); bad
-// data is permanent (the culprit is dead-lettered).
+// data is permanent (the culprit is dead-lettered). Whatever the class, the
+// bus bounds a message's deliveries and age.
 func (s *Scorer) handle(ctx context.Context, batch []bus.Delivery) error {
 	var rows evidence.Rows
 	evs := make([]*eventv1.Event, len(batch))

@@ -30,7 +30,7 @@ func newMetrics(reg prometheus.Registerer, queued func() float64) *metrics {
 			Name: "trilens_tracecollector_traces_total", Help: "Traces analysed by outcome (complete, evicted early, late for a closed window).",
 		}, []string{"outcome"}),
 		published: prometheus.NewCounterVec(prometheus.CounterOpts{
-			Name: "trilens_tracecollector_events_total", Help: "Events by kind and outcome (published, failed, dropped).",
+			Name: "trilens_tracecollector_events_total", Help: "Events by kind and outcome (published, failed, refused, dropped).",
 		}, []string{"kind", "outcome"}),
 		queued: prometheus.NewGaugeFunc(prometheus.GaugeOpts{
 			Name: "trilens_tracecollector_queued_spans", Help: "Spans accepted and waiting for a shard.",

@@ -7,6 +7,7 @@ import (
 	"strconv"
 	"time"
 
+	"github.com/trilens/trilens/pkg/bus"
 	"github.com/trilens/trilens/pkg/events"
 	eventv1 "github.com/trilens/trilens/proto/trilens/event/v1"
 	tracev1 "github.com/trilens/trilens/proto/trilens/trace/v1"
@@ -104,24 +105,54 @@ func (o *outbox) send(ctx context.Context, evs []*eventv1.Event) error {
 	o.pending = append(o.pending, evs...)
 	if over := len(o.pending) - maxPending; over > 0 {
 		o.c.log.Error("bus unavailable too long: dropping the oldest trace events", "events", over)
-		for _, ev := range o.pending[:over] {
-			o.c.metrics.published.WithLabelValues(events.KindName(ev.GetEnvelope().GetKind()), "dropped").Inc()
-		}
+		o.count(o.pending[:over], "dropped")
 		o.pending = slices.Delete(o.pending, 0, over)
 	}
 	for len(o.pending) > 0 {
 		n := min(len(o.pending), 256)
-		if err := o.c.set.Publisher.Publish(ctx, o.pending[:n]...); err != nil {
-			for _, ev := range o.pending[:n] {
-				o.c.metrics.published.WithLabelValues(events.KindName(ev.GetEnvelope().GetKind()), "failed").Inc()
+		err := o.c.set.Publisher.Publish(ctx, o.pending[:n]...)
+		if err != nil && bus.Refused(err) {
+			// Sent again unchanged it would be refused again and hold the
+			// queue for ever: find the events refused and drop them, loudly.
+			if err := o.dropRefused(ctx, n); err != nil {
+				return err
 			}
+			continue
+		}
+		if err != nil {
+			o.count(o.pending[:n], "failed")
 			return err
 		}
-		for _, ev := range o.pending[:n] {
-			o.c.metrics.published.WithLabelValues(events.KindName(ev.GetEnvelope().GetKind()), "published").Inc()
-		}
+		o.count(o.pending[:n], "published")
 		o.pending = o.pending[n:]
 	}
 	o.pending = nil
 	return nil
+}
+
+// dropRefused publishes the first n pending events one by one and removes
+// them from the queue, counting those the bus refused. A passing failure
+// stops it with the rest still queued.
+func (o *outbox) dropRefused(ctx context.Context, n int) error {
+	for range n {
+		ev := o.pending[0]
+		err := o.c.set.Publisher.Publish(ctx, ev)
+		switch {
+		case err == nil:
+			o.count(o.pending[:1], "published")
+		case bus.Refused(err):
+			o.c.log.Error("trace event refused by the bus; dropped", "event", ev.GetEnvelope().GetEventId(), "err", err)
+			o.count(o.pending[:1], "refused")
+		default:
+			return err
+		}
+		o.pending = o.pending[1:]
+	}
+	return nil
+}
+
+func (o *outbox) count(evs []*eventv1.Event, outcome string) {
+	for _, ev := range evs {
+		o.c.metrics.published.WithLabelValues(events.KindName(ev.GetEnvelope().GetKind()), outcome).Inc()
+	}
 }

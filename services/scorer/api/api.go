@@ -32,6 +32,7 @@ func New(card *scorecard.Service, log *slog.Logger) *Handler {
 //
 //	GET    /v1/scorecard   every gap of all lenses, most expensive first
 //	GET    /v1/gate        the same with only the blocking gaps: what a CI gate reads
+//	                       (?on_unknown=fail makes a budget on an unmeasured metric block; default warn)
 //	GET    /v1/kpis        the history of KPI points
 //	GET    /v1/findings    scorecard items filtered by lens, kind, owner, status
 //	GET    /v1/verdicts    verdicts, newest first
@@ -56,8 +57,12 @@ func (p *Handler) Register(mux server.Router) {
 
 func filterOf(w http.ResponseWriter, q url.Values) (scorecard.Filter, bool) {
 	t, ok := respond.Tenant(w, q)
+	if on := q.Get("on_unknown"); ok && on != "" && on != scorecard.OnUnknownWarn && on != scorecard.OnUnknownFail {
+		respond.JSON(w, http.StatusBadRequest, respond.Error{Error: "on_unknown: want warn or fail", Field: "on_unknown"})
+		return scorecard.Filter{}, false
+	}
 	return scorecard.Filter{Tenant: t, Repository: q.Get("repo"), Service: q.Get("service"), Branch: q.Get("branch"), Commit: q.Get("commit"),
-		Release: q.Get("release")}, ok
+		Release: q.Get("release"), OnUnknown: q.Get("on_unknown")}, ok
 }
 
 func (p *Handler) fail(w http.ResponseWriter, what string, err error) {

@@ -334,6 +334,7 @@ func (r *Rows) AddLoadRun(scope store.Scope, p *eventv1.Event_LoadRun) {
 			LittlesLawRatio:    capa.GetLittlesLawRatio(),
 			GeneratorSaturated: capa.GetGeneratorSaturated(),
 			Headroom:           capa.GetHeadroom(),
+			Absent:             NonNil(s.GetAbsent()),
 		})
 	}
 	for i, s := range run.GetSteps() {
@@ -368,6 +369,7 @@ func (r *Rows) addWebVitals(scope store.Scope, p *eventv1.Event_WebVitals) {
 		PerformanceScore:  w.GetPerformanceScore(),
 		Runs:              w.GetRuns(),
 		LighthouseVersion: w.GetLighthouseVersion(),
+		Absent:            NonNil(w.GetAbsent()),
 	})
 }
 

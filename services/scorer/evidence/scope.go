@@ -92,6 +92,10 @@ func ObservedAt(env *eventv1.Envelope) time.Time {
 }
 
 // StatusOf is a KPI point's status.
+// StatusUnknown is the status of a budget on a metric the evidence did not
+// measure: absent is not zero, so it neither passes nor fails.
+const StatusUnknown = "unknown"
+
 func StatusOf(pass bool) string {
 	if pass {
 		return "pass"

@@ -7,6 +7,7 @@ package load
 import (
 	"context"
 	"fmt"
+	"slices"
 	"strings"
 
 	"github.com/trilens/trilens/pkg/bus"
@@ -192,25 +193,36 @@ func (p *KPIs) loadPoints(rows *store.KPIPointRows, env *eventv1.Envelope, run *
 	t, _ := p.policy.ScalabilityFor(run.GetTestName(), sub.GetService(), sub.GetJourney())
 	scope, test := evidence.ScopeOf(env), run.GetTestName()
 	owner := p.owner(sub)
-	add := func(kpi string, value, budget float64, pass bool) {
+	add := func(kpi string, value, budget float64, pass, known bool) {
+		status := evidence.StatusUnknown
+		if known {
+			status = evidence.StatusOf(pass)
+		}
 		rows.Append(store.KPIPoint{Scope: scope, Lens: loadLens, KPI: kpi, KPIScope: test, Value: value, Budget: budget,
-			Status: evidence.StatusOf(pass), Owner: owner, EvidenceIDs: []string{env.GetEventId()}})
+			Status: status, Owner: owner, EvidenceIDs: []string{env.GetEventId()}})
 	}
 	all := wholeRun(run)
 	c := capacityOf(run, t)
+	// Without steps the whole run's p95 and error rate judge the capacity:
+	// when the report did not give one the budget checks, capacity is unknown.
+	p95Known, errKnown := true, all != nil && !slices.Contains(all.GetAbsent(), "failed_rate")
+	if len(run.GetSteps()) == 0 && all != nil {
+		p95Known = !slices.Contains(all.GetAbsent(), "p95_ms")
+	}
+	capKnown := (p95Known || t.P95AtPeakMs <= 0) && (errKnown || t.ErrorRate <= 0 || len(run.GetSteps()) > 0)
 	if t.P95AtPeakMs > 0 {
-		add(KPILoadP95AtPeak, c.P95AtPeak, t.P95AtPeakMs, c.PeakReached && c.P95AtPeak <= t.P95AtPeakMs)
+		add(KPILoadP95AtPeak, c.P95AtPeak, t.P95AtPeakMs, c.PeakReached && c.P95AtPeak <= t.P95AtPeakMs, p95Known)
 	}
 	if t.PeakRPS > 0 {
 		need := t.PeakRPS * (1 + t.MinHeadroom)
-		add(KPILoadMaxSustainableRPS, c.MaxSustainableRPS, need, c.MaxSustainableRPS >= need)
-		add(KPILoadHeadroom, c.Headroom, t.MinHeadroom, c.MaxSustainableRPS > 0 && c.Headroom >= t.MinHeadroom)
+		add(KPILoadMaxSustainableRPS, c.MaxSustainableRPS, need, c.MaxSustainableRPS >= need, capKnown)
+		add(KPILoadHeadroom, c.Headroom, t.MinHeadroom, c.MaxSustainableRPS > 0 && c.Headroom >= t.MinHeadroom, capKnown)
 		if c.MaxSustainableRPS > 0 && t.UtilisationCeiling > 0 {
-			add(KPILoadUtilisationAtPeak, c.Utilisation, t.UtilisationCeiling, c.Utilisation <= t.UtilisationCeiling)
+			add(KPILoadUtilisationAtPeak, c.Utilisation, t.UtilisationCeiling, c.Utilisation <= t.UtilisationCeiling, capKnown)
 		}
 	}
 	if t.ErrorRate > 0 && all != nil {
-		add(KPILoadErrorRate, all.GetFailedRate(), t.ErrorRate, all.GetFailedRate() <= t.ErrorRate)
+		add(KPILoadErrorRate, all.GetFailedRate(), t.ErrorRate, all.GetFailedRate() <= t.ErrorRate, errKnown)
 	}
 	failed := 0.0
 	for _, th := range run.GetThresholds() {
@@ -218,38 +230,44 @@ func (p *KPIs) loadPoints(rows *store.KPIPointRows, env *eventv1.Envelope, run *
 			failed++
 		}
 	}
-	add(KPILoadThresholdsFailed, failed, 0, failed == 0)
+	add(KPILoadThresholdsFailed, failed, 0, failed == 0, true)
 	sat := 0.0
 	if run.GetCapacity().GetGeneratorSaturated() {
 		sat = 1
 	}
-	add(KPILoadGeneratorSat, sat, 0, sat == 0)
+	add(KPILoadGeneratorSat, sat, 0, sat == 0, true)
 	return c
 }
 
 func (p *KPIs) webPoints(rows *store.KPIPointRows, env *eventv1.Envelope, w *loadtestv1.WebVitals) {
 	b, _ := p.policy.WebVitalsFor(w.GetUrl())
 	scope, owner := evidence.ScopeOf(env), p.owner(env.GetSubject())
-	add := func(kpi string, value, budget float64, pass bool) {
+	add := func(kpi, field string, value, budget float64, pass bool) {
+		status := evidence.StatusOf(pass)
+		if slices.Contains(w.GetAbsent(), field) {
+			status = evidence.StatusUnknown
+		}
 		rows.Append(store.KPIPoint{Scope: scope, Lens: webLens, KPI: kpi, KPIScope: w.GetUrl(), Value: value, Budget: budget,
-			Status: evidence.StatusOf(pass), Owner: owner, EvidenceIDs: []string{env.GetEventId()}})
+			Status: status, Owner: owner, EvidenceIDs: []string{env.GetEventId()}})
 	}
-	upTo := func(kpi string, value, budget float64) {
+	upTo := func(kpi, field string, value, budget float64) {
 		if budget > 0 {
-			add(kpi, value, budget, value <= budget)
+			add(kpi, field, value, budget, value <= budget)
 		}
 	}
-	upTo(KPIWebLCP, w.GetLcpMs(), b.LCPMs)
-	if w.GetInpMs() > 0 { // only timespan reports measure INP
-		upTo(KPIWebINP, w.GetInpMs(), b.INPMs)
+	upTo(KPIWebLCP, "lcp_ms", w.GetLcpMs(), b.LCPMs)
+	// Only a user-flow timespan measures INP: a navigation report lacking it
+	// is not a gap, so it has no point rather than an unknown one.
+	if w.GetInpMs() > 0 && !slices.Contains(w.GetAbsent(), "inp_ms") {
+		upTo(KPIWebINP, "inp_ms", w.GetInpMs(), b.INPMs)
 	}
-	upTo(KPIWebTBT, w.GetTbtMs(), b.TBTMs)
-	upTo(KPIWebCLS, w.GetCls(), b.CLS)
-	upTo(KPIWebTTFB, w.GetTtfbMs(), b.TTFBMs)
+	upTo(KPIWebTBT, "tbt_ms", w.GetTbtMs(), b.TBTMs)
+	upTo(KPIWebCLS, "cls", w.GetCls(), b.CLS)
+	upTo(KPIWebTTFB, "ttfb_ms", w.GetTtfbMs(), b.TTFBMs)
 	if b.MinPerformanceScore > 0 {
 		// Lighthouse scores 0-1; the policy, like its report UI, 0-100.
 		score := 100 * w.GetPerformanceScore()
-		add(KPIWebScore, score, b.MinPerformanceScore, score >= b.MinPerformanceScore)
+		add(KPIWebScore, "performance_score", score, b.MinPerformanceScore, score >= b.MinPerformanceScore)
 	}
 }
 
@@ -325,6 +343,9 @@ func (p *KPIs) regressions(ctx context.Context, env *eventv1.Envelope, run *load
 	rule := regressionRule{MinSamples: reg.MinSamples, Threshold: reg.Threshold, Confidence: reg.Confidence}
 	var out []*eventv1.Event
 	for i, k := range regressionKPIs {
+		if slices.Contains(all.GetAbsent(), k.column) {
+			continue // a figure the report did not give is no regression
+		}
 		if current[i] == 0 && k.column != "failed_rate" {
 			continue // a figure the format did not carry (p99 without summaryTrendStats)
 		}

@@ -35,7 +35,17 @@ type Filter struct {
 	Branch     string `json:"branch,omitempty"`
 	Commit     string `json:"commit,omitempty"`
 	Release    string `json:"release,omitempty"`
+	// OnUnknown is what a budget on a metric the evidence did not measure
+	// does to the gate: OnUnknownWarn (the default, "") lists it without
+	// blocking, OnUnknownFail blocks.
+	OnUnknown string `json:"on_unknown,omitempty"`
 }
+
+// Gate behaviours on a KPI whose status is unknown.
+const (
+	OnUnknownWarn = "warn"
+	OnUnknownFail = "fail"
+)
 
 // Item is one gap on the scorecard: a KPI over budget, an open finding or a
 // regression verdict, with its owner, severity and cost.
@@ -47,7 +57,7 @@ type Item struct {
 	Title   string  `json:"title"`
 	Service string  `json:"service,omitempty"`
 	Journey string  `json:"journey,omitempty"`
-	Status  string  `json:"status"` // fail or warn (KPIs, verdicts); new, open or reopened (findings)
+	Status  string  `json:"status"` // fail, warn or unknown (KPIs, verdicts); new, open or reopened (findings)
 	Value   float64 `json:"value,omitempty"`
 	Budget  float64 `json:"budget,omitempty"`
 	// Severity is the scanner's (findings).
@@ -259,7 +269,11 @@ func (b *builder) kpiItems(ctx context.Context, f Filter, now time.Time, card *S
 			it.FirstSeen = lastPass
 		}
 		it.Title = fmt.Sprintf("%s %s: %.4g against a budget of %.4g", it.Scope, it.Key, it.Value, it.Budget)
-		if it.Status == "fail" && !itemisedElsewhere(it.Key) {
+		if it.Status == evidence.StatusUnknown {
+			it.Value = 0
+			it.Title = fmt.Sprintf("%s %s: unknown (not measured) against a budget of %.4g", it.Scope, it.Key, it.Budget)
+		}
+		if (it.Status == "fail" || it.Status == evidence.StatusUnknown && f.OnUnknown == OnUnknownFail) && !itemisedElsewhere(it.Key) {
 			it.Breaks = it.Key
 		}
 		it.Owner = owners.Of(b.pol, it.Owner, "", it.Journey, it.Service)

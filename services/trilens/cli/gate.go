@@ -18,6 +18,7 @@ import (
 	"github.com/spf13/cobra"
 	"github.com/trilens/trilens/pkg/policy"
 	"github.com/trilens/trilens/services/scorer/scan"
+	"github.com/trilens/trilens/services/scorer/scorecard"
 )
 
 // gateOptions are the flags of `trilens gate`.
@@ -29,6 +30,7 @@ type gateOptions struct {
 	format     string
 	wait       time.Duration
 	allLenses  bool
+	onUnknown  string
 }
 
 // newGateCommand is `trilens gate [FILE...]`.
@@ -63,10 +65,14 @@ collector or the scorer could not be reached or did not score in time.`,
 	f.StringVar(&o.format, "format", "table", "output: table, json or markdown")
 	f.DurationVar(&o.wait, "wait", 5*time.Minute, "how long to wait for the reports to be scored")
 	f.BoolVar(&o.allLenses, "all-lenses", true, "gate on every lens: KPI budgets, regressions and the risk ledger's waivers (scorer GET /v1/gate); false gates on the security budgets only")
+	f.StringVar(&o.onUnknown, "on-unknown", scorecard.OnUnknownWarn, "a budget on a metric the evidence did not measure: warn (listed, not blocking) or fail (blocks)")
 	return cmd
 }
 
 func runGate(cmd *cobra.Command, o *gateOptions, files []string) error {
+	if o.onUnknown != scorecard.OnUnknownWarn && o.onUnknown != scorecard.OnUnknownFail {
+		return &ExitError{Code: ExitUsage, Err: fmt.Errorf("--on-unknown %q: want warn or fail", o.onUnknown)}
+	}
 	if !slices.Contains([]string{"table", "json", "markdown"}, o.format) {
 		return &ExitError{Code: ExitUsage, Err: fmt.Errorf("--format %q: want table, json or markdown", o.format)}
 	}

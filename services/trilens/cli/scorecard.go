@@ -311,7 +311,7 @@ func mergeLensGate(ctx context.Context, o *gateOptions, res *GateResult, now tim
 		named[v.Fingerprint] = true
 	}
 	res.Violations = kept
-	q := url.Values{"limit": {"1000"}}
+	q := url.Values{"limit": {"1000"}, "on_unknown": {o.onUnknown}}
 	for k, v := range map[string]string{"repo": o.sub.Repo, "service": o.sub.Service, "branch": o.sub.Branch, "commit": o.sub.Commit} {
 		if v != "" {
 			q.Set(k, v)
