@@ -21,6 +21,10 @@ type OpenFinding struct {
 	Package, Installed, Path          string
 	Line                              uint32
 	LastReportID                      string
+	// Sources are the tools that report the finding now; Reachability is
+	// what govulncheck says of it (called, imported, required, "").
+	Sources      []string
+	Reachability string
 }
 
 // OpenFindings reads the findings of the selector's scope (its commit aside)
@@ -28,7 +32,7 @@ type OpenFinding struct {
 func OpenFindings(ctx context.Context, st *store.Store, sel evidence.Selector) ([]OpenFinding, error) {
 	where, args := sel.Where(false)
 	q := `SELECT service, tool, fingerprint, state, first_seen, severity, category, rule_id, title, cvss_score,
-		aliases, package_name, installed_version, path, start_line, last_report_id
+		aliases, package_name, installed_version, path, start_line, last_report_id, sources, reachability
 		FROM ` + st.Database() + `.finding_lifecycle FINAL WHERE ` + where + ` AND state != '` + StateFixed + `'`
 	rows, err := st.Conn().Query(ctx, q, args...)
 	if err != nil {
@@ -39,8 +43,12 @@ func OpenFindings(ctx context.Context, st *store.Store, sel evidence.Selector) (
 	for rows.Next() {
 		var f OpenFinding
 		if err := rows.Scan(&f.Service, &f.Tool, &f.Fingerprint, &f.State, &f.FirstSeen, &f.Severity, &f.Category,
-			&f.RuleID, &f.Title, &f.CVSS, &f.Aliases, &f.Package, &f.Installed, &f.Path, &f.Line, &f.LastReportID); err != nil {
+			&f.RuleID, &f.Title, &f.CVSS, &f.Aliases, &f.Package, &f.Installed, &f.Path, &f.Line, &f.LastReportID,
+			&f.Sources, &f.Reachability); err != nil {
 			return nil, err
+		}
+		if len(f.Sources) == 0 { // stored before findings had sources
+			f.Sources = []string{f.Tool}
 		}
 		out = append(out, f)
 	}
