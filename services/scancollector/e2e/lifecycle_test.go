@@ -17,8 +17,8 @@ import (
 )
 
 // post sends a report with the query q and waits until the scorer has
-// applied its lifecycle; it answers the report id.
-func (r *rig) post(t *testing.T, doc []byte, q url.Values) string {
+// applied its lifecycle.
+func (r *rig) post(t *testing.T, doc []byte, q url.Values) *scancollector.Accepted {
 	t.Helper()
 	resp, err := http.Post(r.url+"/v1/scans?"+q.Encode(), "application/octet-stream", bytes.NewReader(doc))
 	if err != nil {
@@ -40,7 +40,7 @@ func (r *rig) post(t *testing.T, doc []byte, q url.Values) string {
 		}
 		time.Sleep(20 * time.Millisecond)
 	}
-	return acc.ReportID
+	return &acc
 }
 
 func subject(repo, commit string, kv ...string) url.Values {
@@ -219,5 +219,53 @@ func TestFailedRunMarksNothingFixed(t *testing.T) {
 	r.post(t, variant(10, true), subject(repo, "c3"))
 	if got := r.states(t, repo); got["fixed"] == 0 || got["fixed"]+got["open"] != all {
 		t.Fatalf("after a successful run with 10 of %d results: states %v, want the rest of %d fixed", len(results), got, all)
+	}
+}
+
+// gosec run per Go module of this repository (eight modules with findings,
+// two without), each report with its module as scope root as the CLI's
+// --scope-root=@dir sends it: for one commit and for the next, no module's
+// report marks another's findings fixed. The same reports without their
+// scope do, which is what the scope is for.
+func TestPerModuleReportsMarkNothingFixed(t *testing.T) {
+	r := newRig(t)
+	dir := filepath.Join("testdata", "gosec-modules")
+	var modules []string
+	err := filepath.WalkDir(dir, func(p string, d os.DirEntry, err error) error {
+		if err == nil && d.Name() == "gosec.sarif" {
+			rel, _ := filepath.Rel(dir, filepath.Dir(p))
+			modules = append(modules, filepath.ToSlash(rel))
+		}
+		return err
+	})
+	if err != nil || len(modules) != 10 {
+		t.Fatalf("modules %v: %v", modules, err)
+	}
+	submit := func(repo, commit string, scoped bool) (total uint64) {
+		for _, m := range modules {
+			doc, err := os.ReadFile(filepath.Join(dir, m, "gosec.sarif"))
+			if err != nil {
+				t.Fatal(err)
+			}
+			q := subject(repo, commit, "name", "gosec.sarif")
+			if scoped {
+				q.Set("scope_root", m)
+			}
+			total += uint64(r.post(t, doc, q).Rows)
+		}
+		return total
+	}
+	total := submit("trilens/scoped", "c1", true)
+	if got := r.states(t, "trilens/scoped"); got["new"] != total || got["fixed"] != 0 || total < 100 {
+		t.Fatalf("after one commit: states %v, want all %d findings new, none fixed", got, total)
+	}
+	submit("trilens/scoped", "c2", true)
+	if got := r.states(t, "trilens/scoped"); got["open"] != total || got["fixed"] != 0 {
+		t.Fatalf("after the next commit: states %v, want all %d findings open, none fixed", got, total)
+	}
+
+	submit("trilens/unscoped", "c1", false)
+	if got := r.states(t, "trilens/unscoped"); got["fixed"] == 0 {
+		t.Fatalf("unscoped reports: states %v, want the modules to fix each other's findings", got)
 	}
 }

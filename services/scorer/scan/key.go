@@ -1,6 +1,7 @@
 package scan
 
 import (
+	pathpkg "path"
 	"regexp"
 	"slices"
 	"strconv"
@@ -13,24 +14,31 @@ import (
 //
 //	vulnerability in a package  vuln|<id>|<package>|<version>|<location>
 //	secret                      secret|<rule class>|<file>|<line>
-//	anything else               tool|<tool>|<fingerprint>
+//	anything else               tool|<tool>|<scope>|<fingerprint>
 //
 // <id> is the smallest CVE among the rule id and aliases, else the smallest
 // GHSA, else the smallest id: Grype names a GHSA with its CVE as related,
 // Trivy the CVE. <location> is the file holding the package with its
 // leading "/" or "./" dropped, and empty for OS packages, which tools place
 // differently (Grype at the package database, Trivy at the image's OS).
-// Secrets have no commit in the key: the lifecycle already is per branch.
+// Files are under the run's root (scope), which tools run per module leave
+// out of their paths. Secrets have no commit in the key: the lifecycle
+// already is per branch.
 
-// FindingKey is the key of a finding of tool.
-func FindingKey(tool, fingerprint, category, ruleID string, aliases []string, pkg, version, path string, line uint32) string {
+// FindingKey is the key of a finding of tool in a run's scope (root: its root).
+func FindingKey(tool, scope, root, fingerprint, category, ruleID string, aliases []string, pkg, version, path string, line uint32) string {
 	switch {
 	case category == "vulnerability" && pkg != "":
-		return strings.Join([]string{"vuln", vulnID(ruleID, aliases), pkg, version, packageLocation(path)}, "|")
+		loc := packageLocation(path)
+		if loc != "" && root != "" {
+			loc = pathpkg.Join(root, loc)
+		}
+		return strings.Join([]string{"vuln", vulnID(ruleID, aliases), pkg, version, loc}, "|")
 	case category == "secret" && path != "":
-		return strings.Join([]string{"secret", secretClass(ruleID), cleanPath(path), strconv.FormatUint(uint64(line), 10)}, "|")
+		file := pathpkg.Join(root, cleanPath(path))
+		return strings.Join([]string{"secret", secretClass(ruleID), file, strconv.FormatUint(uint64(line), 10)}, "|")
 	}
-	return "tool|" + tool + "|" + fingerprint
+	return "tool|" + tool + "|" + scope + "|" + fingerprint
 }
 
 func vulnID(ruleID string, aliases []string) string {

@@ -140,7 +140,7 @@ func (r *scanFindingRows) add(k reportKey, env *eventv1.Envelope, b *scanv1.Find
 	r.observedAt = append(r.observedAt, env.GetObservedAt().AsTime().UTC())
 	r.scope = append(r.scope, ScopeKey(b.GetScope()))
 	r.reachability = append(r.reachability, ReachabilityName(f.GetReachability()))
-	r.key = append(r.key, FindingKey(b.GetTool(), f.GetFingerprint(), category, f.GetRuleId(), f.GetAliases(),
+	r.key = append(r.key, FindingKey(b.GetTool(), ScopeKey(b.GetScope()), b.GetScope().GetRoot(), f.GetFingerprint(), category, f.GetRuleId(), f.GetAliases(),
 		f.GetPackageName(), f.GetInstalledVersion(), f.GetPath(), f.GetStartLine()))
 }
 
@@ -274,7 +274,7 @@ func (p *Lifecycle) reportFindings(ctx context.Context, k reportKey) ([]lifecycl
 
 // key is the row's finding key, for rows stored before keys were.
 func (r *lifecycleRow) key() string {
-	return FindingKey(r.Tool, r.Fingerprint, r.Category, r.RuleID, r.Aliases, r.Package, r.Installed, r.Path, r.Line)
+	return FindingKey(r.Tool, "", "", r.Fingerprint, r.Category, r.RuleID, r.Aliases, r.Package, r.Installed, r.Path, r.Line)
 }
 
 // branchState is the lifecycle of one repository, service and branch:
