@@ -169,15 +169,17 @@ func compare(head map[string]*lifecycleRow, headState, baseState *branchState, i
 // fixedOnBase are the base's open findings the head reports no longer have,
 // when every open source of each is a run the reports repeat without failing.
 func fixedOnBase(head map[string]*lifecycleRow, base *branchState, reports []Report) []Finding {
-	covered := map[string]bool{}
+	var runs []run
 	for _, rep := range reports {
 		for _, r := range rep.Runs {
-			covered[r.Tool+"\x00"+r.Scope] = covered[r.Tool+"\x00"+r.Scope] || !r.Failed
+			if !r.Failed {
+				runs = append(runs, run{tool: r.Tool, scope: r.Scope})
+			}
 		}
 	}
 	unsure := map[string]bool{}
 	for _, s := range base.sources {
-		if s.State != StateFixed && !covered[s.Tool+"\x00"+s.Scope] {
+		if s.State != StateFixed && !slices.ContainsFunc(runs, func(r run) bool { return r.covers(s.Tool, s.Scope) }) {
 			unsure[s.Key] = true
 		}
 	}

@@ -5,15 +5,24 @@ import (
 	"time"
 )
 
+// covers reports whether a run speaks for a source: the same tool, and the
+// same scope, or either not saying what it covered (a report that does not
+// say what it covered replaces all its tool's findings, as does one that
+// says so the findings of earlier reports that did not say).
+func (rn run) covers(tool, scope string) bool {
+	return tool == rn.tool && (scope == rn.scope || scope == "" || rn.scope == "")
+}
+
 // sourceTransitions computes the source rows a report changes, run by run
 // (tool and scope): its findings become new, open or reopened sources; the
-// run's sources it no longer has become fixed, unless the run failed. Rows
-// already at this report are left alone, and a run older than its tool and
-// scope's state changes nothing. sources is updated with the new rows.
+// sources the run covers that it no longer has become fixed, unless the run
+// failed. Rows already at this report are left alone, and a run older than
+// the state of what it covers changes nothing. sources is updated with the
+// new rows.
 func sourceTransitions(k reportKey, m *reportMeta, sources map[string]*sourceRow, current []lifecycleRow) []sourceRow {
 	var out []sourceRow
 	for _, rn := range m.runs {
-		mine := func(r *sourceRow) bool { return r.Tool == rn.tool && r.Scope == rn.scope }
+		mine := func(r *sourceRow) bool { return rn.covers(r.Tool, r.Scope) }
 		if slices.ContainsFunc(values(sources), func(r *sourceRow) bool { return mine(r) && r.ReportAt.After(m.observed) }) {
 			continue // a newer report of this tool and scope already set its state
 		}
