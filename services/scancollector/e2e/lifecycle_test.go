@@ -172,6 +172,23 @@ func TestGrypeAndTrivyGiveOneFindingPerProblem(t *testing.T) {
 	if !slices.Equal(sources, []string{"grype", "trivy"}) {
 		t.Fatalf("%s has sources %v, want grype and trivy", shared[0], sources)
 	}
+	// The scorecard lists (and costs) each finding once, naming both sources.
+	items := r.findings(t, repo)
+	if uint64(len(items)) != total {
+		t.Fatalf("GET /v1/findings lists %d findings, want %d", len(items), total)
+	}
+	listed := 0
+	for _, it := range items {
+		if strings.HasPrefix(it.Title, cve+" ") && strings.Contains(it.Title, " in "+pkg+"@"+version+" ") {
+			listed++
+			if !slices.Equal(it.Sources, []string{"grype", "trivy"}) || it.Risk.Money <= 0 && it.Risk.Score <= 0 {
+				t.Fatalf("GET /v1/findings: %+v, want sources grype and trivy and a cost", it)
+			}
+		}
+	}
+	if listed != 1 {
+		t.Fatalf("GET /v1/findings lists %s %d times, want once", shared[0], listed)
+	}
 
 	// The next commit is scanned by Grype only: nothing is fixed.
 	r.post(t, grype, subject(repo, "c2"))
@@ -268,4 +285,102 @@ func TestPerModuleReportsMarkNothingFixed(t *testing.T) {
 	if got := r.states(t, "trilens/unscoped"); got["fixed"] == 0 {
 		t.Fatalf("unscoped reports: states %v, want the modules to fix each other's findings", got)
 	}
+}
+
+// govulncheck's symbol-level findings (a call reaches the vulnerable code)
+// keep their likelihood on the scorecard; its import- and module-level ones
+// are scaled down (scorecard.UnreachableFactor). The report is a real one
+// (DefectDojo's govulncheck test data) with both kinds, and every CVE it
+// names has the same EPSS score, so reachability alone tells them apart.
+func TestReachabilityLowersLikelihood(t *testing.T) {
+	r := newRig(t)
+	doc := readReal(t, "govulncheck/defectdojo-issue_14642.json")
+	// called: the OSV ids a call reaches, and their aliases (titles name the first alias).
+	called, cves, aliases := map[string]bool{}, map[string]bool{}, map[string][]string{}
+	dec := json.NewDecoder(bytes.NewReader(doc))
+	for dec.More() {
+		var msg struct {
+			OSV *struct {
+				ID      string   `json:"id"`
+				Aliases []string `json:"aliases"`
+			} `json:"osv"`
+			Finding *struct {
+				OSV   string `json:"osv"`
+				Trace []struct {
+					Function string `json:"function"`
+				} `json:"trace"`
+			} `json:"finding"`
+		}
+		if err := dec.Decode(&msg); err != nil {
+			t.Fatal(err)
+		}
+		if msg.OSV != nil {
+			aliases[msg.OSV.ID] = msg.OSV.Aliases
+			for _, a := range msg.OSV.Aliases {
+				cves[a] = strings.HasPrefix(a, "CVE-")
+			}
+		}
+		if f := msg.Finding; f != nil && len(f.Trace) > 0 && f.Trace[0].Function != "" {
+			called[f.OSV] = true
+		}
+	}
+	for id := range called {
+		for _, a := range aliases[id] {
+			called[a] = true
+		}
+	}
+	epss := "#model_version:v2025.03.14,score_date:2026-11-20T00:00:00+0000\ncve,epss,percentile\n"
+	for cve, ok := range cves {
+		if ok {
+			epss += cve + ",0.5,0.9\n"
+		}
+	}
+	resp, err := http.Post(r.url+"/v1/scan/catalogs/epss", "text/csv", strings.NewReader(epss))
+	if err != nil || resp.StatusCode != http.StatusOK {
+		t.Fatalf("load EPSS: %v %v", err, resp.Status)
+	}
+	resp.Body.Close()
+	r.post(t, doc, subject("reach/app", "c1"))
+
+	seen := map[string]int{}
+	for _, it := range r.findings(t, "reach/app") {
+		osv := strings.Fields(it.Title)[0]
+		want, reach := 0.5, "called"
+		if !called[osv] {
+			want, reach = 0.1, "imported or required" // 0.5 × 0.2
+		}
+		if strings.Contains(reach, it.Reachability) == false || it.Risk.Likelihood != want {
+			t.Errorf("%s: reachability %q, likelihood %v; want %s, %v", it.Title, it.Reachability, it.Risk.Likelihood, reach, want)
+		}
+		seen[it.Reachability]++
+	}
+	if seen["called"] == 0 || seen["imported"]+seen["required"] == 0 {
+		t.Fatalf("findings by reachability %v: want both reachable and unreachable ones", seen)
+	}
+	t.Logf("findings by reachability: %v", seen)
+}
+
+// item is a finding as GET /v1/findings lists it.
+type item struct {
+	Key, Title, Reachability string
+	Sources                  []string
+	Risk                     struct{ Likelihood, Money, Score float64 }
+}
+
+// findings are the security findings the scorecard lists for repo.
+func (r *rig) findings(t *testing.T, repo string) []item {
+	t.Helper()
+	resp, err := http.Get(r.url + "/v1/findings?lens=security&kind=finding&limit=100000&repo=" + url.QueryEscape(repo))
+	if err != nil {
+		t.Fatal(err)
+	}
+	defer resp.Body.Close()
+	var out struct{ Items []item }
+	if resp.StatusCode != http.StatusOK {
+		t.Fatalf("GET /v1/findings: %s", resp.Status)
+	}
+	if err := json.NewDecoder(resp.Body).Decode(&out); err != nil {
+		t.Fatal(err)
+	}
+	return out.Items
 }
