@@ -139,7 +139,7 @@ func (r *scanFindingRows) add(k reportKey, env *eventv1.Envelope, b *scanv1.Find
 	r.line = append(r.line, f.GetStartLine())
 	r.observedAt = append(r.observedAt, env.GetObservedAt().AsTime().UTC())
 	r.scope = append(r.scope, ScopeKey(b.GetScope()))
-	r.reachability = append(r.reachability, ReachabilityName(f.GetReachability()))
+	r.reachability = append(r.reachability, evidence.EnumName(f.GetReachability(), "REACHABILITY_"))
 	r.key = append(r.key, FindingKey(b.GetTool(), ScopeKey(b.GetScope()), b.GetScope().GetRoot(), f.GetFingerprint(), category, f.GetRuleId(), f.GetAliases(),
 		f.GetPackageName(), f.GetInstalledVersion(), f.GetPath(), f.GetStartLine()))
 }
@@ -156,14 +156,6 @@ func ScopeKey(s *scanv1.ReportScope) string {
 		}
 	}
 	return strings.Join(parts, " ")
-}
-
-// ReachabilityName is "called", "imported", "required", or "" when the tool does not say.
-func ReachabilityName(r scanv1.Reachability) string {
-	if r == scanv1.Reachability_REACHABILITY_UNSPECIFIED {
-		return ""
-	}
-	return strings.ToLower(strings.TrimPrefix(r.String(), "REACHABILITY_"))
 }
 
 // reportMeta is what the parts of a report say about it.
