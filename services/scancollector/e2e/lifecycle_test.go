@@ -153,8 +153,8 @@ func TestGrypeAndTrivyGiveOneFindingPerProblem(t *testing.T) {
 	if err := json.Unmarshal(grype, &g); err != nil {
 		t.Fatal(err)
 	}
-	r.post(t, grype, subject(repo, "c1"))
-	r.post(t, trivy, subject(repo, "c1", "scope_target", image))
+	byGrype := r.post(t, grype, subject(repo, "c1")).ReportID
+	byTrivy := r.post(t, trivy, subject(repo, "c1", "scope_target", image)).ReportID
 	total := uint64(len(g.Matches) + len(tk) - both)
 	got := r.states(t, repo)
 	if got["new"] != total || got["sources=2"] != uint64(both) || got["fixed"] != 0 {
@@ -172,7 +172,8 @@ func TestGrypeAndTrivyGiveOneFindingPerProblem(t *testing.T) {
 	if !slices.Equal(sources, []string{"grype", "trivy"}) {
 		t.Fatalf("%s has sources %v, want grype and trivy", shared[0], sources)
 	}
-	// The scorecard lists (and costs) each finding once, naming both sources.
+	// The scorecard lists (and costs) each finding once, naming both sources
+	// and both reports as its evidence.
 	items := r.findings(t, repo)
 	if uint64(len(items)) != total {
 		t.Fatalf("GET /v1/findings lists %d findings, want %d", len(items), total)
@@ -181,8 +182,9 @@ func TestGrypeAndTrivyGiveOneFindingPerProblem(t *testing.T) {
 	for _, it := range items {
 		if strings.HasPrefix(it.Title, cve+" ") && strings.Contains(it.Title, " in "+pkg+"@"+version+" ") {
 			listed++
-			if !slices.Equal(it.Sources, []string{"grype", "trivy"}) || it.Risk.Money <= 0 && it.Risk.Score <= 0 {
-				t.Fatalf("GET /v1/findings: %+v, want sources grype and trivy and a cost", it)
+			if !slices.Equal(it.Sources, []string{"grype", "trivy"}) || it.Risk.Money <= 0 && it.Risk.Score <= 0 ||
+				len(it.EvidenceIDs) != 2 || !slices.Contains(it.EvidenceIDs, byGrype) || !slices.Contains(it.EvidenceIDs, byTrivy) {
+				t.Fatalf("GET /v1/findings: %+v, want sources grype and trivy, their reports %s and %s, and a cost", it, byGrype, byTrivy)
 			}
 		}
 	}
@@ -364,6 +366,7 @@ func TestReachabilityLowersLikelihood(t *testing.T) {
 type item struct {
 	Key, Title, Reachability string
 	Sources                  []string
+	EvidenceIDs              []string `json:"evidence_ids"`
 	Risk                     struct{ Likelihood, Money, Score float64 }
 }
 

@@ -53,7 +53,7 @@ func (b *builder) findingItems(ctx context.Context, f Filter, now time.Time) ([]
 // standing adds to its risk and since when it is KEV-listed.
 func findingItem(x scan.OpenFinding, kev map[string]time.Time, epss map[string]float64, now time.Time) (Item, RiskInput, time.Time) {
 	it := Item{Kind: ItemFinding, Lens: evidence.LensSecurity, Key: x.Fingerprint, Service: x.Service, Status: x.State,
-		FirstSeen: x.FirstSeen, Severity: x.Severity, EvidenceIDs: []string{x.LastReportID},
+		FirstSeen: x.FirstSeen, Severity: x.Severity, EvidenceIDs: x.ReportIDs,
 		Sources: x.Sources, Reachability: x.Reachability}
 	where := x.Path
 	if x.Package != "" {
