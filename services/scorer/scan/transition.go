@@ -92,15 +92,18 @@ func findingTransitions(k reportKey, m *reportMeta, st *branchState, current []l
 			reported[c.Key] = &r
 		}
 	}
-	var out []lifecycleRow
-	done := map[string]bool{}
+	// seenBefore: a source of the finding that this report saw again.
+	var keys []string
+	seenBefore := map[string]bool{}
 	for _, s := range changed {
-		if done[s.Key] {
-			continue
+		if _, ok := seenBefore[s.Key]; !ok {
+			keys = append(keys, s.Key)
 		}
-		done[s.Key] = true
-		seenBefore := slices.ContainsFunc(changed, func(c sourceRow) bool { return c.Key == s.Key && c.State == StateOpen })
-		if r, ok := findingState(k, m, st.findings[s.Key], reported[s.Key], byKey[s.Key], seenBefore); ok {
+		seenBefore[s.Key] = seenBefore[s.Key] || s.State == StateOpen
+	}
+	var out []lifecycleRow
+	for _, key := range keys {
+		if r, ok := findingState(k, m, st.findings[key], reported[key], byKey[key], seenBefore[key]); ok {
 			out = append(out, r)
 		}
 	}
