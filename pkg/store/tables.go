@@ -182,6 +182,11 @@ type Finding struct {
 	EndLine          uint32
 	HelpURI          string
 	Message          string
+	// Reachability is what a call-analysing tool says: called, imported,
+	// required, or "" when it does not say.
+	Reachability string
+	// What the finding's run covered (scan.v1.ReportScope).
+	ScopeRoot, ScopeLanguage, ScopeTarget, AutomationID string
 }
 
 // FindingRows holds findings rows column by column.
@@ -208,6 +213,11 @@ type FindingRows struct {
 	EndLine          []uint32   `ch:"end_line"`
 	HelpURI          []string   `ch:"help_uri"`
 	Message          []string   `ch:"message"`
+	Reachability     []string   `ch:"reachability"`
+	ScopeRoot        []string   `ch:"scope_root"`
+	ScopeLanguage    []string   `ch:"scope_language"`
+	ScopeTarget      []string   `ch:"scope_target"`
+	AutomationID     []string   `ch:"automation_id"`
 }
 
 // Append adds one row.
@@ -234,6 +244,11 @@ func (r *FindingRows) Append(x Finding) {
 	r.EndLine = append(r.EndLine, x.EndLine)
 	r.HelpURI = append(r.HelpURI, x.HelpURI)
 	r.Message = append(r.Message, x.Message)
+	r.Reachability = append(r.Reachability, x.Reachability)
+	r.ScopeRoot = append(r.ScopeRoot, x.ScopeRoot)
+	r.ScopeLanguage = append(r.ScopeLanguage, x.ScopeLanguage)
+	r.ScopeTarget = append(r.ScopeTarget, x.ScopeTarget)
+	r.AutomationID = append(r.AutomationID, x.AutomationID)
 }
 
 func (r *FindingRows) Name() string                  { return "findings" }

@@ -35,7 +35,7 @@
 // both ClickHouse engines in one place; splitting it per lens would need a
 // migration registry for no gain. The Go row batches of tables only one
 // lens writes (scan_report_parts, scan_report_findings, finding_lifecycle,
-// sbom_violations, sbom_diffs) live in that lens; those every event or
+// finding_sources, sbom_violations, sbom_diffs) live in that lens; those every event or
 // every lens fills (evidence_log and the fact tables, kpi_points,
 // verdicts) stay in pkg/store next to their columns.
 package scorer

@@ -31,7 +31,8 @@ func report(tenant, id, branch string, observed time.Time, fps ...string) []*eve
 		if i < len(fps) {
 			fs = append(fs, &scanv1.Finding{Fingerprint: fps[i], RuleId: "CVE-2023-45288", Title: "HTTP/2 CONTINUATION flood",
 				Severity: scanv1.Severity_SEVERITY_CRITICAL, Category: scanv1.Category_CATEGORY_VULNERABILITY,
-				Aliases: []string{"CVE-2023-45288", "GHSA-4v7x-pqxf-cx7m"}, PackageName: "golang.org/x/net"})
+				Aliases: []string{"CVE-2023-45288", "GHSA-4v7x-pqxf-cx7m"}, PackageName: "golang.org/x/net",
+				InstalledVersion: "v0.0.0-" + fps[i]}) // one problem per fingerprint
 		}
 		evs = append(evs, &eventv1.Event{Envelope: env, Payload: &eventv1.Event_Scan{Scan: &scanv1.FindingBatch{Tool: "trivy", Format: "trivy", Findings: fs}}})
 	}

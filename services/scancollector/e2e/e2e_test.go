@@ -67,6 +67,7 @@ func newRig(t *testing.T) *rig {
 	}
 	mux := http.NewServeMux()
 	c.Register(mux)
+	s.Register(mux) // the scorer's API beside the collector's
 	srv := httptest.NewServer(mux)
 	t.Cleanup(func() {
 		srv.Close()

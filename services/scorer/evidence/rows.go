@@ -138,7 +138,7 @@ func (r *Rows) addScan(scope store.Scope, env *eventv1.Envelope, p *eventv1.Even
 	if tool == "" {
 		tool = env.GetProducer().GetTool()
 	}
-	part := env.GetPart()
+	part, sc := env.GetPart(), b.GetScope()
 	for _, f := range b.GetFindings() {
 		severity := EnumName(f.GetSeverity(), "SEVERITY_")
 		category := EnumName(f.GetCategory(), "CATEGORY_")
@@ -165,6 +165,11 @@ func (r *Rows) addScan(scope store.Scope, env *eventv1.Envelope, p *eventv1.Even
 			EndLine:          f.GetEndLine(),
 			HelpURI:          f.GetHelpUri(),
 			Message:          f.GetMessage(),
+			Reachability:     EnumName(f.GetReachability(), "REACHABILITY_"),
+			ScopeRoot:        sc.GetRoot(),
+			ScopeLanguage:    sc.GetLanguage(),
+			ScopeTarget:      sc.GetTarget(),
+			AutomationID:     sc.GetAutomationId(),
 		})
 		r.FindingObservations.Append(store.FindingObservation{
 			Scope:       scope,

@@ -47,8 +47,10 @@ func sampleEvents() []*eventv1.Event {
 	const ms = int64(time.Millisecond)
 	return []*eventv1.Event{
 		{Envelope: envelope("scan-1", eventv1.Kind_KIND_SCAN), Payload: &eventv1.Event_Scan{Scan: &scanv1.FindingBatch{
-			Tool: "trivy", Findings: []*scanv1.Finding{
-				{Fingerprint: "fp-1", RuleId: "CVE-2026-1", Severity: scanv1.Severity_SEVERITY_HIGH, Category: scanv1.Category_CATEGORY_VULNERABILITY, Aliases: []string{"GHSA-x"}, CvssScore: 8.1},
+			Tool: "trivy", Scope: &scanv1.ReportScope{Root: "services/api", Language: "go", Target: "shop:1.2", AutomationId: "ci/trivy/"},
+			Findings: []*scanv1.Finding{
+				{Fingerprint: "fp-1", RuleId: "CVE-2026-1", Severity: scanv1.Severity_SEVERITY_HIGH, Category: scanv1.Category_CATEGORY_VULNERABILITY, Aliases: []string{"GHSA-x"}, CvssScore: 8.1,
+					Reachability: scanv1.Reachability_REACHABILITY_CALLED},
 				{Fingerprint: "fp-2", RuleId: "G101", Severity: scanv1.Severity_SEVERITY_UNSPECIFIED, Category: scanv1.Category_CATEGORY_SECRET, StartLine: 7},
 			}}}},
 		{Envelope: envelope("sbom-1", eventv1.Kind_KIND_SBOM), Payload: &eventv1.Event_Sbom{Sbom: &sbomv1.ComponentBatch{
@@ -148,6 +150,8 @@ func TestRowsMapping(t *testing.T) {
 	check("finding tool", f.Tool[1], "trivy")
 	check("finding aliases", f.Aliases[0], []string{"GHSA-x"})
 	check("finding report", f.ReportID[0], "rep-scan-1")
+	check("finding reachability", f.Reachability, []string{"called", ""})
+	check("finding run scope", words(f.ScopeRoot[1], f.ScopeLanguage[1], f.ScopeTarget[1], f.AutomationID[1]), "services/api go shop:1.2 ci/trivy/")
 	check("observation fingerprints", r.FindingObservations.Fingerprint, []string{"fp-1", "fp-2"})
 
 	c := &r.Components

@@ -28,12 +28,27 @@ type Report struct {
 	Parts     uint32   `json:"parts"`
 	PartCount uint32   `json:"part_count"`
 	Scored    bool     `json:"scored"`
+	// Runs are the report's runs: tool, what it covered, whether it failed
+	// (a failed run marks nothing fixed).
+	Runs []Run `json:"runs"`
+}
+
+// Run is one tool's run in a report.
+type Run struct {
+	Tool   string `json:"tool"`
+	Scope  string `json:"scope,omitempty"`
+	Failed bool   `json:"failed,omitempty"`
 }
 
 // Finding is a finding as the gate sees it.
 type Finding struct {
-	Fingerprint      string    `json:"fingerprint"`
+	Fingerprint string `json:"fingerprint"`
+	// Key names the real problem, the same across tools; Tool is the first
+	// tool that reported it, Sources every tool that reports it.
+	Key              string    `json:"key"`
 	Tool             string    `json:"tool"`
+	Sources          []string  `json:"sources"`
+	Reachability     string    `json:"reachability,omitempty"`
 	Status           string    `json:"status"` // new, open or fixed, relative to the base branch
 	Severity         string    `json:"severity"`
 	Category         string    `json:"category"`

@@ -6,6 +6,7 @@
 package scan
 
 import (
+	"cmp"
 	"context"
 	"fmt"
 	"log/slog"
@@ -19,19 +20,23 @@ import (
 	"github.com/trilens/trilens/services/scorer/evidence"
 )
 
-// Lifecycle states of a finding in a scope (tenant, repository, service, branch, tool).
+// Lifecycle states of a finding, and of each of its sources (a tool's
+// finding in one scope of that tool's reports).
 const (
 	StateNew      = "new"      // first seen in the latest complete report
 	StateOpen     = "open"     // seen before and still present
-	StateFixed    = "fixed"    // absent from a later complete report of the same tool and scope
+	StateFixed    = "fixed"    // absent from a later complete report of every source's tool and scope
 	StateReopened = "reopened" // fixed before, present again in the latest report
 )
 
 // Lifecycle stores each scan report's parts and findings and, once a
-// report has all its parts, moves the findings of its scope through their
-// lifecycle. Applying the same report twice gives the same rows, and a
-// report older than the state it would change is ignored, so replays and
-// late deliveries change nothing.
+// report has all its parts, moves the findings of its repository, service
+// and branch through their lifecycle. A report speaks for its own tool and
+// scope (what the run covered), and marks nothing fixed when its run
+// failed; a finding several tools report is one finding with a source per
+// tool and scope, fixed once every source is. Applying the same report
+// twice gives the same rows, and a report older than the state of its tool
+// and scope is ignored, so replays and late deliveries change nothing.
 type Lifecycle struct {
 	st  *store.Store
 	log *slog.Logger
@@ -60,45 +65,13 @@ func (p *Lifecycle) Process(ctx context.Context, evs []*eventv1.Event) error {
 		if batch == nil || env.GetPart().GetReportId() == "" {
 			continue
 		}
-		sub, part := env.GetSubject(), env.GetPart()
-		observed := env.GetObservedAt().AsTime().UTC()
-		k := reportKey{env.GetTenant(), part.GetReportId()}
+		k := reportKey{env.GetTenant(), env.GetPart().GetReportId()}
 		if !slices.Contains(touched, k) {
 			touched = append(touched, k)
 		}
-		parts.tenant = append(parts.tenant, k.tenant)
-		parts.reportID = append(parts.reportID, k.id)
-		parts.partIndex = append(parts.partIndex, part.GetIndex())
-		parts.partCount = append(parts.partCount, part.GetCount())
-		parts.tool = append(parts.tool, batch.GetTool())
-		parts.toolVersion = append(parts.toolVersion, batch.GetToolVersion())
-		parts.format = append(parts.format, batch.GetFormat())
-		parts.repository = append(parts.repository, sub.GetRepository())
-		parts.service = append(parts.service, sub.GetService())
-		parts.branch = append(parts.branch, sub.GetBranch())
-		parts.base = append(parts.base, sub.GetBaseBranch())
-		parts.commit = append(parts.commit, sub.GetCommit())
-		parts.observedAt = append(parts.observedAt, observed)
-		parts.findings = append(parts.findings, uint32(len(batch.GetFindings())))
+		parts.add(k, env, batch)
 		for _, f := range batch.GetFindings() {
-			fs.tenant = append(fs.tenant, k.tenant)
-			fs.reportID = append(fs.reportID, k.id)
-			fs.partIndex = append(fs.partIndex, part.GetIndex())
-			fs.fingerprint = append(fs.fingerprint, f.GetFingerprint())
-			fs.tool = append(fs.tool, batch.GetTool())
-			fs.severity = append(fs.severity, severityName(f.GetSeverity()))
-			fs.category = append(fs.category, categoryName(f.GetCategory()))
-			fs.ruleID = append(fs.ruleID, f.GetRuleId())
-			fs.title = append(fs.title, f.GetTitle())
-			fs.cvss = append(fs.cvss, f.GetCvssScore())
-			fs.aliases = append(fs.aliases, evidence.NonNil(f.GetAliases()))
-			fs.cwes = append(fs.cwes, evidence.NonNil(f.GetCwes()))
-			fs.pkg = append(fs.pkg, f.GetPackageName())
-			fs.installed = append(fs.installed, f.GetInstalledVersion())
-			fs.fixed = append(fs.fixed, f.GetFixedVersion())
-			fs.path = append(fs.path, f.GetPath())
-			fs.line = append(fs.line, f.GetStartLine())
-			fs.observedAt = append(fs.observedAt, observed)
+			fs.add(k, env, batch, f)
 		}
 	}
 	if len(touched) == 0 {
@@ -120,18 +93,90 @@ func (p *Lifecycle) Process(ctx context.Context, evs []*eventv1.Event) error {
 	return nil
 }
 
+func (r *scanPartRows) add(k reportKey, env *eventv1.Envelope, b *scanv1.FindingBatch) {
+	sub, part, sc := env.GetSubject(), env.GetPart(), b.GetScope()
+	r.tenant = append(r.tenant, k.tenant)
+	r.reportID = append(r.reportID, k.id)
+	r.partIndex = append(r.partIndex, part.GetIndex())
+	r.partCount = append(r.partCount, part.GetCount())
+	r.tool = append(r.tool, b.GetTool())
+	r.toolVersion = append(r.toolVersion, b.GetToolVersion())
+	r.format = append(r.format, b.GetFormat())
+	r.repository = append(r.repository, sub.GetRepository())
+	r.service = append(r.service, sub.GetService())
+	r.branch = append(r.branch, sub.GetBranch())
+	r.base = append(r.base, sub.GetBaseBranch())
+	r.commit = append(r.commit, sub.GetCommit())
+	r.observedAt = append(r.observedAt, env.GetObservedAt().AsTime().UTC())
+	r.findings = append(r.findings, uint32(len(b.GetFindings())))
+	r.scope = append(r.scope, ScopeKey(sc))
+	r.root = append(r.root, sc.GetRoot())
+	r.language = append(r.language, sc.GetLanguage())
+	r.target = append(r.target, sc.GetTarget())
+	r.automation = append(r.automation, sc.GetAutomationId())
+	r.runFailed = append(r.runFailed, boolByte(b.GetRunFailed()))
+	r.runError = append(r.runError, b.GetRunError())
+}
+
+func (r *scanFindingRows) add(k reportKey, env *eventv1.Envelope, b *scanv1.FindingBatch, f *scanv1.Finding) {
+	category := categoryName(f.GetCategory())
+	r.tenant = append(r.tenant, k.tenant)
+	r.reportID = append(r.reportID, k.id)
+	r.partIndex = append(r.partIndex, env.GetPart().GetIndex())
+	r.fingerprint = append(r.fingerprint, f.GetFingerprint())
+	r.tool = append(r.tool, b.GetTool())
+	r.severity = append(r.severity, severityName(f.GetSeverity()))
+	r.category = append(r.category, category)
+	r.ruleID = append(r.ruleID, f.GetRuleId())
+	r.title = append(r.title, f.GetTitle())
+	r.cvss = append(r.cvss, f.GetCvssScore())
+	r.aliases = append(r.aliases, evidence.NonNil(f.GetAliases()))
+	r.cwes = append(r.cwes, evidence.NonNil(f.GetCwes()))
+	r.pkg = append(r.pkg, f.GetPackageName())
+	r.installed = append(r.installed, f.GetInstalledVersion())
+	r.fixed = append(r.fixed, f.GetFixedVersion())
+	r.path = append(r.path, f.GetPath())
+	r.line = append(r.line, f.GetStartLine())
+	r.observedAt = append(r.observedAt, env.GetObservedAt().AsTime().UTC())
+	r.scope = append(r.scope, ScopeKey(b.GetScope()))
+	r.reachability = append(r.reachability, evidence.EnumName(f.GetReachability(), "REACHABILITY_"))
+	r.key = append(r.key, FindingKey(b.GetTool(), ScopeKey(b.GetScope()), b.GetScope().GetRoot(), f.GetFingerprint(), category, f.GetRuleId(), f.GetAliases(),
+		f.GetPackageName(), f.GetInstalledVersion(), f.GetPath(), f.GetStartLine()))
+}
+
+// ScopeKey names what a run covered, "" when the report does not say: the
+// findings of one tool in one scope are the state a report of that tool
+// and scope replaces.
+func ScopeKey(s *scanv1.ReportScope) string {
+	var parts []string
+	for _, kv := range [][2]string{{"root", s.GetRoot()}, {"language", s.GetLanguage()}, {"target", s.GetTarget()},
+		{"automation", s.GetAutomationId()}} {
+		if kv[1] != "" {
+			parts = append(parts, kv[0]+"="+kv[1])
+		}
+	}
+	return strings.Join(parts, " ")
+}
+
 // reportMeta is what the parts of a report say about it.
 type reportMeta struct {
 	seen, count                 uint32
 	repository, service, branch string
 	observed                    time.Time
 	tools                       []string
+	runs                        []run
+}
+
+// run is one tool's run in a report: the tool, what it covered, whether it failed.
+type run struct {
+	tool, scope string
+	failed      bool
 }
 
 func (p *Lifecycle) meta(ctx context.Context, k reportKey) (*reportMeta, error) {
 	db := p.st.Database()
-	rows, err := p.st.Conn().Query(ctx, `SELECT part_index, part_count, tool, repository, service, branch, observed_at
-		FROM `+db+`.scan_report_parts FINAL WHERE tenant = ? AND report_id = ?`, k.tenant, k.id)
+	rows, err := p.st.Conn().Query(ctx, `SELECT part_index, part_count, tool, repository, service, branch, observed_at, scope, run_failed
+		FROM `+db+`.scan_report_parts FINAL WHERE tenant = ? AND report_id = ? ORDER BY part_index`, k.tenant, k.id)
 	if err != nil {
 		return nil, err
 	}
@@ -140,20 +185,27 @@ func (p *Lifecycle) meta(ctx context.Context, k reportKey) (*reportMeta, error) 
 	seen := map[uint32]bool{}
 	for rows.Next() {
 		var idx, count uint32
-		var tool string
-		if err := rows.Scan(&idx, &count, &tool, &m.repository, &m.service, &m.branch, &m.observed); err != nil {
+		var r run
+		var failed uint8
+		if err := rows.Scan(&idx, &count, &r.tool, &m.repository, &m.service, &m.branch, &m.observed, &r.scope, &failed); err != nil {
 			return nil, err
 		}
 		seen[idx], m.count = true, count
-		if !slices.Contains(m.tools, tool) {
-			m.tools = append(m.tools, tool)
+		if !slices.Contains(m.tools, r.tool) {
+			m.tools = append(m.tools, r.tool)
 		}
+		i := slices.IndexFunc(m.runs, func(x run) bool { return x.tool == r.tool && x.scope == r.scope })
+		if i < 0 {
+			m.runs, i = append(m.runs, r), len(m.runs)
+		}
+		m.runs[i].failed = m.runs[i].failed || failed != 0
 	}
 	m.seen = uint32(len(seen))
 	return m, rows.Err()
 }
 
-// apply moves the findings of a complete report's scope through their lifecycle.
+// apply moves the sources of a complete report's runs, then the findings
+// they are sources of, through their lifecycle.
 func (p *Lifecycle) apply(ctx context.Context, k reportKey) error {
 	m, err := p.meta(ctx, k)
 	if err != nil {
@@ -166,116 +218,121 @@ func (p *Lifecycle) apply(ctx context.Context, k reportKey) error {
 	if err != nil {
 		return err
 	}
-	var out lifecycleRows
-	for _, tool := range m.tools {
-		prev, err := p.lifecycle(ctx, k.tenant, m.repository, m.service, m.branch, tool)
-		if err != nil {
-			return err
-		}
-		out.rows = append(out.rows, transition(k, m, tool, prev, current[tool])...)
+	state, err := p.branchState(ctx, k.tenant, m.repository, m.service, m.branch)
+	if err != nil {
+		return err
 	}
+	srcs := sourceRows{rows: sourceTransitions(k, m, state.sources, current)}
+	out := lifecycleRows{rows: findingTransitions(k, m, state, current, srcs.rows)}
 	scored := &evidence.RowTable{Table: "scan_reports_scored", Cols: []string{"tenant", "report_id", "scored_at"},
 		Rows: [][]any{{k.tenant, k.id, p.now().UTC()}}}
 	// The lifecycle before the mark the gate waits for.
+	if err := p.st.Insert(ctx, &srcs); err != nil {
+		return err
+	}
 	if err := p.st.Insert(ctx, &out); err != nil {
 		return err
 	}
 	return p.st.Insert(ctx, scored)
 }
 
-// transition computes the rows a report changes: its findings become new,
-// open or reopened; findings of the scope it no longer has become fixed.
-// Rows already at this report are left alone, and a report older than the
-// scope's latest changes nothing.
-func transition(k reportKey, m *reportMeta, tool string, prev map[string]*lifecycleRow, current []lifecycleRow) []lifecycleRow {
-	for _, old := range prev {
-		if old.ReportAt.After(m.observed) {
-			return nil // a newer report of this tool already set the scope's state
-		}
-	}
-	var out []lifecycleRow
-	present := map[string]bool{}
-	for _, cur := range current {
-		present[cur.Fingerprint] = true
-		r := cur
-		r.Tenant, r.Repository, r.Service, r.Branch, r.Tool = k.tenant, m.repository, m.service, m.branch, tool
-		r.LastReportID, r.ReportAt, r.LastSeen = k.id, m.observed, m.observed
-		old, ok := prev[cur.Fingerprint]
-		switch {
-		case !ok:
-			r.State, r.FirstSeen = StateNew, m.observed
-		case old.LastReportID == k.id:
-			continue
-		case old.State == StateFixed:
-			r.State, r.FirstSeen, r.ReopenedAt, r.ReopenCount = StateReopened, old.FirstSeen, m.observed, old.ReopenCount+1
-			r.FixedAt = old.FixedAt
-		default:
-			r.State, r.FirstSeen, r.ReopenedAt, r.ReopenCount = StateOpen, old.FirstSeen, old.ReopenedAt, old.ReopenCount
-		}
-		if r.FixedAt.IsZero() {
-			r.FixedAt = never
-		}
-		if r.ReopenedAt.IsZero() {
-			r.ReopenedAt = never
-		}
-		out = append(out, r)
-	}
-	for fp, old := range prev {
-		if present[fp] || old.State == StateFixed || old.LastReportID == k.id {
-			continue
-		}
-		r := *old
-		r.State, r.FixedAt, r.LastReportID, r.ReportAt = StateFixed, m.observed, k.id, m.observed
-		out = append(out, r)
-	}
-	return out
-}
-
-// reportFindings reads a report's findings by tool.
-func (p *Lifecycle) reportFindings(ctx context.Context, k reportKey) (map[string][]lifecycleRow, error) {
-	rows, err := p.st.Conn().Query(ctx, `SELECT fingerprint, tool, severity, category, rule_id, title, cvss_score, aliases,
-		package_name, installed_version, fixed_version, path, start_line
+// reportFindings reads a report's findings, each tool's finding in each
+// scope once, with its key.
+func (p *Lifecycle) reportFindings(ctx context.Context, k reportKey) ([]lifecycleRow, error) {
+	rows, err := p.st.Conn().Query(ctx, `SELECT fingerprint, tool, scope, finding_key, severity, category, rule_id, title,
+		cvss_score, aliases, package_name, installed_version, fixed_version, path, start_line, reachability
 		FROM `+p.st.Database()+`.scan_report_findings FINAL WHERE tenant = ? AND report_id = ?
-		ORDER BY tool, fingerprint, part_index`, k.tenant, k.id)
+		ORDER BY tool, scope, fingerprint, part_index`, k.tenant, k.id)
 	if err != nil {
 		return nil, err
 	}
 	defer rows.Close()
-	out := map[string][]lifecycleRow{}
+	var out []lifecycleRow
 	last := ""
 	for rows.Next() {
 		var r lifecycleRow
-		if err := rows.Scan(&r.Fingerprint, &r.Tool, &r.Severity, &r.Category, &r.RuleID, &r.Title, &r.CVSS, &r.Aliases,
-			&r.Package, &r.Installed, &r.Fixed, &r.Path, &r.Line); err != nil {
+		if err := rows.Scan(&r.Fingerprint, &r.Tool, &r.Scope, &r.Key, &r.Severity, &r.Category, &r.RuleID, &r.Title, &r.CVSS,
+			&r.Aliases, &r.Package, &r.Installed, &r.Fixed, &r.Path, &r.Line, &r.Reachability); err != nil {
 			return nil, err
 		}
-		if r.Tool+"\x00"+r.Fingerprint == last {
-			continue // the same finding in two parts counts once
+		if id := r.Tool + "\x00" + r.Scope + "\x00" + r.Fingerprint; id != last {
+			last = id // the same finding in two parts counts once
+			r.Key = cmp.Or(r.Key, r.key())
+			out = append(out, r)
 		}
-		last = r.Tool + "\x00" + r.Fingerprint
-		out[r.Tool] = append(out[r.Tool], r)
 	}
 	return out, rows.Err()
 }
 
-// lifecycle reads the current state of a scope's findings of one tool.
-func (p *Lifecycle) lifecycle(ctx context.Context, tenant, repo, service, branch, tool string) (map[string]*lifecycleRow, error) {
-	rows, err := p.st.Conn().Query(ctx, `SELECT `+strings.Join(lifecycleColumns, ", ")+`
-		FROM `+p.st.Database()+`.finding_lifecycle FINAL
-		WHERE tenant = ? AND repository = ? AND service = ? AND branch = ? AND tool = ?`, tenant, repo, service, branch, tool)
+// key is the row's finding key, for rows stored before keys were.
+func (r *lifecycleRow) key() string {
+	return FindingKey(r.Tool, "", "", r.Fingerprint, r.Category, r.RuleID, r.Aliases, r.Package, r.Installed, r.Path, r.Line)
+}
+
+// branchState is the lifecycle of one repository, service and branch:
+// findings by key, sources by id.
+type branchState struct {
+	findings map[string]*lifecycleRow
+	sources  map[string]*sourceRow
+}
+
+func (p *Lifecycle) branchState(ctx context.Context, tenant, repo, service, branch string) (*branchState, error) {
+	st := &branchState{findings: map[string]*lifecycleRow{}, sources: map[string]*sourceRow{}}
+	db, where := p.st.Database(), ` FINAL WHERE tenant = ? AND repository = ? AND service = ? AND branch = ?`
+	err := p.query(ctx, `SELECT `+strings.Join(lifecycleColumns, ", ")+` FROM `+db+`.finding_lifecycle`+where,
+		[]any{tenant, repo, service, branch}, func(scan func(...any) error) error {
+			r := &lifecycleRow{}
+			if err := scan(r.dest()...); err != nil {
+				return err
+			}
+			r.Key = cmp.Or(r.Key, r.key())
+			st.findings[r.Key] = r
+			return nil
+		})
 	if err != nil {
 		return nil, err
 	}
-	defer rows.Close()
-	out := map[string]*lifecycleRow{}
-	for rows.Next() {
-		r := &lifecycleRow{}
-		if err := rows.Scan(r.dest()...); err != nil {
-			return nil, err
+	keys := map[string]bool{}
+	err = p.query(ctx, `SELECT `+strings.Join(sourceColumns, ", ")+` FROM `+db+`.finding_sources`+where,
+		[]any{tenant, repo, service, branch}, func(scan func(...any) error) error {
+			r := &sourceRow{}
+			if err := scan(r.dest()...); err != nil {
+				return err
+			}
+			st.sources[r.id()], keys[r.Key] = r, true
+			return nil
+		})
+	for key, f := range st.findings {
+		if !keys[key] { // stored before findings had sources: its tool, unscoped
+			src := &sourceRow{Tenant: f.Tenant, Repository: f.Repository, Service: f.Service, Branch: f.Branch, Key: key,
+				Tool: f.Tool, Fingerprint: f.Fingerprint, State: f.State, FirstSeen: f.FirstSeen, LastSeen: f.LastSeen,
+				FixedAt: f.FixedAt, LastReportID: f.LastReportID, ReportAt: f.ReportAt, Severity: f.Severity, CVSS: f.CVSS}
+			st.sources[src.id()] = src
 		}
-		out[r.Fingerprint] = r
 	}
-	return out, rows.Err()
+	return st, err
+}
+
+// query runs q and calls each for every row.
+func (p *Lifecycle) query(ctx context.Context, q string, args []any, each func(scan func(...any) error) error) error {
+	rows, err := p.st.Conn().Query(ctx, q, args...)
+	if err != nil {
+		return err
+	}
+	defer rows.Close()
+	for rows.Next() {
+		if err := each(rows.Scan); err != nil {
+			return err
+		}
+	}
+	return rows.Err()
+}
+
+func boolByte(b bool) uint8 {
+	if b {
+		return 1
+	}
+	return 0
 }
 
 func severityName(s scanv1.Severity) string {

@@ -3,6 +3,7 @@ package scan
 import (
 	"context"
 	"fmt"
+	"slices"
 	"time"
 
 	"github.com/trilens/trilens/pkg/store"
@@ -21,14 +22,24 @@ type OpenFinding struct {
 	Package, Installed, Path          string
 	Line                              uint32
 	LastReportID                      string
+	// Sources are the tools that report the finding now; Reachability is
+	// what govulncheck says of it (called, imported, required, "").
+	Sources      []string
+	Reachability string
+	// ReportIDs are the latest reports of each open source: the finding's evidence.
+	ReportIDs []string
 }
 
 // OpenFindings reads the findings of the selector's scope (its commit aside)
-// that are not fixed.
+// that are not fixed, with the reports their open sources last came from.
 func OpenFindings(ctx context.Context, st *store.Store, sel evidence.Selector) ([]OpenFinding, error) {
 	where, args := sel.Where(false)
-	q := `SELECT service, tool, fingerprint, state, first_seen, severity, category, rule_id, title, cvss_score,
-		aliases, package_name, installed_version, path, start_line, last_report_id
+	evidenceOf, err := sourceReports(ctx, st, where, args)
+	if err != nil {
+		return nil, err
+	}
+	q := `SELECT repository, service, branch, finding_key, tool, fingerprint, state, first_seen, severity, category, rule_id,
+		title, cvss_score, aliases, package_name, installed_version, path, start_line, last_report_id, sources, reachability
 		FROM ` + st.Database() + `.finding_lifecycle FINAL WHERE ` + where + ` AND state != '` + StateFixed + `'`
 	rows, err := st.Conn().Query(ctx, q, args...)
 	if err != nil {
@@ -38,11 +49,40 @@ func OpenFindings(ctx context.Context, st *store.Store, sel evidence.Selector) (
 	var out []OpenFinding
 	for rows.Next() {
 		var f OpenFinding
-		if err := rows.Scan(&f.Service, &f.Tool, &f.Fingerprint, &f.State, &f.FirstSeen, &f.Severity, &f.Category,
-			&f.RuleID, &f.Title, &f.CVSS, &f.Aliases, &f.Package, &f.Installed, &f.Path, &f.Line, &f.LastReportID); err != nil {
+		var repo, branch, key string
+		if err := rows.Scan(&repo, &f.Service, &branch, &key, &f.Tool, &f.Fingerprint, &f.State, &f.FirstSeen, &f.Severity,
+			&f.Category, &f.RuleID, &f.Title, &f.CVSS, &f.Aliases, &f.Package, &f.Installed, &f.Path, &f.Line, &f.LastReportID,
+			&f.Sources, &f.Reachability); err != nil {
 			return nil, err
 		}
+		if len(f.Sources) == 0 { // stored before findings had sources
+			f.Sources = []string{f.Tool}
+		}
+		f.ReportIDs = union([]string{f.LastReportID}, evidenceOf[repo+"\x00"+f.Service+"\x00"+branch+"\x00"+key])
 		out = append(out, f)
+	}
+	return out, rows.Err()
+}
+
+// sourceReports are the last reports of the open sources of each finding
+// matching where, by repository, service, branch and key.
+func sourceReports(ctx context.Context, st *store.Store, where string, args []any) (map[string][]string, error) {
+	rows, err := st.Conn().Query(ctx, `SELECT repository, service, branch, finding_key, groupUniqArray(last_report_id)
+		FROM `+st.Database()+`.finding_sources FINAL WHERE `+where+` AND state != '`+StateFixed+`'
+		GROUP BY repository, service, branch, finding_key`, args...)
+	if err != nil {
+		return nil, fmt.Errorf("finding sources: %w", err)
+	}
+	defer rows.Close()
+	out := map[string][]string{}
+	for rows.Next() {
+		var repo, service, branch, key string
+		var ids []string
+		if err := rows.Scan(&repo, &service, &branch, &key, &ids); err != nil {
+			return nil, err
+		}
+		slices.Sort(ids)
+		out[repo+"\x00"+service+"\x00"+branch+"\x00"+key] = ids
 	}
 	return out, rows.Err()
 }

@@ -4,6 +4,8 @@ import (
 	"context"
 	"slices"
 	"strings"
+
+	"github.com/trilens/trilens/services/scorer/evidence"
 )
 
 // scorecard compares the findings of reports ids (else the latest report of
@@ -23,21 +25,26 @@ func (p *Lifecycle) scorecard(ctx context.Context, tenant string, ids []string, 
 	if !card.Scored {
 		return card, nil
 	}
-	head, tools, err := p.headFindings(ctx, tenant, ids, card.Reports)
+	head, err := p.headFindings(ctx, tenant, ids)
 	if err != nil {
 		return nil, err
 	}
-	compareBase := base != "" && base != sc.branch
-	headState, baseState, err := p.states(ctx, tenant, sc, base, compareBase, tools)
+	headState, err := p.branchState(ctx, tenant, sc.repo, sc.service, sc.branch)
 	if err != nil {
 		return nil, err
 	}
-	card.Findings = append(card.Findings, compare(head, headState, baseState, ids, compareBase)...)
+	var baseState *branchState
+	if base != "" && base != sc.branch {
+		if baseState, err = p.branchState(ctx, tenant, sc.repo, sc.service, base); err != nil {
+			return nil, err
+		}
+	}
+	card.Findings = append(card.Findings, compare(head, headState, baseState, ids, card.Reports)...)
 	if err := p.exploitInfo(ctx, card.Findings); err != nil {
 		return nil, err
 	}
 	slices.SortFunc(card.Findings, func(a, b Finding) int {
-		return strings.Compare(a.Status+a.Tool+a.Fingerprint, b.Status+b.Tool+b.Fingerprint)
+		return strings.Compare(a.Status+a.Tool+a.Key, b.Status+b.Tool+b.Key)
 	})
 	return card, nil
 }
@@ -45,25 +52,25 @@ func (p *Lifecycle) scorecard(ctx context.Context, tenant string, ids []string, 
 // scope is where a commit's reports are scored: repository, service, branch.
 type scope struct{ repo, service, branch string }
 
-// latestReports are the newest report of each tool for a commit.
+// latestReports are the newest report of each tool and scope for a commit.
 func (p *Lifecycle) latestReports(ctx context.Context, tenant, repo, service, commit string) ([]string, error) {
-	rows, err := p.st.Conn().Query(ctx, `SELECT tool, argMax(report_id, observed_at) FROM `+p.st.Database()+`.scan_report_parts FINAL
-		WHERE tenant = ? AND repository = ? AND service = ? AND commit = ? GROUP BY tool`, tenant, repo, service, commit)
+	rows, err := p.st.Conn().Query(ctx, `SELECT tool, scope, argMax(report_id, observed_at) FROM `+p.st.Database()+`.scan_report_parts FINAL
+		WHERE tenant = ? AND repository = ? AND service = ? AND commit = ? GROUP BY tool, scope`, tenant, repo, service, commit)
 	if err != nil {
 		return nil, err
 	}
 	defer rows.Close()
 	var ids []string
 	for rows.Next() {
-		var tool, id string
-		if err := rows.Scan(&tool, &id); err != nil {
+		var tool, sc, id string
+		if err := rows.Scan(&tool, &sc, &id); err != nil {
 			return nil, err
 		}
 		if !slices.Contains(ids, id) {
 			ids = append(ids, id)
 		}
 	}
-	return ids, nil
+	return ids, rows.Err()
 }
 
 // reportStates adds each report's scoring state to the card; the scope is
@@ -79,9 +86,12 @@ func (p *Lifecycle) reportStates(ctx context.Context, card *Scorecard, tenant st
 		if err := conn.QueryRow(ctx, `SELECT count() FROM `+db+`.scan_reports_scored FINAL WHERE tenant = ? AND report_id = ?`, tenant, id).Scan(&n); err != nil {
 			return sc, err
 		}
-		rep := Report{ReportID: id, Tools: m.tools, Parts: m.seen, PartCount: m.count, Scored: n > 0}
+		rep := Report{ReportID: id, Tools: m.tools, Parts: m.seen, PartCount: m.count, Scored: n > 0, Runs: []Run{}}
 		if rep.Tools == nil {
 			rep.Tools = []string{}
+		}
+		for _, r := range m.runs {
+			rep.Runs = append(rep.Runs, Run{Tool: r.tool, Scope: r.scope, Failed: r.failed})
 		}
 		card.Reports = append(card.Reports, rep)
 		card.Scored = card.Scored && rep.Scored
@@ -92,101 +102,61 @@ func (p *Lifecycle) reportStates(ctx context.Context, card *Scorecard, tenant st
 	return sc, nil
 }
 
-// headFindings is every finding of the reports, by tool and fingerprint,
-// and the tools that found them.
-func (p *Lifecycle) headFindings(ctx context.Context, tenant string, ids []string, reports []Report) (map[string]*lifecycleRow, []string, error) {
+// headFindings is every finding of the reports by key, the tools that
+// report it as its sources.
+func (p *Lifecycle) headFindings(ctx context.Context, tenant string, ids []string) (map[string]*lifecycleRow, error) {
 	head := map[string]*lifecycleRow{}
-	var tools []string
 	for _, id := range ids {
 		fs, err := p.reportFindings(ctx, reportKey{tenant, id})
 		if err != nil {
-			return nil, nil, err
+			return nil, err
 		}
-		for tool, list := range fs {
-			for i := range list {
-				head[tool+"\x00"+list[i].Fingerprint] = &list[i]
+		for i := range fs {
+			f := &fs[i]
+			if h, ok := head[f.Key]; ok {
+				h.Sources, h.Aliases = union(h.Sources, []string{f.Tool}), union(h.Aliases, f.Aliases)
+				continue
 			}
-		}
-		for _, rep := range reports {
-			if rep.ReportID == id {
-				for _, t := range rep.Tools {
-					if !slices.Contains(tools, t) {
-						tools = append(tools, t)
-					}
-				}
-			}
+			f.Sources = []string{f.Tool}
+			head[f.Key] = f
 		}
 	}
-	return head, tools, nil
-}
-
-// states reads the lifecycle of the tools' findings on the head branch and,
-// when compared, those not fixed on the base branch.
-func (p *Lifecycle) states(ctx context.Context, tenant string, sc scope, base string, compareBase bool, tools []string) (head, open map[string]*lifecycleRow, err error) {
-	head, open = map[string]*lifecycleRow{}, map[string]*lifecycleRow{}
-	for _, tool := range tools {
-		hs, err := p.lifecycle(ctx, tenant, sc.repo, sc.service, sc.branch, tool)
-		if err != nil {
-			return nil, nil, err
-		}
-		for fp, r := range hs {
-			head[tool+"\x00"+fp] = r
-		}
-		if !compareBase {
-			continue
-		}
-		bs, err := p.lifecycle(ctx, tenant, sc.repo, sc.service, base, tool)
-		if err != nil {
-			return nil, nil, err
-		}
-		for fp, r := range bs {
-			if r.State != StateFixed {
-				open[tool+"\x00"+fp] = r
-			}
-		}
-	}
-	return head, open, nil
+	return head, nil
 }
 
 // compare gives each head finding its status against the base (new or
 // open), or against the head branch's lifecycle without a base, and adds
-// the fixed ones: open on the base and absent from the head, or fixed by
-// these reports.
-func compare(head, headState, baseState map[string]*lifecycleRow, ids []string, compareBase bool) []Finding {
+// the fixed ones: open on the base, absent from the head and reported there
+// only by runs (tool and scope) these reports repeat without failing; or
+// fixed by these reports.
+func compare(head map[string]*lifecycleRow, headState, baseState *branchState, ids []string, reports []Report) []Finding {
 	var out []Finding
 	for key, f := range head {
 		sf := scanFinding(f)
-		hs := headState[key]
+		hs := headState.findings[key]
 		if hs != nil {
-			sf.FirstSeen = hs.FirstSeen
+			sf.FirstSeen, sf.Tool = hs.FirstSeen, hs.Tool
 		}
-		if compareBase {
+		switch {
+		case baseState != nil:
 			sf.Status = StateNew
-			if bs, ok := baseState[key]; ok {
+			if bs, ok := baseState.findings[key]; ok && bs.State != StateFixed {
 				sf.Status = StateOpen
 				if sf.FirstSeen.IsZero() || bs.FirstSeen.Before(sf.FirstSeen) {
 					sf.FirstSeen = bs.FirstSeen
 				}
 			}
-		} else {
+		case hs != nil && (hs.State == StateNew || hs.State == StateReopened) && slices.Contains(ids, hs.LastReportID):
+			sf.Status = StateNew
+		default:
 			sf.Status = StateOpen
-			if hs != nil && (hs.State == StateNew || hs.State == StateReopened) && slices.Contains(ids, hs.LastReportID) {
-				sf.Status = StateNew
-			}
 		}
 		out = append(out, sf)
 	}
-	if compareBase {
-		for key, bs := range baseState {
-			if _, ok := head[key]; !ok {
-				sf := scanFinding(bs)
-				sf.Status, sf.FirstSeen = StateFixed, bs.FirstSeen
-				out = append(out, sf)
-			}
-		}
-		return out
+	if baseState != nil {
+		return append(out, fixedOnBase(head, baseState, reports)...)
 	}
-	for _, hs := range headState {
+	for _, hs := range headState.findings {
 		if hs.State == StateFixed && slices.Contains(ids, hs.LastReportID) {
 			sf := scanFinding(hs)
 			sf.Status, sf.FirstSeen = StateFixed, hs.FirstSeen
@@ -196,8 +166,37 @@ func compare(head, headState, baseState map[string]*lifecycleRow, ids []string, 
 	return out
 }
 
+// fixedOnBase are the base's open findings the head reports no longer have,
+// when every open source of each is a run the reports repeat without failing.
+func fixedOnBase(head map[string]*lifecycleRow, base *branchState, reports []Report) []Finding {
+	var runs []run
+	for _, rep := range reports {
+		for _, r := range rep.Runs {
+			if !r.Failed {
+				runs = append(runs, run{tool: r.Tool, scope: r.Scope})
+			}
+		}
+	}
+	unsure := map[string]bool{}
+	for _, s := range base.sources {
+		if s.State != StateFixed && !slices.ContainsFunc(runs, func(r run) bool { return r.covers(s.Tool, s.Scope) }) {
+			unsure[s.Key] = true
+		}
+	}
+	var out []Finding
+	for key, bs := range base.findings {
+		if _, ok := head[key]; !ok && bs.State != StateFixed && !unsure[key] {
+			sf := scanFinding(bs)
+			sf.Status, sf.FirstSeen = StateFixed, bs.FirstSeen
+			out = append(out, sf)
+		}
+	}
+	return out
+}
+
 func scanFinding(r *lifecycleRow) Finding {
-	return Finding{Fingerprint: r.Fingerprint, Tool: r.Tool, Severity: r.Severity, Category: r.Category,
+	return Finding{Fingerprint: r.Fingerprint, Key: r.Key, Tool: r.Tool, Sources: evidence.NonNil(r.Sources),
+		Reachability: r.Reachability, Severity: r.Severity, Category: r.Category,
 		RuleID: r.RuleID, Title: r.Title, Aliases: r.Aliases, Package: r.Package, InstalledVersion: r.Installed,
 		FixedVersion: r.Fixed, Path: r.Path, Line: r.Line}
 }

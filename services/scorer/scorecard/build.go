@@ -60,12 +60,16 @@ type Item struct {
 	Status  string  `json:"status"` // fail, warn or unknown (KPIs, verdicts); new, open or reopened (findings)
 	Value   float64 `json:"value,omitempty"`
 	Budget  float64 `json:"budget,omitempty"`
-	// Severity is the scanner's (findings).
-	Severity  string    `json:"severity,omitempty"`
-	Owner     string    `json:"owner"`
-	Unowned   bool      `json:"unowned,omitempty"`
-	Risk      Risk      `json:"risk"`
-	FirstSeen time.Time `json:"first_seen"`
+	// Severity is the scanner's (findings); Sources the tools reporting a
+	// finding, one item however many; Reachability what govulncheck says
+	// of it (called, imported, required).
+	Severity     string    `json:"severity,omitempty"`
+	Sources      []string  `json:"sources,omitempty"`
+	Reachability string    `json:"reachability,omitempty"`
+	Owner        string    `json:"owner"`
+	Unowned      bool      `json:"unowned,omitempty"`
+	Risk         Risk      `json:"risk"`
+	FirstSeen    time.Time `json:"first_seen"`
 	// Breaks names the budget the item breaks, "" when it only informs.
 	Breaks string `json:"breaks,omitempty"`
 	// WaivedBy is the active waiver accepting the item; Reopened says which

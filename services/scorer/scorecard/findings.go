@@ -53,7 +53,8 @@ func (b *builder) findingItems(ctx context.Context, f Filter, now time.Time) ([]
 // standing adds to its risk and since when it is KEV-listed.
 func findingItem(x scan.OpenFinding, kev map[string]time.Time, epss map[string]float64, now time.Time) (Item, RiskInput, time.Time) {
 	it := Item{Kind: ItemFinding, Lens: evidence.LensSecurity, Key: x.Fingerprint, Service: x.Service, Status: x.State,
-		FirstSeen: x.FirstSeen, Severity: x.Severity, EvidenceIDs: []string{x.LastReportID}}
+		FirstSeen: x.FirstSeen, Severity: x.Severity, EvidenceIDs: x.ReportIDs,
+		Sources: x.Sources, Reachability: x.Reachability}
 	where := x.Path
 	if x.Package != "" {
 		where = x.Package + "@" + x.Installed
@@ -64,8 +65,10 @@ func findingItem(x scan.OpenFinding, kev map[string]time.Time, epss map[string]f
 	if len(x.Aliases) > 0 {
 		id = x.Aliases[0]
 	}
-	it.Title = strings.TrimSpace(fmt.Sprintf("%s %s in %s (%s)", id, x.Title, where, x.Tool))
-	in := RiskInput{CVSS: x.CVSS, DaysOpen: daysSince(it.FirstSeen, now)}
+	it.Title = strings.TrimSpace(fmt.Sprintf("%s %s in %s (%s)", id, x.Title, where, strings.Join(x.Sources, ", ")))
+	// govulncheck found the import or the requirement but no call.
+	unreachable := x.Reachability == "imported" || x.Reachability == "required"
+	in := RiskInput{CVSS: x.CVSS, DaysOpen: daysSince(it.FirstSeen, now), Unreachable: unreachable}
 	kevSince := time.Time{}
 	for _, a := range x.Aliases {
 		if added, ok := kev[a]; ok {

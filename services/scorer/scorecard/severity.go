@@ -13,6 +13,10 @@ type RiskInput struct {
 	KEV  bool
 	EPSS float64 // probability of exploitation in 30 days, 0-1
 	CVSS float64 // base score, 0-10
+	// Unreachable is set when a tool that follows calls found none into
+	// the vulnerable code (govulncheck finding only the import or the
+	// module requirement); leave it false when no tool says.
+	Unreachable bool
 	// TrafficShare is the share of requests a performance or capacity gap
 	// hits, 0-1.
 	TrafficShare float64
@@ -43,6 +47,11 @@ type Risk struct {
 	DaysOpen    float64 `json:"days_open"`
 }
 
+// UnreachableFactor scales the likelihood of a vulnerability whose code no
+// call reaches: it is exploitable only once a change starts calling it, so
+// it ranks below the same vulnerability called today.
+const UnreachableFactor = 0.2
+
 // Assess is the one severity function of Trilens:
 //
 //	likelihood   = the largest term that applies, capped at 1:
@@ -51,6 +60,8 @@ type Risk struct {
 //	               CVSS known, no EPSS   → w.likelihood.cvss × CVSS / 10
 //	               traffic share known   → w.likelihood.traffic × share
 //	               always                → w.likelihood.floor
+//	               then, when no call reaches the vulnerable code, that
+//	               term × UnreachableFactor, never below the floor
 //	blast radius = tier weight × exposure weight, divided by the largest
 //	               tier weight × the largest exposure weight (0-1]
 //	days         = max(days open, w.cost_of_delay.min_days)
@@ -76,6 +87,9 @@ func Assess(w policy.Severity, in RiskInput) Risk {
 	}
 	if in.TrafficShare > 0 {
 		like = max(like, l.Traffic*in.TrafficShare)
+	}
+	if in.Unreachable {
+		like = max(l.Floor, like*UnreachableFactor)
 	}
 	like = clamp01(like)
 

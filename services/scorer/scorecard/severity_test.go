@@ -79,3 +79,29 @@ func TestAssessMonotone(t *testing.T) {
 		}
 	}
 }
+
+// TestAssessReachability: govulncheck's symbol-level finding (a call
+// reaches the vulnerable code) keeps its likelihood; a module- or
+// import-only one is scaled by UnreachableFactor, never below the floor;
+// a finding no tool says anything about is unchanged.
+func TestAssessReachability(t *testing.T) {
+	w := policy.Default().Severity
+	base := scorecard.RiskInput{EPSS: 0.6, CVSS: 9.8, Tier: 1, Exposure: "internet", RevenuePerHour: 1000, DaysOpen: 3}
+	reachable := scorecard.Assess(w, base)
+	unreached := base
+	unreached.Unreachable = true
+	notReached := scorecard.Assess(w, unreached)
+	if reachable.Likelihood != 0.6 {
+		t.Fatalf("reachable likelihood %v, want the EPSS term 0.6", reachable.Likelihood)
+	}
+	if notReached.Likelihood != 0.12 { // 0.6 × 0.2
+		t.Fatalf("unreachable likelihood %v, want 0.6 × %v = 0.12", notReached.Likelihood, scorecard.UnreachableFactor)
+	}
+	if notReached.Money >= reachable.Money || notReached.Score >= reachable.Score {
+		t.Fatalf("unreachable %+v does not rank below reachable %+v", notReached, reachable)
+	}
+	low := scorecard.RiskInput{CVSS: 2, Unreachable: true} // 0.5 × 0.2 = 0.1 × 0.2 = 0.02 < floor 0.05
+	if got := scorecard.Assess(w, low).Likelihood; got != w.Likelihood.Floor {
+		t.Fatalf("unreachable low finding likelihood %v, want the floor %v", got, w.Likelihood.Floor)
+	}
+}

@@ -31,6 +31,7 @@ type gateOptions struct {
 	wait       time.Duration
 	allLenses  bool
 	onUnknown  string
+	scope      ScanScope
 }
 
 // newGateCommand is `trilens gate [FILE...]`.
@@ -58,6 +59,7 @@ collector or the scorer could not be reached or did not score in time.`,
 		RunE: func(cmd *cobra.Command, files []string) error { return runGate(cmd, &o, files) },
 	}
 	o.sub.Register(cmd)
+	o.scope.Register(cmd)
 	f := cmd.Flags()
 	f.StringVar(&o.scorerURL, "scorer-url", "", "base URL of the scorer API (default: --url)")
 	f.StringVar(&o.policyPath, "policy", "trilens.yaml", `policy file with the security budgets and waivers, or "server" for the policy the scorer runs with (a pull request cannot loosen its own budgets)`)
@@ -91,7 +93,7 @@ func runGate(cmd *cobra.Command, o *gateOptions, files []string) error {
 	}
 	ids := slices.Clone(o.reports)
 	for _, f := range files {
-		acc, err := submitScan(cmd.Context(), &o.sub, f, cmd.ErrOrStderr())
+		acc, err := submitScan(cmd.Context(), &o.sub, o.scope, f, cmd.ErrOrStderr())
 		if err != nil {
 			return err
 		}

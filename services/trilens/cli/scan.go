@@ -8,6 +8,7 @@ import (
 	"net/http"
 	"net/url"
 	"os"
+	"path/filepath"
 	"strings"
 	"time"
 
@@ -18,6 +19,7 @@ import (
 // newSubmitScanCommand is `trilens submit scan FILE...`.
 func newSubmitScanCommand() *cobra.Command {
 	var s Submitter
+	var sc ScanScope
 	var format string
 	cmd := &cobra.Command{
 		Use:   "scan FILE...",
@@ -26,16 +28,25 @@ func newSubmitScanCommand() *cobra.Command {
 gzip-compressed and streamed, with progress for large files. The format is
 detected from the content unless --format names it: SARIF 2.1.0 from any
 tool, Trivy JSON, Grype JSON, gitleaks JSON, govulncheck -json or OWASP ZAP
-JSON. Each accepted report's id is printed; "trilens gate" waits for them.`,
+JSON. Each accepted report's id is printed; "trilens gate" waits for them.
+
+A report replaces the state of its tool's findings in what it covered, so
+reports of one tool over different parts (gosec per Go module, Trivy per
+image) must say which part: SARIF's automationDetails.id, Trivy's artifact
+and govulncheck's module say it themselves; otherwise --scope-root,
+--scope-language and --scope-target do (--scope-root=@dir: the directory
+of each report file).`,
 		Example: `  gosec -fmt sarif -out gosec.sarif ./...
-  trilens submit scan --repo acme/shop --commit $SHA --branch feature-x --base-branch main gosec.sarif trivy.json`,
+  trilens submit scan --repo acme/shop --commit $SHA --branch feature-x --base-branch main gosec.sarif trivy.json
+  for m in pkg services/api; do (cd $m && gosec -fmt sarif -out gosec.sarif ./...); done
+  trilens submit scan --scope-root=@dir pkg/gosec.sarif services/api/gosec.sarif`,
 		Args: cobra.MinimumNArgs(1),
 		RunE: func(cmd *cobra.Command, files []string) error {
 			if format != "" {
 				s.Params = url.Values{"format": {format}}
 			}
 			for _, f := range files {
-				acc, err := submitScan(cmd.Context(), &s, f, cmd.ErrOrStderr())
+				acc, err := submitScan(cmd.Context(), &s, sc, f, cmd.ErrOrStderr())
 				if err != nil {
 					return err
 				}
@@ -50,13 +61,59 @@ JSON. Each accepted report's id is printed; "trilens gate" waits for them.`,
 		},
 	}
 	s.Register(cmd)
+	sc.Register(cmd)
 	cmd.Flags().StringVar(&format, "format", "", "sarif, trivy, grype, gitleaks, govulncheck or zap (default: detected)")
 	return cmd
 }
 
-func submitScan(ctx context.Context, s *Submitter, file string, progress io.Writer) (*scancollector.Accepted, error) {
+// ScanScope is what scan reports covered, for tools that do not say.
+type ScanScope struct{ Root, Language, Target string }
+
+// Register binds the scope flags.
+func (sc *ScanScope) Register(cmd *cobra.Command) {
+	f := cmd.Flags()
+	f.StringVar(&sc.Root, "scope-root", "", "module or directory the reports cover (@dir: the directory of each report file)")
+	f.StringVar(&sc.Language, "scope-language", "", "language the reports analysed (per-language runs)")
+	f.StringVar(&sc.Target, "scope-target", "", "image, file system or site the reports scanned")
+}
+
+// params adds file's scope to the query parameters base.
+func (sc ScanScope) params(base url.Values, file string) (url.Values, error) {
+	q := url.Values{}
+	for k, v := range base {
+		q[k] = v
+	}
+	root := sc.Root
+	if root == "@dir" {
+		abs, err := filepath.Abs(filepath.Dir(file))
+		if err != nil {
+			return nil, err
+		}
+		wd, err := os.Getwd()
+		if err != nil {
+			return nil, err
+		}
+		if root, err = filepath.Rel(wd, abs); err != nil {
+			return nil, fmt.Errorf("--scope-root=@dir: %s: %w", file, err)
+		}
+		root = filepath.ToSlash(root)
+	}
+	for k, v := range map[string]string{"scope_root": root, "scope_language": sc.Language, "scope_target": sc.Target} {
+		if v != "" {
+			q.Set(k, v)
+		}
+	}
+	return q, nil
+}
+
+func submitScan(ctx context.Context, s *Submitter, sc ScanScope, file string, progress io.Writer) (*scancollector.Accepted, error) {
+	sub := *s
+	var err error
+	if sub.Params, err = sc.params(s.Params, file); err != nil {
+		return nil, &ExitError{Code: ExitUsage, Err: err}
+	}
 	var acc scancollector.Accepted
-	if err := s.Post(ctx, "/v1/scans", file, progress, &acc); err != nil {
+	if err := sub.Post(ctx, "/v1/scans", file, progress, &acc); err != nil {
 		return nil, err
 	}
 	return &acc, nil
