@@ -44,15 +44,25 @@ cleanup() {
 	for ((i = ${#mounted[@]} - 1; i >= 0; i--)); do
 		umount -R "${mounted[i]}" 2>/dev/null || umount -R -l "${mounted[i]}" || true
 	done
+	# A passing run's root (gigabytes) goes; a failing one stays to look at.
+	[ "$rc" -eq 0 ] && { remove_root || true; }
 	stamp "exit $rc after $((SECONDS - started))s; log: $log"
 }
 trap cleanup EXIT
 
-# A root left over from an interrupted run may still have mounts.
-if [ -d "$root" ]; then
-	grep -o " $root/[^ ]*" /proc/mounts | sort -r | while read -r m; do umount -l "$m" || true; done
-	rm -rf "$root"
-fi
+# remove_root deletes the root once nothing is mounted in it any more; an
+# interrupted run may have left mounts. --one-file-system never follows
+# into a host filesystem.
+remove_root() {
+	[ -d "$root" ] || return 0
+	grep -o " $root/[^ ]*" /proc/mounts | sort -r | while read -r m; do umount -R -l "$m" || true; done
+	if grep -q " $root/" /proc/mounts; then
+		echo "fresh-check: mounts left under $root, not deleting it" >&2
+		return 1
+	fi
+	rm -rf --one-file-system "$root"
+}
+remove_root
 
 if ! command -v debootstrap >/dev/null; then
 	phase "installing debootstrap"
