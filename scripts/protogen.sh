@@ -11,7 +11,8 @@
 # Code is always generated into a temporary directory first: a failing tool
 # leaves the checkout as it was, and `check` never writes into it at all.
 # `buf breaking` compares with proto/ of the branch main (or origin/main in
-# a clone); PROTO_BREAKING_AGAINST=<git ref> compares with another ref.
+# a clone) where this branch left it (their merge base);
+# PROTO_BREAKING_AGAINST=<git ref> compares with another ref.
 set -euo pipefail
 
 BUF_VERSION=v1.75.0
@@ -49,19 +50,25 @@ committed() { find trilens -name '*.pb.go' | sort; }
 generated() { (cd "$tmp/gen" && find trilens -name '*.pb.go' | sort); }
 
 breaking() {
-	local ref="${PROTO_BREAKING_AGAINST:-}"
+	local ref="${PROTO_BREAKING_AGAINST:-}" label=""
 	if [ -z "$ref" ]; then
+		local r
 		for r in refs/heads/main refs/remotes/origin/main; do
 			git rev-parse --verify -q "$r^{commit}" >/dev/null && { ref=$r; break; }
 		done
-	fi
-	if [ -z "$ref" ]; then
-		echo "protogen: no branch main to run buf breaking against: git fetch origin main:main, or set PROTO_BREAKING_AGAINST=<ref>" >&2
-		return 1
+		if [ -z "$ref" ]; then
+			echo "protogen: no branch main to run buf breaking against: git fetch origin main:main, or set PROTO_BREAKING_AGAINST=<ref>" >&2
+			return 1
+		fi
+		# Compare with the point where this branch left main: a branch behind
+		# main has not deleted main's newer fields. On main, and on a pull
+		# request's merge commit, this is main itself.
+		local base
+		base="$(git merge-base HEAD "$ref" 2>/dev/null)" && ref="$base" && label="${r#refs/*/} at the merge base $base"
 	fi
 	mkdir -p "$tmp/against"
 	git archive --format=tar "$ref" -- . | tar -x -C "$tmp/against"
-	echo "protogen: buf breaking against $ref" >&2
+	echo "protogen: buf breaking against ${label:-$ref}" >&2
 	buf breaking . --against "$tmp/against"
 }
 
