@@ -9,10 +9,9 @@ export GOBIN := $(BIN)
 # ClickHouse 26.x in process for the cross-engine tests (scripts/deps.d/20-chdb.sh).
 export CHDB_LIB_PATH ?= $(CURDIR)/.cache/chdb/libchdb.so
 
-PROTOC_GEN_GO_VERSION := v1.36.12
 MODULES = $(shell go list -m -f '{{.Dir}}')
 
-.PHONY: all help deps tools proto proto-check build vet test bench demo tidy tidy-check
+.PHONY: all help deps tools proto proto-check build vet test bench demo tidy tidy-check fresh-check
 
 all: build
 
@@ -21,24 +20,30 @@ help:
 	@echo "make test   run every test against real NATS and ClickHouse (what CI runs)"
 	@echo "make bench  run the benchmarks and print their figures"
 	@echo "make proto  regenerate the Go code of proto/"
+	@echo "make fresh-check  run make demo and make test in a fresh Debian 12 root (root, network)"
 	@echo "make tidy   tidy every module's go.mod"
 
 # deps installs what Go modules do not bring (Debian's clickhouse-server,
-# protoc, the scanners and tools the tests run): scripts/deps.sh and deps.d/.
+# the scanners and tools the tests run): scripts/deps.sh and deps.d/.
 deps:
 	scripts/deps.sh
 
-$(BIN)/protoc-gen-go:
-	go install google.golang.org/protobuf/cmd/protoc-gen-go@$(PROTOC_GEN_GO_VERSION)
+# tools installs the pinned proto toolchain (buf, protoc-gen-go) into .bin.
+tools:
+	scripts/protogen.sh tools
 
-tools: $(BIN)/protoc-gen-go
+# proto regenerates proto/**/*.pb.go; it replaces the committed files only
+# after the whole generation succeeded.
+proto:
+	scripts/protogen.sh generate
 
-proto: tools
-	scripts/protogen.sh
-
-# proto-check fails when the committed generated code differs from the sources.
-proto-check: proto
-	@git diff --exit-code --stat -- proto/ || { echo "generated code in proto/ is stale: run make proto and commit" >&2; exit 1; }
+# proto-check runs buf lint, buf breaking against main, and fails when the
+# committed generated code differs from freshly generated code (generated in
+# a temp dir: the checkout is never written). protogen_test.sh proves that a
+# broken toolchain leaves every committed file as it was.
+proto-check:
+	scripts/protogen.sh check
+	scripts/protogen_test.sh
 
 build:
 	for m in $(MODULES); do (cd $$m && go build ./...); done
@@ -82,3 +87,9 @@ grafana:
 
 test-grafana: deps grafana
 	cd services/trilens && TRILENS_GRAFANA_HOME=$(CURDIR)/.cache/grafana go test -tags grafana -count=1 -timeout 15m -run TestRealGrafana ./dashboards/
+
+# fresh-check runs `make demo` and `make test` as a new user would, in a
+# minimal Debian 12 root (debootstrap) on a clone of HEAD with empty Go
+# caches. Opt-in: needs root and the network, and takes long (README).
+fresh-check:
+	scripts/fresh-check.sh

@@ -1,6 +1,6 @@
 #!/usr/bin/env bash
 # Installs what the project needs and Go modules do not bring, then runs every
-# scripts/deps.d/*.sh in name order (00-base.sh first: ClickHouse, protoc).
+# scripts/deps.d/*.sh in name order (00-base.sh first: ClickHouse, CA certificates).
 # Idempotent, non-interactive, and quick when nothing is missing: `make test`
 # runs it every time. Each deps.d script installs only what is missing.
 set -euo pipefail

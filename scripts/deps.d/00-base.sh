@@ -1,15 +1,16 @@
 #!/usr/bin/env bash
 # Base system packages: Debian's clickhouse-server and clickhouse-client (tests
 # and `trilens up` start a private server from the binary; the system service
-# is never used) and protoc (`make proto`). Does nothing when all are present.
+# is never used), and ca-certificates, without which Go cannot fetch modules
+# over HTTPS on a minimal system. The proto toolchain is Go-built (make tools),
+# not a system package. Does nothing when all are present.
 set -euo pipefail
 SUDO="${SUDO-}"
 
 missing=()
 command -v clickhouse-server >/dev/null || [ -x /usr/sbin/clickhouse-server ] || missing+=(clickhouse-server)
 command -v clickhouse-client >/dev/null || missing+=(clickhouse-client)
-command -v protoc >/dev/null || missing+=(protobuf-compiler)
-[ -f /usr/include/google/protobuf/timestamp.proto ] || missing+=(libprotobuf-dev) # the well-known types make proto imports
+[ -s /etc/ssl/certs/ca-certificates.crt ] || missing+=(ca-certificates)
 [ ${#missing[@]} -eq 0 ] && exit 0
 
 echo "deps(base): installing ${missing[*]}" >&2
@@ -24,8 +25,6 @@ fi
 $SUDO apt-get update </dev/null
 $SUDO apt-get install -y --no-install-recommends "${missing[@]}" </dev/null
 
-for bin in clickhouse-client protoc; do
-	command -v "$bin" >/dev/null || { echo "deps(base): $bin still missing after apt-get install" >&2; exit 1; }
-done
+command -v clickhouse-client >/dev/null || { echo "deps(base): clickhouse-client still missing after apt-get install" >&2; exit 1; }
 command -v clickhouse-server >/dev/null || [ -x /usr/sbin/clickhouse-server ] ||
 	{ echo "deps(base): clickhouse-server still missing after apt-get install" >&2; exit 1; }
