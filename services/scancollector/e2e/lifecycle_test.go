@@ -373,7 +373,7 @@ type item struct {
 // findings are the security findings the scorecard lists for repo.
 func (r *rig) findings(t *testing.T, repo string) []item {
 	t.Helper()
-	resp, err := http.Get(r.url + "/v1/findings?lens=security&kind=finding&limit=100000&repo=" + url.QueryEscape(repo))
+	resp, err := http.Get(r.url + "/v1/findings?lens=security&kind=finding&limit=10000&repo=" + url.QueryEscape(repo))
 	if err != nil {
 		t.Fatal(err)
 	}
