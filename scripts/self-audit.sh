@@ -10,11 +10,14 @@
 # TRILENS_VULNDB: a local copy of the Go vulnerability database (a directory
 # or file:// URL) for govulncheck -db. Without it govulncheck runs only when
 # https://vuln.go.dev answers; offline the audit says it ran without it.
+# TRILENS_SELF_AUDIT_POLICY: gate with another policy (e.g. one waiver less,
+# to see the gate fail). TRILENS_SELF_AUDIT_JSON: also write the gate's
+# verdict as JSON there (the fingerprints waivers name).
 set -euo pipefail
 root="$(cd "$(dirname "$0")/.." && pwd)"
 cd "$root"
 export PATH="$root/.bin:$PATH"
-policy="$root/.trilens/self-audit.yaml"
+policy="${TRILENS_SELF_AUDIT_POLICY:-$root/.trilens/self-audit.yaml}" # another policy: to try the gate
 
 for tool in gosec gitleaks cosign; do
 	command -v "$tool" >/dev/null || { echo "self-audit: $tool is missing: run scripts/deps.sh" >&2; exit 2; }
@@ -145,7 +148,6 @@ set +e
 "$bin" gate --repo github.com/trilens/trilens --commit "$(git rev-parse HEAD)" --policy "$policy" --wait 3m "${report_flags[@]}"
 rc=$?
 set -e
-# TRILENS_SELF_AUDIT_JSON: also keep the gate's verdict as JSON (fingerprints for waivers).
 if [ -n "${TRILENS_SELF_AUDIT_JSON:-}" ]; then
 	"$bin" gate --repo github.com/trilens/trilens --commit "$(git rev-parse HEAD)" --policy "$policy" \
 		--format json "${report_flags[@]}" >"$TRILENS_SELF_AUDIT_JSON" || true
