@@ -65,11 +65,11 @@ http=$(free_port) grpc=$(free_port) otlp=$(free_port) ch=$(free_port) chh=$(free
 up_pid=$!
 
 # 3. The scans, while Trilens starts. gosec runs in each module of go.work
-# (given several modules at once it loads only one), two at a time; each
-# report's paths are made relative to the repository, and each module is
-# its own service, so the reports do not mark each other's findings fixed.
-# gitleaks reads a copy of the tracked files (not the history, nor the
-# untracked .bin and .cache).
+# (given several modules at once it loads only one), two at a time; the
+# modules' runs, their paths made relative to the repository, go into one
+# SARIF log (one report, so no module's report marks another's findings
+# fixed). gitleaks reads a copy of the tracked files (not the history, nor
+# the untracked .bin and .cache).
 gosec_module() { # dir
 	local rel=${1#"$root"/} out="$work/gosec-${1##*/}.sarif"
 	(cd "$1" && gosec -quiet -no-fail -fmt sarif -out "$out.raw" ./... >"$out.log" 2>&1) ||
@@ -80,13 +80,14 @@ gosec_module() { # dir
 export -f gosec_module
 export root work
 go list -m -f '{{.Dir}}' | xargs -P 2 -I{} bash -c 'gosec_module {}'
-say "gosec done"
+jq -s '{version: "2.1.0", "$schema": .[0]["$schema"], runs: [.[].runs[]]}' "$work"/gosec-*.sarif >"$work/gosec.sarif"
+say "gosec done: $(jq '[.runs[].results | length] | add' "$work/gosec.sarif") findings in $(jq '.runs | length' "$work/gosec.sarif") modules"
 mkdir "$work/tree"
 git ls-files -z --cached --others --exclude-standard | xargs -0 -r cp --parents -t "$work/tree" 2>/dev/null || true
 gitleaks dir --config "$root/.gitleaks.toml" --no-banner --redact --exit-code 0 --report-format json --report-path "$work/gitleaks.json" "$work/tree" >"$work/gitleaks.log" 2>&1 ||
 	{ cat "$work/gitleaks.log" >&2; echo "self-audit: gitleaks failed" >&2; exit 2; }
 say "gitleaks done"
-reports=("$work"/gosec-*.sarif "$work/gitleaks.json")
+reports=("$work/gosec.sarif" "$work/gitleaks.json")
 
 vulndb="${TRILENS_VULNDB:-}"
 if [ -n "$vulndb" ] && [ "${vulndb#file://}" = "$vulndb" ]; then
@@ -96,6 +97,8 @@ if [ -z "$vulndb" ] && curl -fsS --max-time 5 -o /dev/null https://vuln.go.dev/i
 	vulndb=https://vuln.go.dev
 fi
 if [ -n "$vulndb" ] && command -v govulncheck >/dev/null; then
+	# govulncheck runs only inside a module: one report per module, each
+	# module its own service, so the reports keep apart.
 	for m in $(go list -m -f '{{.Dir}}'); do
 		(cd "$m" && govulncheck -db "$vulndb" -json ./...) >"$work/govulncheck-${m##*/}.json"
 		reports+=("$work/govulncheck-${m##*/}.json")
@@ -132,7 +135,7 @@ done
 ids=()
 for r in "${reports[@]}"; do
 	service=trilens
-	case "$r" in */gosec-*.sarif | */govulncheck-*.json) service=${r##*/} service=${service#*-} service=${service%.*} ;; esac
+	case "$r" in */govulncheck-*.json) service=${r##*/govulncheck-} service=${service%.json} ;; esac
 	ids+=("$("$bin" submit scan "${subject[@]}" --service "$service" --quiet "$r")")
 done
 submitted=$SECONDS
