@@ -7,8 +7,8 @@
 #
 # OUT receives trilens, trilens.sbom.json, their Sigstore bundles
 # (*.sigstore.json) and cosign.pub. COSIGN_KEY names an existing cosign key
-# (COSIGN_PASSWORD unlocks it); without it a throwaway key pair is generated
-# in OUT, which is what the self-audit verifies against.
+# (COSIGN_PASSWORD unlocks it); without it a throwaway key pair signs, and
+# only its public half is kept (the self-audit verifies against it).
 #
 # Reproducible: -trimpath drops local paths, -buildvcs=false the VCS stamp,
 # -buildid= the build id, CGO is off; the second build runs with an empty
@@ -67,4 +67,5 @@ for f in trilens trilens.sbom.json; do
 	COSIGN_YES=true cosign sign-blob --key "$key" --tlog-upload=false --new-bundle-format \
 		--bundle "$out/$f.sigstore.json" "$out/$f" >/dev/null
 done
+[ -n "${COSIGN_KEY:-}" ] || rm -f "$out/cosign.key" # throwaway: only cosign.pub is needed to verify
 echo "release: $out: trilens, trilens.sbom.json, signed (cosign.pub)" >&2
