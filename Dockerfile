@@ -2,7 +2,10 @@
 # The trilens image: one static binary that runs any target (`up`, `--target=scorer`, ...).
 # Build: docker compose build, or docker build -t trilens:dev .
 
-FROM golang:1.26-bookworm AS build
+# Base images are pinned by digest (tag kept for reading). The digests are those pinned by
+# github.com/kubeswift-io/kubeswift-spin, Dockerfile at commit 4fc611825eb3 (public source;
+# no registry is reachable from the machine that pinned them): bump tag and digest together.
+FROM golang:1.26.8-bookworm@sha256:a688600ca24f8a4d3ca77f95b0dd40704a9fc787c826660eb7ba0b641b8b175d AS build
 WORKDIR /src
 # The whole workspace: services/trilens imports the other modules through go.work.
 COPY . .
@@ -15,7 +18,7 @@ RUN --mount=type=cache,target=/go/pkg/mod \
 
 # Distroless: CA certificates, tzdata and a nonroot user, no shell; the healthcheck is
 # `trilens ready`, so nothing else is needed.
-FROM gcr.io/distroless/static-debian12:nonroot
+FROM gcr.io/distroless/static-debian12:nonroot@sha256:afa5c872c891853ca7fcf1f12c3edb23f7eeef36189728842dd51042ff57f7ab
 COPY --from=build /out/trilens /usr/local/bin/trilens
 # Owned by nonroot so a fresh named volume on /data inherits a writable directory.
 COPY --from=build --chown=65532:65532 /out/data /data

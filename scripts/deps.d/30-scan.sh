@@ -1,8 +1,9 @@
 #!/usr/bin/env bash
-# The scan lens's tools: jq, GNU time and bc for its bench script, always;
-# with TRILENS_SCAN_TOOLS=1 also the scanners that regenerate its fixtures
-# (services/scancollector/testdata/make-fixtures.sh sets it). The tests read
-# the committed fixtures, so CI does not build the scanners. Idempotent:
+# The scan lens's tools: jq, GNU time and bc for its bench script, and the
+# scanners the self-audit runs (scripts/self-audit.sh, the end of `make
+# test`): gosec, gitleaks and govulncheck, always; with TRILENS_SCAN_TOOLS=1
+# also the other scanners that regenerate its fixtures
+# (services/scancollector/testdata/make-fixtures.sh sets it). Idempotent:
 # installs only what is missing from .bin or PATH. Trivy is not here: the
 # module proxy refuses github.com/aquasecurity/trivy.
 set -euo pipefail
@@ -23,9 +24,10 @@ install_go() { # name package@version
 	GOBIN="$BIN" GOWORK=off GOFLAGS=-mod=mod go install "$pkg"
 }
 
-[ "${TRILENS_SCAN_TOOLS:-}" = 1 ] || exit 0
 install_go gosec github.com/securego/gosec/v2/cmd/gosec@v2.29.0
-install_go staticcheck honnef.co/go/tools/cmd/staticcheck@v0.8.2
 install_go gitleaks github.com/zricethezav/gitleaks/v8@v8.30.1
 install_go govulncheck golang.org/x/vuln/cmd/govulncheck@v1.9.0
+
+[ "${TRILENS_SCAN_TOOLS:-}" = 1 ] || exit 0
+install_go staticcheck honnef.co/go/tools/cmd/staticcheck@v0.8.2
 install_go golangci-lint github.com/golangci/golangci-lint/v2/cmd/golangci-lint@v2.15.0

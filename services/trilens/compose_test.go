@@ -223,7 +223,8 @@ func TestComposeChecksReject(t *testing.T) {
 }
 
 // TestDockerfile keeps the image in step with the workspace and the runner: the Go image is
-// the workspace's Go version, the built package exists, and EXPOSE lists the listen ports.
+// the workspace's Go version, every base image is pinned by digest, the built package
+// exists, and EXPOSE lists the listen ports.
 func TestDockerfile(t *testing.T) {
 	root := repoRoot(t)
 	r := runnerRules(t)
@@ -234,6 +235,7 @@ func TestDockerfile(t *testing.T) {
 		"old-go.Dockerfile":          "is not the workspace's Go 1.",
 		"missing-package.Dockerfile": "./services/trilens/cmd/trilenz does not exist",
 		"missing-expose.Dockerfile":  "EXPOSE [7070] ",
+		"unpinned.Dockerfile":        "FROM gcr.io/distroless/static-debian12:nonroot is not pinned by digest",
 	} {
 		err := errors.Join(dockerfileProblems(filepath.Join("testdata", "docker", file), root, r)...)
 		if err == nil || !strings.Contains(err.Error(), want) {
@@ -247,6 +249,8 @@ var (
 	golangImage = regexp.MustCompile(`(?m)^FROM golang:(\d+\.\d+)`)
 	buildPath   = regexp.MustCompile(`\./services/[\w./-]+`)
 	expose      = regexp.MustCompile(`(?m)^EXPOSE (.+)$`)
+	fromImage   = regexp.MustCompile(`(?m)^FROM (?:--\S+ )*(\S+)`)
+	pinned      = regexp.MustCompile(`@sha256:[0-9a-f]{64}$`)
 )
 
 // dockerfileProblems checks the Dockerfile at path against the workspace at root.
@@ -270,6 +274,11 @@ func dockerfileProblems(path, root string, r rules) []error {
 	}
 	if image != goVersion {
 		problems = append(problems, fmt.Errorf("%s: build image golang:%s is not the workspace's Go %s", path, image, goVersion))
+	}
+	for _, m := range fromImage.FindAllStringSubmatch(text, -1) {
+		if !pinned.MatchString(m[1]) {
+			problems = append(problems, fmt.Errorf("%s: FROM %s is not pinned by digest", path, m[1]))
+		}
 	}
 	pkgs := buildPath.FindAllString(text, -1)
 	if len(pkgs) == 0 {

@@ -10,9 +10,11 @@ import (
 	"sort"
 
 	"github.com/anchore/syft/syft"
+	"github.com/anchore/syft/syft/cataloging/pkgcataloging"
 	"github.com/anchore/syft/syft/format/cyclonedxjson"
 	"github.com/anchore/syft/syft/format/spdxjson"
 	"github.com/anchore/syft/syft/format/syftjson"
+	"github.com/anchore/syft/syft/pkg/cataloger/golang"
 	"github.com/anchore/syft/syft/sbom"
 	"github.com/anchore/syft/syft/source"
 	_ "modernc.org/sqlite" // syft reads newer RPM databases with it
@@ -66,7 +68,11 @@ func Generate(ctx context.Context, path string, w io.Writer, opts Options) (*Res
 		return nil, fmt.Errorf("syft source %s: %w", path, err)
 	}
 	defer src.Close()
-	screate := syft.DefaultCreateSBOMConfig()
+	// Go binaries and go.mod files name modules, not their licences: read
+	// those from the local module cache, where the build left the modules,
+	// so a licence deny-list has something to check.
+	screate := syft.DefaultCreateSBOMConfig().WithPackagesConfig(pkgcataloging.DefaultConfig().
+		WithGolangConfig(golang.DefaultCatalogerConfig().WithSearchLocalModCacheLicenses(true)))
 	if opts.Parallelism > 0 {
 		screate = screate.WithParallelism(opts.Parallelism)
 	}
