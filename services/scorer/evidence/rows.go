@@ -373,6 +373,11 @@ func (r *Rows) addWebVitals(scope store.Scope, p *eventv1.Event_WebVitals) {
 
 func (r *Rows) addChanges(scope store.Scope, p *eventv1.Event_Changes) {
 	for i, c := range p.Changes.GetChanges() {
+		shas := make([]string, len(c.GetCommits()))
+		times := make([]time.Time, len(c.GetCommits()))
+		for j, cm := range c.GetCommits() {
+			shas[j], times[j] = cm.GetSha(), UnixNano(cm.GetCommittedUnixNano())
+		}
 		r.Changes.Append(store.Change{
 			Scope:      scope,
 			Idx:        uint32(i),
@@ -383,6 +388,17 @@ func (r *Rows) addChanges(scope store.Scope, p *eventv1.Event_Changes) {
 			FinishedAt: UnixNano(c.GetFinishedUnixNano()),
 			URL:        c.GetUrl(),
 			Title:      c.GetTitle(),
+
+			Source:          c.GetSource(),
+			SourceEvent:     c.GetSourceEvent(),
+			EnvironmentName: c.GetEnvironment(),
+			Artifact:        c.GetArtifact(),
+			ArtifactDigest:  c.GetArtifactDigest(),
+			CommitSHAs:      shas,
+			CommitTimes:     times,
+			RollbackOf:      c.GetRollbackOf(),
+			Severity:        c.GetSeverity(),
+			Pipeline:        c.GetPipeline(),
 		})
 	}
 }
