@@ -18,6 +18,10 @@ type Config struct {
 	AckWait time.Duration `yaml:"ack_wait"`
 	// MaxDeliver is how often a message is tried before it is dead-lettered.
 	MaxDeliver int `yaml:"max_deliver"`
+	// CheckpointKey is a PEM ed25519 private key file; with it the evidence
+	// chain gets a signed checkpoint every CheckpointEvery entries per tenant.
+	CheckpointKey   string `yaml:"checkpoint_key"`
+	CheckpointEvery int    `yaml:"checkpoint_every"`
 }
 
 // RegisterFlags sets the defaults and binds the flags under prefix.
@@ -27,6 +31,8 @@ func (c *Config) RegisterFlags(prefix string, fs *flag.FlagSet) {
 	fs.DurationVar(&c.BatchWait, prefix+"batch-wait", time.Second, "longest wait before a partial batch is inserted")
 	fs.DurationVar(&c.AckWait, prefix+"ack-wait", 30*time.Second, "time before unacknowledged evidence is delivered again")
 	fs.IntVar(&c.MaxDeliver, prefix+"max-deliver", 10, "deliveries before a message is dead-lettered")
+	fs.StringVar(&c.CheckpointKey, prefix+"checkpoint-key", "", "PEM ed25519 private key that signs evidence chain checkpoints (none: no checkpoints)")
+	fs.IntVar(&c.CheckpointEvery, prefix+"checkpoint-every", 1000, "evidence chain entries per tenant between signed checkpoints")
 }
 
 // Validate reports unusable settings.
@@ -43,6 +49,9 @@ func (c *Config) Validate() error {
 	}
 	if c.AckWait < time.Second {
 		errs = append(errs, errors.New("ack_wait: must be at least 1s"))
+	}
+	if c.CheckpointEvery < 1 {
+		errs = append(errs, errors.New("checkpoint_every: must be at least 1"))
 	}
 	if c.MaxDeliver < 1 {
 		errs = append(errs, errors.New("max_deliver: must be at least 1"))

@@ -11,6 +11,7 @@
 // and that no function body is over 80 lines):
 //
 //	evidence             shared base: Settings, Processor, the fact rows of an event (Rows), scope, time and verdict helpers
+//	chain                the evidence log's digest chain per tenant: linking, signed checkpoints, verification, export
 //	respond              JSON answers and the tenant parameter every route shares
 //	owners               who owns a gap and how far it reaches, from the policy
 //	scan                 scan lens: report parts, finding lifecycle, KEV/EPSS catalogues, scan scorecard route, finding queries

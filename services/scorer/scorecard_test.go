@@ -16,6 +16,7 @@ import (
 	"github.com/trilens/trilens/pkg/events"
 	"github.com/trilens/trilens/pkg/natstest"
 	"github.com/trilens/trilens/pkg/policy"
+	"github.com/trilens/trilens/pkg/server"
 	"github.com/trilens/trilens/pkg/store"
 	"github.com/trilens/trilens/pkg/store/chtest"
 	eventv1 "github.com/trilens/trilens/proto/trilens/event/v1"
@@ -82,9 +83,9 @@ func newScorecardRig(t *testing.T, pol *policy.Policy, now func() time.Time) *sc
 	}
 	set := Settings{Logger: log, Bus: b, Store: chtest.Store(t), Policy: pol, Now: now}
 	r := &scorecardRig{t: t, nc: nc, procs: newProcessors(set), st: set.Store}
-	mux := http.NewServeMux()
+	mux := server.NewRoutes()
 	for _, p := range r.procs {
-		if reg, ok := p.(interface{ Register(*http.ServeMux) }); ok {
+		if reg, ok := p.(interface{ Register(server.Router) }); ok {
 			reg.Register(mux)
 		}
 	}

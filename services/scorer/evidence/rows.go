@@ -1,6 +1,8 @@
 package evidence
 
 import (
+	"crypto/sha256"
+	"encoding/hex"
 	"time"
 
 	"github.com/trilens/trilens/pkg/events"
@@ -53,6 +55,14 @@ func (r *Rows) Reset() {
 	for _, t := range r.Tables() {
 		t.Reset()
 	}
+}
+
+// AddMessage appends the rows of an event decoded from data, keeping data
+// in the evidence log so the log can be verified and re-scored.
+func (r *Rows) AddMessage(ev *eventv1.Event, data []byte) {
+	sum := sha256.Sum256(data)
+	r.Add(ev, hex.EncodeToString(sum[:]), len(data))
+	r.EvidenceLog.Message[len(r.EvidenceLog.Message)-1] = string(data)
 }
 
 // Add appends the rows of one event. msgDigest and msgSize describe the raw

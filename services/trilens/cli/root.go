@@ -70,6 +70,7 @@ all) in one process. "trilens up" does the same with a demo option.`
 		newWaiveCommand(),
 		newWaiversCommand(),
 		newReportCommand(),
+		newVerifyLogCommand(),
 	)
 	return root
 }
