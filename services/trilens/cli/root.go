@@ -71,6 +71,7 @@ all) in one process. "trilens up" does the same with a demo option.`
 		newWaiversCommand(),
 		newReportCommand(),
 		newVerifyLogCommand(),
+		newReplayCommand(),
 	)
 	return root
 }
