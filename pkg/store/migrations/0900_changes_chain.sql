@@ -32,7 +32,7 @@ CREATE TABLE IF NOT EXISTS {{.DB}}.evidence_checkpoints (
 ) ENGINE = ReplacingMergeTree()
 ORDER BY (tenant, chain_seq);
 
--- The policy a KPI point or verdict was computed with (sha256 of its
--- canonical JSON); empty for points scored live before replays existed.
+-- The policy a replay applied with `trilens replay --apply` computed a KPI
+-- point or verdict with (sha256 of the policy file); empty when scored live.
 ALTER TABLE {{.DB}}.kpi_points ADD COLUMN policy_digest String;
 ALTER TABLE {{.DB}}.verdicts ADD COLUMN policy_digest String;

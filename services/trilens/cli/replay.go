@@ -2,9 +2,13 @@ package cli
 
 import (
 	"context"
+	"crypto/sha256"
+	"encoding/hex"
 	"fmt"
 	"io"
+	"os"
 	"slices"
+	"strings"
 	"time"
 
 	"github.com/spf13/cobra"
@@ -17,20 +21,32 @@ import (
 func newReplayCommand() *cobra.Command {
 	var sf storeFlags
 	var tenant, since, policyFile, into string
+	var apply bool
 	cmd := &cobra.Command{
 		Use:   "replay",
 		Short: "Re-score stored evidence with another policy into a scratch database and diff the KPIs",
 		Long: `replay reads a tenant's evidence from the evidence log (the raw messages the
 scorer keeps, in chain order), scores it again with --policy into the scratch
 database --into, and prints every KPI whose latest status differs from the
-live one. The clock is fixed, so the same evidence and policy give the same rows.`,
-		Example: `  trilens replay --tenant acme --since 30d --policy new.yaml --into trilens_replay`,
-		Args:    cobra.NoArgs,
+live one. The clock is fixed, so the same evidence and policy give the same rows.
+
+--apply then copies the replayed KPI points and verdicts into the live
+database, each marked with the policy's digest (sha256 of the policy file):
+a replayed point replaces the live point of the same series, time and event.`,
+		Example: `  trilens replay --tenant acme --since 30d --policy new.yaml --into trilens_replay
+  trilens replay --tenant acme --since 30d --policy new.yaml --into trilens_replay --apply`,
+		Args: cobra.NoArgs,
 		RunE: func(cmd *cobra.Command, _ []string) error {
 			pol, err := policy.Load(policyFile)
 			if err != nil {
 				return &ExitError{Code: ExitUsage, Err: err}
 			}
+			raw, err := os.ReadFile(policyFile)
+			if err != nil {
+				return &ExitError{Code: ExitUsage, Err: err}
+			}
+			sum := sha256.Sum256(raw)
+			digest := hex.EncodeToString(sum[:])
 			d, err := api.ParseSince(since)
 			if err != nil || into == "" || into == sf.cfg.Database {
 				return &ExitError{Code: ExitUsage, Err: fmt.Errorf("want --since such as 30d and an --into database other than the live one (%v)", err)}
@@ -56,8 +72,19 @@ live one. The clock is fixed, so the same evidence and policy give the same rows
 			if err != nil {
 				return &ExitError{Code: ExitUsage, Err: err}
 			}
-			fmt.Fprintf(cmd.OutOrStdout(), "replayed %d envelopes of %s into %s\n", n, tenant, into)
-			return printKPIDiff(ctx, cmd.OutOrStdout(), live, scratch, tenant, now.Add(-d))
+			out := cmd.OutOrStdout()
+			fmt.Fprintf(out, "replayed %d envelopes of %s into %s with policy %s\n", n, tenant, into, digest)
+			if err := printKPIDiff(ctx, out, live, scratch, tenant, now.Add(-d)); err != nil {
+				return &ExitError{Code: ExitUsage, Err: err}
+			}
+			if !apply {
+				return nil
+			}
+			if err := applyReplay(ctx, live, scratch, tenant, digest); err != nil {
+				return &ExitError{Code: ExitUsage, Err: err}
+			}
+			fmt.Fprintf(out, "applied: KPI points and verdicts of %s re-scored in %s, marked with policy %s\n", tenant, live.Database(), digest)
+			return nil
 		},
 	}
 	sf.register(cmd)
@@ -66,6 +93,7 @@ live one. The clock is fixed, so the same evidence and policy give the same rows
 	f.StringVar(&since, "since", "30d", "how far back to replay")
 	f.StringVar(&policyFile, "policy", "trilens.yaml", "the policy to score with")
 	f.StringVar(&into, "into", "", "scratch ClickHouse database the replay writes (created when missing)")
+	f.BoolVar(&apply, "apply", false, "copy the replayed KPI points and verdicts into the live database")
 	return cmd
 }
 
@@ -132,4 +160,25 @@ func sortedSet(m map[string]bool) []string {
 	}
 	slices.Sort(out)
 	return out
+}
+
+// applyReplay copies the replayed KPI points and verdicts of tenant into
+// live, marked with the policy digest.
+func applyReplay(ctx context.Context, live, scratch *store.Store, tenant, digest string) error {
+	for _, t := range []store.Table{&store.KPIPointRows{}, &store.VerdictRows{}} {
+		cols := t.Columns()
+		sel := make([]string, len(cols))
+		for i, c := range cols {
+			sel[i] = c
+			if c == "policy_digest" {
+				sel[i] = "? AS policy_digest"
+			}
+		}
+		q := `INSERT INTO ` + live.Database() + `.` + t.Name() + ` (` + strings.Join(cols, ", ") + `) SELECT ` + strings.Join(sel, ", ") +
+			` FROM ` + scratch.Database() + `.` + t.Name() + ` FINAL WHERE tenant = ?`
+		if err := live.Conn().Exec(ctx, q, digest, tenant); err != nil {
+			return fmt.Errorf("apply %s: %w", t.Name(), err)
+		}
+	}
+	return nil
 }

@@ -2,6 +2,8 @@ package cli
 
 import (
 	"context"
+	"crypto/sha256"
+	"encoding/hex"
 	"fmt"
 	"os"
 	"path/filepath"
@@ -69,6 +71,26 @@ func TestReplayTighterBudget(t *testing.T) {
 	a, b2 := dump(t, st, scratch[0]), dump(t, st, scratch[1])
 	if a == "" || a != b2 {
 		t.Errorf("two replays differ or are empty:\n%s\n---\n%s", a, b2)
+	}
+
+	// --apply re-scores the live database, marking the points with the policy's digest.
+	raw, _ := os.ReadFile(tight)
+	sum := sha256.Sum256(raw)
+	code, out := runCLI("replay", "--store.dsn", cfg.DSN, "--store.database", st.Database(), "--tenant", "acme",
+		"--since", "1d", "--policy", tight, "--into", scratch[0], "--apply")
+	if code != ExitPass || !strings.Contains(out, "applied") {
+		t.Fatalf("replay --apply: exit %d\n%s", code, out)
+	}
+	var status, digest string
+	err = st.Conn().QueryRow(context.Background(), `SELECT argMax(status, observed_at), argMax(policy_digest, observed_at) FROM `+st.Database()+
+		`.kpi_points FINAL WHERE tenant = 'acme' AND kpi = 'journey_p95_ms' AND scope = 'pay'`).Scan(&status, &digest)
+	if err != nil || status != "fail" || digest != hex.EncodeToString(sum[:]) {
+		t.Errorf("live journey p95 after --apply: %s, policy %q (%v); want fail, policy %x", status, digest, err, sum)
+	}
+	code, out = runCLI("replay", "--store.dsn", cfg.DSN, "--store.database", st.Database(), "--tenant", "acme",
+		"--since", "1d", "--policy", tight, "--into", scratch[1])
+	if code != ExitPass || !strings.Contains(out, "0 KPIs differ") {
+		t.Errorf("replay after --apply: exit %d, want no difference left\n%s", code, out)
 	}
 }
 
