@@ -6,9 +6,11 @@ import (
 	"encoding/json"
 	"fmt"
 	"io"
+	"log/slog"
 	"os"
 
 	"github.com/spf13/cobra"
+	"github.com/trilens/trilens/pkg/bus"
 	"github.com/trilens/trilens/pkg/store"
 	"github.com/trilens/trilens/services/scorer/chain"
 )
@@ -33,15 +35,16 @@ func (s *storeFlags) open(ctx context.Context) (*store.Store, error) {
 
 func newVerifyLogCommand() *cobra.Command {
 	var sf storeFlags
-	var tenant, pubFile, export, period string
+	var tenant, pubFile, export, period, busURL string
 	var seq uint64
 	cmd := &cobra.Command{
 		Use:   "verify-log",
 		Short: "Verify a tenant's evidence chain, or export and check signed checkpoints",
 		Long: `verify-log re-walks a tenant's evidence chain in ClickHouse: every entry's
 digest against its row and message, every link against the previous entry,
-and (with --public-key) every signed checkpoint. It prints the first break
-and exits 1 when there is one.
+and (with --public-key) every signed checkpoint. With --bus.url it also
+compares every message the evidence stream still retains with the log's copy.
+It prints the first break and exits 1 when there is one.
 
 --export-checkpoint FILE writes the period that ends with a checkpoint (the
 latest, or --seq): the entries' digests between it and the checkpoint before,
@@ -74,7 +77,10 @@ with both signatures. --verify-checkpoint FILE checks such a file with only
 			if export != "" {
 				return exportPeriod(cmd.Context(), out, st, tenant, seq, export)
 			}
-			return verifyLog(cmd.Context(), out, st, tenant, pub)
+			if err := verifyLog(cmd.Context(), out, st, tenant, pub); err != nil || busURL == "" {
+				return err
+			}
+			return verifyStream(cmd.Context(), out, st, busURL, tenant)
 		},
 	}
 	sf.register(cmd)
@@ -84,6 +90,7 @@ with both signatures. --verify-checkpoint FILE checks such a file with only
 	f.StringVar(&export, "export-checkpoint", "", "write the period ending with a checkpoint to this file")
 	f.Uint64Var(&seq, "seq", 0, "the checkpoint to export (default the latest)")
 	f.StringVar(&period, "verify-checkpoint", "", "verify an exported period with --public-key only")
+	f.StringVar(&busURL, "bus.url", os.Getenv("TRILENS_BUS_URL"), "NATS URL: also compare the evidence stream's retained copies (TRILENS_BUS_URL)")
 	return cmd
 }
 
@@ -139,5 +146,27 @@ func verifyPeriodFile(out io.Writer, file string, pub ed25519.PublicKey) error {
 		return &ExitError{Code: ExitBroken, Err: err}
 	}
 	fmt.Fprintf(out, "OK: checkpoint %d of %s (key %s) and its %d entries verify\n", p.To.ChainSeq, p.To.Tenant, p.To.KeyID, len(p.Entries))
+	return nil
+}
+
+func verifyStream(ctx context.Context, out io.Writer, st *store.Store, url, tenant string) error {
+	b, err := bus.Connect(ctx, bus.Config{URL: url}, slog.New(slog.DiscardHandler))
+	if err != nil {
+		return &ExitError{Code: ExitUsage, Err: err}
+	}
+	defer b.Close()
+	res, err := chain.CompareStream(ctx, st, b.JetStream(), tenant)
+	if err != nil {
+		return &ExitError{Code: ExitUsage, Err: err}
+	}
+	fmt.Fprintf(out, "JetStream: %d messages of %s retained, %d match the log", res.Retained, tenant, res.Matched)
+	if len(res.Unlogged) > 0 {
+		fmt.Fprintf(out, ", %d not in the log (not yet scored, dead-lettered or deleted; first %s)", len(res.Unlogged), res.Unlogged[0])
+	}
+	fmt.Fprintln(out)
+	if len(res.Differ) > 0 {
+		fmt.Fprintf(out, "BROKEN: %d stored messages differ from JetStream's copy (first: event %s)\n", len(res.Differ), res.Differ[0])
+		return &ExitError{Code: ExitBroken}
+	}
 	return nil
 }

@@ -4,7 +4,9 @@ import (
 	"context"
 	"crypto/ed25519"
 	"crypto/rand"
+	"crypto/sha256"
 	"crypto/x509"
+	"encoding/hex"
 	"encoding/pem"
 	"flag"
 	"fmt"
@@ -23,6 +25,7 @@ import (
 	changev1 "github.com/trilens/trilens/proto/trilens/change/v1"
 	eventv1 "github.com/trilens/trilens/proto/trilens/event/v1"
 	"github.com/trilens/trilens/services/scorer"
+	"github.com/trilens/trilens/services/scorer/chain"
 )
 
 // writeKeys writes a PEM ed25519 key pair into dir.
@@ -59,7 +62,8 @@ func TestVerifyLog(t *testing.T) {
 	cfg := chtest.Config(t)
 	st := chtest.Store(t)
 	cfg.Database = st.Database()
-	b := natstest.Bus(t)
+	ns := natstest.Start(t)
+	b := natstest.BusOn(t, ns)
 	var sc scorer.Config
 	sc.RegisterFlags("", flag.NewFlagSet("s", flag.ContinueOnError))
 	sc.BatchWait, sc.CheckpointKey, sc.CheckpointEvery = 100*time.Millisecond, privFile, 3
@@ -87,6 +91,10 @@ func TestVerifyLog(t *testing.T) {
 	if code != ExitPass || !strings.Contains(out, "OK: 7 entries") || !strings.Contains(out, "2 signed checkpoints verified") {
 		t.Fatalf("clean log: exit %d\n%s", code, out)
 	}
+	code, out = runCLI(append([]string{"verify-log", "--bus.url", ns.ClientURL()}, db...)...)
+	if code != ExitPass || !strings.Contains(out, "7 messages of acme retained, 7 match the log") {
+		t.Fatalf("against JetStream: exit %d\n%s", code, out)
+	}
 	period := filepath.Join(dir, "period.json")
 	if code, out := runCLI(append([]string{"verify-log", "--export-checkpoint", period}, db...)...); code != ExitPass {
 		t.Fatalf("export: exit %d\n%s", code, out)
@@ -94,6 +102,16 @@ func TestVerifyLog(t *testing.T) {
 	// Only the file and the public key: no database flags.
 	if code, out := runCLI("verify-log", "--verify-checkpoint", period, "--public-key", pubFile); code != ExitPass || !strings.Contains(out, "checkpoint 6") {
 		t.Fatalf("verify checkpoint: exit %d\n%s", code, out)
+	}
+	// Rewriting the last entry's message with every digest recomputed keeps
+	// the chain whole; only JetStream's copy shows it.
+	rewriteLast(t, st, 7)
+	if code, out := runCLI(append([]string{"verify-log"}, db...)...); code != ExitPass {
+		t.Fatalf("consistently rewritten last entry: exit %d\n%s", code, out)
+	}
+	code, out = runCLI(append([]string{"verify-log", "--bus.url", ns.ClientURL()}, db...)...)
+	if code != ExitBroken || !strings.Contains(out, "1 stored messages differ from JetStream's copy (first: event chg-6)") {
+		t.Fatalf("rewritten message against JetStream: exit %d\n%s", code, out)
 	}
 	editEntry(t, st, 5)
 	code, out = runCLI(append([]string{"verify-log"}, db...)...)
@@ -130,5 +148,29 @@ func editEntry(t *testing.T, st *store.Store, seq uint64) {
 		message_size, chain_seq, entry_digest, prev_digest, chain_digest, message FROM `+db+`.evidence_log FINAL WHERE chain_seq = ?`, seq)
 	if err != nil {
 		t.Fatal(err)
+	}
+}
+
+// rewriteLast replaces the message of the chain's last entry, seq, and
+// recomputes its digests as a careful forger would.
+func rewriteLast(t *testing.T, st *store.Store, seq uint64) {
+	t.Helper()
+	var rows store.EvidenceLogRows
+	err := chain.Walk(context.Background(), st, "acme", func(e store.EvidenceLog) error {
+		if e.ChainSeq == seq {
+			e.Message += "forged"
+			sum := sha256.Sum256([]byte(e.Message))
+			e.MessageSHA256 = hex.EncodeToString(sum[:])
+			e.EntryDigest = chain.EntryDigest(e)
+			e.ChainDigest = chain.Link(e.PrevDigest, e.EntryDigest)
+			rows.Append(e)
+		}
+		return nil
+	})
+	if err == nil {
+		err = st.Insert(context.Background(), &rows)
+	}
+	if err != nil || rows.Len() != 1 {
+		t.Fatalf("rewrite: %v (%d rows)", err, rows.Len())
 	}
 }
