@@ -150,6 +150,16 @@ func TestScenarioWeek(t *testing.T) {
 		t.Errorf("per service %+v, per team %+v: want the same keys as the tenant", s, tm)
 	}
 
+	// The dashboards' weekly view reads the same keys, kept by the processor.
+	var deploys, failedN, incidents uint32
+	var cfr, lead, restore float64
+	err = st.Conn().QueryRow(ctx, `SELECT deploys, failed_deploys, change_failure_rate, incidents, restore_hours, lead_time_hours
+		FROM `+st.Database()+`.dash_dora_weekly WHERE tenant = 'shop' AND week = toDate(?)`, monday.Format(time.DateOnly)).Scan(&deploys, &failedN, &cfr, &incidents, &restore, &lead)
+	if err != nil || deploys != 5 || failedN != 2 || cfr != 0.4 || incidents != 1 || restore != 1.5 || lead != 4 {
+		t.Errorf("dash_dora_weekly: %d deploys, %d failed, cfr %v, %d incidents, restore %v h, lead %v h (%v); want 5, 2, 0.4, 1, 1.5, 4",
+			deploys, failedN, cfr, incidents, restore, lead, err)
+	}
+
 	// The API serves the same report.
 	mux := server.NewRoutes()
 	dora.New(set).Register(mux)

@@ -75,6 +75,7 @@ type Keys struct {
 	ChangeFailRate  float64   `json:"change_failure_rate"`
 	RestoreMedianS  float64   `json:"time_to_restore_median_seconds"`
 	Restores        int       `json:"restores"`
+	Incidents       int       `json:"incidents"`
 	OpenIncidents   int       `json:"open_incidents"`
 	Failures        []Failure `json:"failures,omitempty"`
 }
@@ -145,8 +146,11 @@ func Compute(changes []Change, regs []Regression, w Window) Keys {
 		}
 	}
 	for _, inc := range incidents {
-		if inc.Status != "resolved" && inWindow(inc.Started, w) {
-			k.OpenIncidents++
+		if inWindow(inc.Started, w) {
+			k.Incidents++
+			if inc.Status != "resolved" {
+				k.OpenIncidents++
+			}
 		}
 	}
 	k.fill(w, leads, restores)

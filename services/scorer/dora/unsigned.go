@@ -35,14 +35,26 @@ type Processor struct {
 
 // New reads set's store with set's policy.
 func New(set evidence.Settings) *Processor {
-	return &Processor{st: set.Store, pol: set.Policy, log: set.Logger, now: set.Now}
+	now := set.Now
+	if now == nil {
+		now = time.Now
+	}
+	return &Processor{st: set.Store, pol: set.Policy, log: set.Logger, now: now}
 }
 
 func (p *Processor) Name() string { return "dora" }
 
 // Process re-checks the services a batch deployed to production and those
-// whose latest deploy's artifact got a verification in the batch.
+// whose latest deploy's artifact got a verification in the batch, then
+// recomputes the weekly keys the batch touched.
 func (p *Processor) Process(ctx context.Context, evs []*eventv1.Event) error {
+	if err := p.gate(ctx, evs); err != nil {
+		return err
+	}
+	return p.weekly(ctx, evs)
+}
+
+func (p *Processor) gate(ctx context.Context, evs []*eventv1.Event) error {
 	services, digests := map[string][]string{}, map[string][]string{}
 	for _, ev := range evs {
 		t := ev.GetEnvelope().GetTenant()
