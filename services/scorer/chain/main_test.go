@@ -4,7 +4,8 @@ import (
 	"os"
 	"testing"
 
+	"github.com/trilens/trilens/pkg/natstest"
 	"github.com/trilens/trilens/pkg/store/chtest"
 )
 
-func TestMain(m *testing.M) { os.Exit(chtest.Run(m)) }
+func TestMain(m *testing.M) { os.Exit(chtest.Run(m, natstest.LeakOptions()...)) }
