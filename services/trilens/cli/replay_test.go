@@ -54,6 +54,23 @@ func TestReplayTighterBudget(t *testing.T) {
 		}
 	}
 	waitEntries(t, st, 6)
+	// Every KPI point and verdict names evidence in the chain.
+	var ids []string
+	for deadline := time.Now().Add(30 * time.Second); len(ids) < 6; time.Sleep(50 * time.Millisecond) {
+		ids = strings1(t, st, `SELECT DISTINCT arrayJoin(evidence_ids) FROM `+st.Database()+`.kpi_points FINAL WHERE tenant = 'acme'
+			UNION ALL SELECT DISTINCT arrayJoin(evidence_ids) FROM `+st.Database()+`.verdicts FINAL WHERE tenant = 'acme'`)
+		if time.Now().After(deadline) {
+			t.Fatalf("evidence ids %v: want the six windows'", ids)
+		}
+	}
+	code, out := runCLI("verify-log", "--store.dsn", cfg.DSN, "--store.database", st.Database(), "--tenant", "acme",
+		"--evidence", strings.Join(ids, ","))
+	if code != ExitPass || strings.Count(out, "entry ") != 6 {
+		t.Fatalf("evidence %v: exit %d, want the six trace windows\n%s", ids, code, out)
+	}
+	if code, out := runCLI("verify-log", "--store.dsn", cfg.DSN, "--store.database", st.Database(), "--tenant", "acme", "--evidence", "nope"); code != ExitBroken {
+		t.Errorf("unknown evidence: exit %d\n%s", code, out)
+	}
 	scratch := []string{st.Database() + "_replay_a", st.Database() + "_replay_b"}
 	t.Cleanup(func() {
 		for _, db := range scratch {
@@ -61,7 +78,7 @@ func TestReplayTighterBudget(t *testing.T) {
 		}
 	})
 	for _, into := range scratch {
-		code, out := runCLI("replay", "--store.dsn", cfg.DSN, "--store.database", st.Database(), "--tenant", "acme",
+		code, out = runCLI("replay", "--store.dsn", cfg.DSN, "--store.database", st.Database(), "--tenant", "acme",
 			"--since", "1d", "--policy", tight, "--into", into)
 		if code != ExitPass || !strings.Contains(out, "replayed 6 envelopes") ||
 			!strings.Contains(out, "performance journey_p95_ms pay checkout: live pass") || !strings.Contains(out, "replayed fail") {
@@ -76,7 +93,7 @@ func TestReplayTighterBudget(t *testing.T) {
 	// --apply re-scores the live database, marking the points with the policy's digest.
 	raw, _ := os.ReadFile(tight)
 	sum := sha256.Sum256(raw)
-	code, out := runCLI("replay", "--store.dsn", cfg.DSN, "--store.database", st.Database(), "--tenant", "acme",
+	code, out = runCLI("replay", "--store.dsn", cfg.DSN, "--store.database", st.Database(), "--tenant", "acme",
 		"--since", "1d", "--policy", tight, "--into", scratch[0], "--apply")
 	if code != ExitPass || !strings.Contains(out, "applied") {
 		t.Fatalf("replay --apply: exit %d\n%s", code, out)
@@ -113,4 +130,22 @@ func dump(t *testing.T, st *store.Store, db string) string {
 		rows.Close()
 	}
 	return sb.String()
+}
+
+func strings1(t *testing.T, st *store.Store, q string) []string {
+	t.Helper()
+	rows, err := st.Conn().Query(context.Background(), q)
+	if err != nil {
+		t.Fatal(err)
+	}
+	defer rows.Close()
+	var out []string
+	for rows.Next() {
+		var s string
+		if err := rows.Scan(&s); err != nil {
+			t.Fatal(err)
+		}
+		out = append(out, s)
+	}
+	return out
 }

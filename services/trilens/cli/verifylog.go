@@ -8,6 +8,7 @@ import (
 	"io"
 	"log/slog"
 	"os"
+	"strings"
 
 	"github.com/spf13/cobra"
 	"github.com/trilens/trilens/pkg/bus"
@@ -37,6 +38,7 @@ func newVerifyLogCommand() *cobra.Command {
 	var sf storeFlags
 	var tenant, pubFile, export, period, busURL string
 	var seq uint64
+	var evidenceIDs []string
 	cmd := &cobra.Command{
 		Use:   "verify-log",
 		Short: "Verify a tenant's evidence chain, or export and check signed checkpoints",
@@ -45,6 +47,9 @@ digest against its row and message, every link against the previous entry,
 and (with --public-key) every signed checkpoint. With --bus.url it also
 compares every message the evidence stream still retains with the log's copy.
 It prints the first break and exits 1 when there is one.
+
+--evidence ID,... prints the chain entries the evidence ids of a KPI point,
+finding or verdict come from (event ids, report ids, derived points).
 
 --export-checkpoint FILE writes the period that ends with a checkpoint (the
 latest, or --seq): the entries' digests between it and the checkpoint before,
@@ -74,6 +79,9 @@ with both signatures. --verify-checkpoint FILE checks such a file with only
 				return err
 			}
 			defer st.Close()
+			if len(evidenceIDs) > 0 {
+				return traceEvidence(cmd.Context(), out, st, tenant, evidenceIDs)
+			}
 			if export != "" {
 				return exportPeriod(cmd.Context(), out, st, tenant, seq, export)
 			}
@@ -90,6 +98,7 @@ with both signatures. --verify-checkpoint FILE checks such a file with only
 	f.StringVar(&export, "export-checkpoint", "", "write the period ending with a checkpoint to this file")
 	f.Uint64Var(&seq, "seq", 0, "the checkpoint to export (default the latest)")
 	f.StringVar(&period, "verify-checkpoint", "", "verify an exported period with --public-key only")
+	f.StringSliceVar(&evidenceIDs, "evidence", nil, "print the chain entries these evidence ids (of a KPI point, finding or verdict) come from")
 	f.StringVar(&busURL, "bus.url", os.Getenv("TRILENS_BUS_URL"), "NATS URL: also compare the evidence stream's retained copies (TRILENS_BUS_URL)")
 	return cmd
 }
@@ -166,6 +175,21 @@ func verifyStream(ctx context.Context, out io.Writer, st *store.Store, url, tena
 	fmt.Fprintln(out)
 	if len(res.Differ) > 0 {
 		fmt.Fprintf(out, "BROKEN: %d stored messages differ from JetStream's copy (first: event %s)\n", len(res.Differ), res.Differ[0])
+		return &ExitError{Code: ExitBroken}
+	}
+	return nil
+}
+
+func traceEvidence(ctx context.Context, out io.Writer, st *store.Store, tenant string, ids []string) error {
+	entries, unresolved, err := chain.Resolve(ctx, st, tenant, ids)
+	if err != nil {
+		return &ExitError{Code: ExitUsage, Err: err}
+	}
+	for _, e := range entries {
+		fmt.Fprintf(out, "entry %d\tevent %s\tdigest %s\n", e.Seq, e.EventID, e.EntryDigest)
+	}
+	if len(unresolved) > 0 {
+		fmt.Fprintf(out, "NOT IN THE LOG: %s\n", strings.Join(unresolved, ", "))
 		return &ExitError{Code: ExitBroken}
 	}
 	return nil
