@@ -8,6 +8,7 @@ import (
 	"sync"
 	"time"
 
+	"github.com/ClickHouse/clickhouse-go/v2"
 	"github.com/nats-io/nats.go/jetstream"
 	"github.com/trilens/trilens/pkg/store"
 )
@@ -122,12 +123,14 @@ func Head(ctx context.Context, st *store.Store, tenant string) (uint64, string, 
 
 // chained reads the chain places of the batch's envelopes already stored.
 func (l *Linker) chained(ctx context.Context, tenant string, rows *store.EvidenceLogRows, idx []int) (map[string]store.EvidenceLog, error) {
-	ids := make([]string, len(idx))
+	ids := make([]any, len(idx))
 	for j, i := range idx {
 		ids[j] = rows.EventID[i]
 	}
+	// No FINAL: copies of one envelope carry the same place. IN takes a hash
+	// set (has() over an array compared every row with every id: 10x slower).
 	q, err := l.st.Conn().Query(ctx, `SELECT event_id, chain_seq, entry_digest, prev_digest, chain_digest, stored_at
-		FROM `+l.st.Database()+`.evidence_log FINAL WHERE tenant = ? AND has(?, event_id) AND chain_seq > 0`, tenant, ids)
+		FROM `+l.st.Database()+`.evidence_log WHERE tenant = ? AND event_id IN ? AND chain_seq > 0`, tenant, clickhouse.GroupSet{Value: ids})
 	if err != nil {
 		return nil, fmt.Errorf("chained envelopes: %w", err)
 	}
