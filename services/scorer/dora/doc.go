@@ -24,9 +24,14 @@
 //     attributed to that deploy, else to the last deploy before it), the
 //     next deploy reverts it (its title starts with "Revert"), or the
 //     regression engine found a budget regression of any lens in production
-//     (a verdict of reason regression or change_point, status fail). A
-//     verdict is attributed to the last production deploy of its service
-//     before the verdict's point, which is when the regressed series changed.
+//     (a verdict of reason regression or change_point, status fail, whose
+//     environment is production or unnamed, as production traces often
+//     are). A verdict is attributed to the last production deploy of its
+//     service before the verdict's point: for a regression that is the
+//     point that regressed; a change_point verdict is dated by the point
+//     that confirmed the shift, at most a few points after it began, so
+//     when deploys come faster than that it names a later deploy.
+//     Incidents without a service count for the tenant only.
 //   - Time to restore service: how long it takes to recover from a failure
 //     in production: from an incident's start to its resolution, and from a
 //     failed deploy to the rollback that undid it. Reported as the median;
