@@ -17,16 +17,22 @@ import (
 // order, into `into` (a scratch database) with pol, as the scorer would
 // have: each envelope's rows, then every processor, one envelope at a time.
 // The clock is fixed at asOf, so the same evidence and policy give the
-// same rows. Verdicts are stored, not published.
-func Replay(ctx context.Context, from, into *store.Store, pol *policy.Policy, tenant string, since, asOf time.Time) (int, error) {
+// same rows. Verdicts are stored, not published. The scorer scores the
+// decoded events, never the documents they point to, so the log's messages
+// are all a replay needs; entries stored before the log kept messages are
+// skipped and counted.
+func Replay(ctx context.Context, from, into *store.Store, pol *policy.Policy, tenant string, since, asOf time.Time) (replayed, skipped int, err error) {
 	set := Settings{Store: into, Policy: pol, Now: func() time.Time { return asOf }}
 	s, err := New(Config{Durable: "replay", BatchRows: 1, BatchWait: time.Second, AckWait: time.Second, MaxDeliver: 1, CheckpointEvery: 1}, set)
 	if err != nil {
-		return 0, err
+		return 0, 0, err
 	}
-	n := 0
 	err = chain.Walk(ctx, from, tenant, func(e store.EvidenceLog) error {
-		if e.ObservedAt.Before(since) || e.Message == "" {
+		if e.ObservedAt.Before(since) {
+			return nil
+		}
+		if e.Message == "" {
+			skipped++
 			return nil
 		}
 		ev := &eventv1.Event{}
@@ -45,8 +51,8 @@ func Replay(ctx context.Context, from, into *store.Store, pol *policy.Policy, te
 				return fmt.Errorf("%s: %w", p.Name(), err)
 			}
 		}
-		n++
+		replayed++
 		return nil
 	})
-	return n, err
+	return replayed, skipped, err
 }

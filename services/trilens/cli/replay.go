@@ -68,12 +68,15 @@ a replayed point replaces the live point of the same series, time and event.`,
 			}
 			defer scratch.Close()
 			now := time.Now().UTC().Truncate(time.Second)
-			n, err := scorer.Replay(ctx, live, scratch, pol, tenant, now.Add(-d), now)
+			n, skipped, err := scorer.Replay(ctx, live, scratch, pol, tenant, now.Add(-d), now)
 			if err != nil {
 				return &ExitError{Code: ExitUsage, Err: err}
 			}
 			out := cmd.OutOrStdout()
 			fmt.Fprintf(out, "replayed %d envelopes of %s into %s with policy %s\n", n, tenant, into, digest)
+			if skipped > 0 {
+				fmt.Fprintf(out, "skipped %d envelopes stored before the log kept messages\n", skipped)
+			}
 			if err := printKPIDiff(ctx, out, live, scratch, tenant, now.Add(-d)); err != nil {
 				return &ExitError{Code: ExitUsage, Err: err}
 			}
