@@ -48,6 +48,7 @@ func fixtures() []fixture {
 		{&store.KPIPointRows{}, store.KPIPoint{}},
 		{&store.VerdictRows{}, store.Verdict{}},
 		{&store.WaiverRows{}, store.Waiver{}},
+		{&store.CheckpointRows{}, store.Checkpoint{}},
 	}
 }
 
@@ -64,7 +65,7 @@ func fill(like any, seed int) reflect.Value {
 			switch f.Interface().(type) {
 			case string:
 				f.SetString(fmt.Sprintf("%s-%d", sf.Name, seed))
-			case uint32:
+			case uint32, uint64:
 				f.SetUint(uint64(seed*100 + n))
 			case int64:
 				f.SetInt(int64(seed*1000 + n))
@@ -76,6 +77,8 @@ func fill(like any, seed int) reflect.Value {
 				f.Set(reflect.ValueOf(time.Date(2026, 10, seed, 10, n, 0, 0, time.UTC)))
 			case []string:
 				f.Set(reflect.ValueOf([]string{fmt.Sprintf("%s-a-%d", sf.Name, seed), "b"}))
+			case []time.Time:
+				f.Set(reflect.ValueOf([]time.Time{time.Date(2026, 9, seed, 8, n, 0, 0, time.UTC)}))
 			case store.Scope:
 				walk(f)
 			default:

@@ -86,6 +86,12 @@ type EvidenceLog struct {
 	PartCount         uint32
 	MessageSHA256     string
 	MessageSize       uint32
+	// The digest chain (see services/scorer/chain) and the raw message.
+	ChainSeq    uint64
+	EntryDigest string
+	PrevDigest  string
+	ChainDigest string
+	Message     string
 }
 
 // EvidenceLogRows holds evidence_log rows column by column.
@@ -118,6 +124,11 @@ type EvidenceLogRows struct {
 	PartCount         []uint32    `ch:"part_count"`
 	MessageSHA256     []string    `ch:"message_sha256"`
 	MessageSize       []uint32    `ch:"message_size"`
+	ChainSeq          []uint64    `ch:"chain_seq"`
+	EntryDigest       []string    `ch:"entry_digest"`
+	PrevDigest        []string    `ch:"prev_digest"`
+	ChainDigest       []string    `ch:"chain_digest"`
+	Message           []string    `ch:"message"`
 }
 
 // Append adds one row.
@@ -150,6 +161,11 @@ func (r *EvidenceLogRows) Append(x EvidenceLog) {
 	r.PartCount = append(r.PartCount, x.PartCount)
 	r.MessageSHA256 = append(r.MessageSHA256, x.MessageSHA256)
 	r.MessageSize = append(r.MessageSize, x.MessageSize)
+	r.ChainSeq = append(r.ChainSeq, x.ChainSeq)
+	r.EntryDigest = append(r.EntryDigest, x.EntryDigest)
+	r.PrevDigest = append(r.PrevDigest, x.PrevDigest)
+	r.ChainDigest = append(r.ChainDigest, x.ChainDigest)
+	r.Message = append(r.Message, x.Message)
 }
 
 func (r *EvidenceLogRows) Name() string                  { return "evidence_log" }
@@ -819,6 +835,18 @@ type Change struct {
 	FinishedAt time.Time
 	URL        string
 	Title      string
+	// What the change collector adds; CommitTimes parallels CommitSHAs
+	// (MinDateTime when unknown).
+	Source          string
+	SourceEvent     string
+	EnvironmentName string
+	Artifact        string
+	ArtifactDigest  string
+	CommitSHAs      []string
+	CommitTimes     []time.Time
+	RollbackOf      string
+	Severity        string
+	Pipeline        string
 }
 
 // ChangeRows holds changes rows column by column.
@@ -832,6 +860,17 @@ type ChangeRows struct {
 	FinishedAt []time.Time `ch:"finished_at"`
 	URL        []string    `ch:"url"`
 	Title      []string    `ch:"title"`
+
+	Source          []string      `ch:"source"`
+	SourceEvent     []string      `ch:"source_event"`
+	EnvironmentName []string      `ch:"environment_name"`
+	Artifact        []string      `ch:"artifact"`
+	ArtifactDigest  []string      `ch:"artifact_digest"`
+	CommitSHAs      [][]string    `ch:"commit_shas"`
+	CommitTimes     [][]time.Time `ch:"commit_times"`
+	RollbackOf      []string      `ch:"rollback_of"`
+	Severity        []string      `ch:"severity"`
+	Pipeline        []string      `ch:"pipeline"`
 }
 
 // Append adds one row.
@@ -845,6 +884,16 @@ func (r *ChangeRows) Append(x Change) {
 	r.FinishedAt = append(r.FinishedAt, x.FinishedAt)
 	r.URL = append(r.URL, x.URL)
 	r.Title = append(r.Title, x.Title)
+	r.Source = append(r.Source, x.Source)
+	r.SourceEvent = append(r.SourceEvent, x.SourceEvent)
+	r.EnvironmentName = append(r.EnvironmentName, x.EnvironmentName)
+	r.Artifact = append(r.Artifact, x.Artifact)
+	r.ArtifactDigest = append(r.ArtifactDigest, x.ArtifactDigest)
+	r.CommitSHAs = append(r.CommitSHAs, x.CommitSHAs)
+	r.CommitTimes = append(r.CommitTimes, x.CommitTimes)
+	r.RollbackOf = append(r.RollbackOf, x.RollbackOf)
+	r.Severity = append(r.Severity, x.Severity)
+	r.Pipeline = append(r.Pipeline, x.Pipeline)
 }
 
 func (r *ChangeRows) Name() string                  { return "changes" }
@@ -864,19 +913,22 @@ type KPIPoint struct {
 	Status      string
 	Owner       string
 	EvidenceIDs []string
+	// PolicyDigest names the policy a replay computed the point with.
+	PolicyDigest string
 }
 
 // KPIPointRows holds kpi_points rows column by column.
 type KPIPointRows struct {
 	ScopeColumns
-	Lens        []string   `ch:"lens"`
-	KPI         []string   `ch:"kpi"`
-	KPIScope    []string   `ch:"scope"`
-	Value       []float64  `ch:"value"`
-	Budget      []float64  `ch:"budget"`
-	Status      []string   `ch:"status"`
-	Owner       []string   `ch:"owner"`
-	EvidenceIDs [][]string `ch:"evidence_ids"`
+	Lens         []string   `ch:"lens"`
+	KPI          []string   `ch:"kpi"`
+	KPIScope     []string   `ch:"scope"`
+	Value        []float64  `ch:"value"`
+	Budget       []float64  `ch:"budget"`
+	Status       []string   `ch:"status"`
+	Owner        []string   `ch:"owner"`
+	EvidenceIDs  [][]string `ch:"evidence_ids"`
+	PolicyDigest []string   `ch:"policy_digest"`
 }
 
 // Append adds one row.
@@ -890,6 +942,7 @@ func (r *KPIPointRows) Append(x KPIPoint) {
 	r.Status = append(r.Status, x.Status)
 	r.Owner = append(r.Owner, x.Owner)
 	r.EvidenceIDs = append(r.EvidenceIDs, x.EvidenceIDs)
+	r.PolicyDigest = append(r.PolicyDigest, x.PolicyDigest)
 }
 
 func (r *KPIPointRows) Name() string                  { return "kpi_points" }
@@ -915,25 +968,28 @@ type Verdict struct {
 	Owner       string
 	Summary     string
 	EvidenceIDs []string
+	// PolicyDigest names the policy a replay computed the verdict with.
+	PolicyDigest string
 }
 
 // VerdictRows holds verdicts rows column by column.
 type VerdictRows struct {
 	ScopeColumns
-	VerdictID   []string   `ch:"verdict_id"`
-	Lens        []string   `ch:"lens"`
-	KPI         []string   `ch:"kpi"`
-	KPIScope    []string   `ch:"scope"`
-	Status      []string   `ch:"status"`
-	Reason      []string   `ch:"reason"`
-	Value       []float64  `ch:"value"`
-	Baseline    []float64  `ch:"baseline"`
-	Budget      []float64  `ch:"budget"`
-	Test        []string   `ch:"test"`
-	PValue      []float64  `ch:"p_value"`
-	Owner       []string   `ch:"owner"`
-	Summary     []string   `ch:"summary"`
-	EvidenceIDs [][]string `ch:"evidence_ids"`
+	VerdictID    []string   `ch:"verdict_id"`
+	Lens         []string   `ch:"lens"`
+	KPI          []string   `ch:"kpi"`
+	KPIScope     []string   `ch:"scope"`
+	Status       []string   `ch:"status"`
+	Reason       []string   `ch:"reason"`
+	Value        []float64  `ch:"value"`
+	Baseline     []float64  `ch:"baseline"`
+	Budget       []float64  `ch:"budget"`
+	Test         []string   `ch:"test"`
+	PValue       []float64  `ch:"p_value"`
+	Owner        []string   `ch:"owner"`
+	Summary      []string   `ch:"summary"`
+	EvidenceIDs  [][]string `ch:"evidence_ids"`
+	PolicyDigest []string   `ch:"policy_digest"`
 }
 
 // Append adds one row.
@@ -953,6 +1009,7 @@ func (r *VerdictRows) Append(x Verdict) {
 	r.Owner = append(r.Owner, x.Owner)
 	r.Summary = append(r.Summary, x.Summary)
 	r.EvidenceIDs = append(r.EvidenceIDs, x.EvidenceIDs)
+	r.PolicyDigest = append(r.PolicyDigest, x.PolicyDigest)
 }
 
 func (r *VerdictRows) Name() string                  { return "verdicts" }
@@ -1011,3 +1068,39 @@ func (r *WaiverRows) Columns() []string             { return ColumnNames(r) }
 func (r *WaiverRows) Len() int                      { return len(r.Tenant) }
 func (r *WaiverRows) AppendTo(b driver.Batch) error { return AppendColumns(b, r) }
 func (r *WaiverRows) Reset()                        { ResetColumns(r) }
+
+// Checkpoint is a signed head of a tenant's evidence chain.
+type Checkpoint struct {
+	Tenant      string
+	ChainSeq    uint64
+	ChainDigest string
+	SignedAt    time.Time
+	KeyID       string
+	Signature   string
+}
+
+// CheckpointRows holds evidence_checkpoints rows column by column.
+type CheckpointRows struct {
+	Tenant      []string    `ch:"tenant"`
+	ChainSeq    []uint64    `ch:"chain_seq"`
+	ChainDigest []string    `ch:"chain_digest"`
+	SignedAt    []time.Time `ch:"signed_at"`
+	KeyID       []string    `ch:"key_id"`
+	Signature   []string    `ch:"signature"`
+}
+
+// Append adds one row.
+func (r *CheckpointRows) Append(x Checkpoint) {
+	r.Tenant = append(r.Tenant, x.Tenant)
+	r.ChainSeq = append(r.ChainSeq, x.ChainSeq)
+	r.ChainDigest = append(r.ChainDigest, x.ChainDigest)
+	r.SignedAt = append(r.SignedAt, x.SignedAt)
+	r.KeyID = append(r.KeyID, x.KeyID)
+	r.Signature = append(r.Signature, x.Signature)
+}
+
+func (r *CheckpointRows) Name() string                  { return "evidence_checkpoints" }
+func (r *CheckpointRows) Columns() []string             { return ColumnNames(r) }
+func (r *CheckpointRows) Len() int                      { return len(r.Tenant) }
+func (r *CheckpointRows) AppendTo(b driver.Batch) error { return AppendColumns(b, r) }
+func (r *CheckpointRows) Reset()                        { ResetColumns(r) }

@@ -25,6 +25,10 @@ type Config struct {
 	// ClickHouse outage included, before it is dead-lettered (and can be
 	// replayed). It stays far below the evidence stream's age limit.
 	MaxAge time.Duration `yaml:"max_age"`
+	// CheckpointKey is a PEM ed25519 private key file; with it the evidence
+	// chain gets a signed checkpoint every CheckpointEvery entries per tenant.
+	CheckpointKey   string `yaml:"checkpoint_key"`
+	CheckpointEvery int    `yaml:"checkpoint_every"`
 }
 
 // RegisterFlags sets the defaults and binds the flags under prefix.
@@ -36,6 +40,8 @@ func (c *Config) RegisterFlags(prefix string, fs *flag.FlagSet) {
 	fs.IntVar(&c.MaxDeliver, prefix+"max-deliver", 10, "deliveries before a message is dead-lettered")
 	fs.DurationVar(&c.SweepInterval, prefix+"sweep-interval", time.Minute, "how often expired waivers are swept when no evidence arrives")
 	fs.DurationVar(&c.MaxAge, prefix+"max-age", 24*time.Hour, "how long failing evidence is retried, an outage included, before it is dead-lettered")
+	fs.StringVar(&c.CheckpointKey, prefix+"checkpoint-key", "", "PEM ed25519 private key that signs evidence chain checkpoints (none: no checkpoints)")
+	fs.IntVar(&c.CheckpointEvery, prefix+"checkpoint-every", 1000, "evidence chain entries per tenant between signed checkpoints")
 }
 
 // Validate reports unusable settings.
@@ -55,6 +61,9 @@ func (c *Config) Validate() error {
 	}
 	if c.SweepInterval <= 0 {
 		errs = append(errs, errors.New("sweep_interval: must be positive"))
+	}
+	if c.CheckpointEvery < 1 {
+		errs = append(errs, errors.New("checkpoint_every: must be at least 1"))
 	}
 	if c.MaxDeliver < 1 {
 		errs = append(errs, errors.New("max_deliver: must be at least 1"))

@@ -11,6 +11,7 @@
 // and that no function body is over 80 lines):
 //
 //	evidence             shared base: Settings, Processor, the fact rows of an event (Rows), scope, time and verdict helpers
+//	chain                the evidence log's digest chain per tenant: linking, signed checkpoints, verification, export
 //	respond              JSON answers and the tenant parameter every route shares
 //	owners               who owns a gap and how far it reaches, from the policy
 //	scan                 scan lens: report parts, finding lifecycle, KEV/EPSS catalogues, scan scorecard route, finding queries
@@ -21,6 +22,7 @@
 //	ledger               risk ledger: waivers from the policy and the API, their changes, expiry sweeps
 //	scorecard            scorecard and gate, findings, severity in money, security and SLO KPIs, weekly report
 //	api                  the scorecard's HTTP routes (no SQL): scorecard, gate, findings, KPIs, verdicts, waivers, report
+//	dora                 DORA's four keys from changes and regression verdicts, GET /v1/dora, the deployed-unsigned gate
 //	internal/scorertest  helpers the tests of several packages share; no other package imports it
 //	scorer               this package: the wiring
 //

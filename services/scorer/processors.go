@@ -2,6 +2,7 @@ package scorer
 
 import (
 	"github.com/trilens/trilens/services/scorer/api"
+	"github.com/trilens/trilens/services/scorer/dora"
 	"github.com/trilens/trilens/services/scorer/evidence"
 	"github.com/trilens/trilens/services/scorer/load"
 	"github.com/trilens/trilens/services/scorer/regression"
@@ -13,7 +14,7 @@ import (
 
 // newProcessors lists every processor, in the order they run: the lenses,
 // the KPIs the scorecard derives from them, the regression engine over
-// every KPI point, and the scorecard (with its API), which sweeps waivers.
+// every KPI point, DORA's deployed-unsigned gate, and the scorecard (with its API), which sweeps waivers.
 func newProcessors(set Settings) []evidence.Processor {
 	return []evidence.Processor{
 		trace.New(set),
@@ -23,6 +24,7 @@ func newProcessors(set Settings) []evidence.Processor {
 		scorecard.NewSecurityKPIs(set),
 		scorecard.NewSLOKPIs(set),
 		regression.New(set),
+		dora.New(set),
 		api.New(scorecard.New(set), set.Logger),
 	}
 }

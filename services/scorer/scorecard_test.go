@@ -83,7 +83,7 @@ func newScorecardRig(t *testing.T, pol *policy.Policy, now func() time.Time) *sc
 	}
 	set := Settings{Logger: log, Bus: b, Store: chtest.Store(t), Policy: pol, Now: now}
 	r := &scorecardRig{t: t, nc: nc, procs: newProcessors(set), st: set.Store}
-	mux := http.NewServeMux()
+	mux := server.NewRoutes()
 	for _, p := range r.procs {
 		if reg, ok := p.(interface{ Register(server.Router) }); ok {
 			reg.Register(mux)

@@ -2,19 +2,21 @@ package scorer
 
 import (
 	"context"
-	"crypto/sha256"
-	"encoding/hex"
 	"errors"
 	"fmt"
 	"log/slog"
+	"os"
 	"sync"
 	"time"
+
+	"github.com/nats-io/nats.go/jetstream"
 
 	"github.com/trilens/trilens/pkg/bus"
 	"github.com/trilens/trilens/pkg/policy"
 	"github.com/trilens/trilens/pkg/server"
 	"github.com/trilens/trilens/pkg/store"
 	eventv1 "github.com/trilens/trilens/proto/trilens/event/v1"
+	"github.com/trilens/trilens/services/scorer/chain"
 	"github.com/trilens/trilens/services/scorer/evidence"
 )
 
@@ -28,6 +30,7 @@ type Scorer struct {
 	set        Settings
 	processors []evidence.Processor
 	metrics    *bus.ConsumerMetrics
+	chain      *chain.Linker
 
 	cancel   context.CancelFunc
 	done     chan error
@@ -66,7 +69,12 @@ func (s *Scorer) Register(mux server.Router) {
 }
 
 // Start begins consuming in the background.
-func (s *Scorer) Start(context.Context) error {
+func (s *Scorer) Start(startCtx context.Context) error {
+	linker, err := s.newLinker(startCtx)
+	if err != nil {
+		return err
+	}
+	s.chain = linker
 	ctx, cancel := context.WithCancel(context.Background())
 	s.cancel = cancel
 	s.done = make(chan error, 1)
@@ -141,11 +149,10 @@ func (s *Scorer) handle(ctx context.Context, batch []bus.Delivery) error {
 	var rows evidence.Rows
 	evs := make([]*eventv1.Event, len(batch))
 	for i, d := range batch {
-		sum := sha256.Sum256(d.Data)
-		rows.Add(d.Event, hex.EncodeToString(sum[:]), len(d.Data))
+		rows.AddMessage(d.Event, d.Data)
 		evs[i] = d.Event
 	}
-	if err := s.set.Store.Insert(ctx, rows.Tables()...); err != nil {
+	if err := s.insertChained(ctx, &rows); err != nil {
 		return classify(err)
 	}
 	for _, p := range s.processors {
@@ -156,9 +163,40 @@ func (s *Scorer) handle(ctx context.Context, batch []bus.Delivery) error {
 	return nil
 }
 
+// insertChained links the batch's envelopes into their tenants' evidence
+// chains and inserts the rows while the chains are locked.
+func (s *Scorer) insertChained(ctx context.Context, rows *evidence.Rows) error {
+	cps, release, err := s.chain.Link(ctx, &rows.EvidenceLog)
+	if err != nil {
+		return err
+	}
+	defer release()
+	return s.set.Store.Insert(ctx, append(rows.Tables(), cps)...)
+}
+
 func classify(err error) error {
 	if store.IsRetryable(err) || errors.Is(err, context.Canceled) || errors.Is(err, context.DeadlineExceeded) {
 		return err
 	}
 	return bus.Permanent(err)
+}
+
+// newLinker chains the evidence log, locking across replicas through the
+// bus and signing checkpoints with the configured key.
+func (s *Scorer) newLinker(ctx context.Context) (*chain.Linker, error) {
+	var signer *chain.Signer
+	if s.cfg.CheckpointKey != "" {
+		pem, err := os.ReadFile(s.cfg.CheckpointKey)
+		if err != nil {
+			return nil, err
+		}
+		if signer, err = chain.NewSigner(pem); err != nil {
+			return nil, err
+		}
+	}
+	var js jetstream.JetStream
+	if s.set.Bus != nil {
+		js = s.set.Bus.JetStream()
+	}
+	return chain.NewLinker(ctx, s.set.Store, js, signer, s.cfg.CheckpointEvery, s.set.Now)
 }

@@ -245,12 +245,12 @@ func TestDockerfile(t *testing.T) {
 }
 
 var (
-	goDirective = regexp.MustCompile(`(?m)^go (\d+\.\d+)`)
-	golangImage = regexp.MustCompile(`(?m)^FROM golang:(\d+\.\d+)`)
-	buildPath   = regexp.MustCompile(`\./services/[\w./-]+`)
-	expose      = regexp.MustCompile(`(?m)^EXPOSE (.+)$`)
-	fromImage   = regexp.MustCompile(`(?m)^FROM (?:--\S+ )*(\S+)`)
-	pinned      = regexp.MustCompile(`@sha256:[0-9a-f]{64}$`)
+	goDirective  = regexp.MustCompile(`(?m)^go (\d+\.\d+)`)
+	golangImage  = regexp.MustCompile(`(?m)^FROM golang:(\d+\.\d+)`)
+	buildPath    = regexp.MustCompile(`\./services/[\w./-]+`)
+	expose       = regexp.MustCompile(`(?m)^EXPOSE (.+)$`)
+	fromImage    = regexp.MustCompile(`(?m)^FROM (?:--\S+ )*(\S+)`)
+	digestPinned = regexp.MustCompile(`@sha256:[0-9a-f]{64}$`)
 )
 
 // dockerfileProblems checks the Dockerfile at path against the workspace at root.
@@ -276,7 +276,7 @@ func dockerfileProblems(path, root string, r rules) []error {
 		problems = append(problems, fmt.Errorf("%s: build image golang:%s is not the workspace's Go %s", path, image, goVersion))
 	}
 	for _, m := range fromImage.FindAllStringSubmatch(text, -1) {
-		if !pinned.MatchString(m[1]) {
+		if !digestPinned.MatchString(m[1]) {
 			problems = append(problems, fmt.Errorf("%s: FROM %s is not pinned by digest", path, m[1]))
 		}
 	}

@@ -39,6 +39,7 @@ import (
 	scorev1 "github.com/trilens/trilens/proto/trilens/score/v1"
 	"github.com/trilens/trilens/services/alerter"
 	"github.com/trilens/trilens/services/scorer"
+	"github.com/trilens/trilens/services/scorer/chain"
 	"github.com/trilens/trilens/services/trilens"
 	"github.com/trilens/trilens/services/trilens/cli"
 )
@@ -671,6 +672,17 @@ func TestKubernetesNATSPermissions(t *testing.T) {
 	}
 	if err := collector.Publish(ctx, verdict("from-collector")); err == nil {
 		t.Fatal("the collectors' NATS user published a verdict")
+	}
+	// The scorer takes its tenants' evidence chain locks in a KV bucket.
+	if _, err := chain.NewLinker(ctx, nil, consumer.JetStream(), nil, 1, time.Now); err != nil {
+		t.Fatalf("the consumers' user creates the chain lock bucket: %v", err)
+	}
+	kv, err := consumer.JetStream().KeyValue(ctx, chain.LockBucket)
+	if err == nil {
+		_, err = kv.Create(ctx, "t.acme", []byte("scorer-0"))
+	}
+	if err != nil {
+		t.Fatalf("the consumers' user takes a chain lock: %v", err)
 	}
 	// Undecodable evidence: the consumer must be allowed to dead-letter it.
 	if _, err := collector.JetStream().Publish(ctx, events.EvidenceSubject("acme", eventv1.Kind_KIND_CHANGE), []byte("not protobuf \xff")); err != nil {

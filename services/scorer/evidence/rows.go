@@ -1,6 +1,8 @@
 package evidence
 
 import (
+	"crypto/sha256"
+	"encoding/hex"
 	"time"
 
 	"github.com/trilens/trilens/pkg/events"
@@ -53,6 +55,14 @@ func (r *Rows) Reset() {
 	for _, t := range r.Tables() {
 		t.Reset()
 	}
+}
+
+// AddMessage appends the rows of an event decoded from data, keeping data
+// in the evidence log so the log can be verified and re-scored.
+func (r *Rows) AddMessage(ev *eventv1.Event, data []byte) {
+	sum := sha256.Sum256(data)
+	r.Add(ev, hex.EncodeToString(sum[:]), len(data))
+	r.EvidenceLog.Message[len(r.EvidenceLog.Message)-1] = string(data)
 }
 
 // Add appends the rows of one event. msgDigest and msgSize describe the raw
@@ -380,6 +390,11 @@ func (r *Rows) addWebVitals(scope store.Scope, p *eventv1.Event_WebVitals) {
 
 func (r *Rows) addChanges(scope store.Scope, p *eventv1.Event_Changes) {
 	for i, c := range p.Changes.GetChanges() {
+		shas := make([]string, len(c.GetCommits()))
+		times := make([]time.Time, len(c.GetCommits()))
+		for j, cm := range c.GetCommits() {
+			shas[j], times[j] = cm.GetSha(), UnixNano(cm.GetCommittedUnixNano())
+		}
 		r.Changes.Append(store.Change{
 			Scope:      scope,
 			Idx:        uint32(i),
@@ -390,6 +405,17 @@ func (r *Rows) addChanges(scope store.Scope, p *eventv1.Event_Changes) {
 			FinishedAt: UnixNano(c.GetFinishedUnixNano()),
 			URL:        c.GetUrl(),
 			Title:      c.GetTitle(),
+
+			Source:          c.GetSource(),
+			SourceEvent:     c.GetSourceEvent(),
+			EnvironmentName: c.GetEnvironment(),
+			Artifact:        c.GetArtifact(),
+			ArtifactDigest:  c.GetArtifactDigest(),
+			CommitSHAs:      shas,
+			CommitTimes:     times,
+			RollbackOf:      c.GetRollbackOf(),
+			Severity:        c.GetSeverity(),
+			Pipeline:        c.GetPipeline(),
 		})
 	}
 }

@@ -82,7 +82,9 @@ func sampleEvents() []*eventv1.Event {
 		{Envelope: envelope("vitals-1", eventv1.Kind_KIND_WEB_VITALS), Payload: &eventv1.Event_WebVitals{WebVitals: &loadtestv1.WebVitals{
 			Url: "https://shop/", FormFactor: "mobile", LcpMs: 2100, Cls: 0.05, Runs: 3}}},
 		{Envelope: envelope("chg-1", eventv1.Kind_KIND_CHANGE), Payload: &eventv1.Event_Changes{Changes: &changev1.ChangeBatch{Changes: []*changev1.Change{
-			{Id: "deploy-9", Type: changev1.ChangeType_CHANGE_TYPE_DEPLOY, Status: "success", StartedUnixNano: observed.UnixNano()},
+			{Id: "deploy-9", Type: changev1.ChangeType_CHANGE_TYPE_DEPLOY, Status: "success", StartedUnixNano: observed.UnixNano(),
+				Environment: "prod-eu", ArtifactDigest: "sha256:ab", Source: "github",
+				Commits: []*changev1.Commit{{Sha: "c1", CommittedUnixNano: observed.Add(-time.Hour).UnixNano()}, {Sha: "c0"}}},
 			{Id: "inc-3", Type: changev1.ChangeType_CHANGE_TYPE_INCIDENT, Status: "open"},
 		}}}},
 		{Envelope: envelope("ver-1", eventv1.Kind_KIND_VERDICT), Payload: &eventv1.Event_Verdict{Verdict: &scorev1.Verdict{
@@ -191,6 +193,12 @@ func TestRowsMapping(t *testing.T) {
 	check("vitals", words(r.WebVitals.URL[0], r.WebVitals.LCPMs[0], r.WebVitals.Runs[0]), "https://shop/ 2100 3")
 	check("changes", r.Changes.Type, []string{"deploy", "incident"})
 	check("change ids", r.Changes.ChangeID, []string{"deploy-9", "inc-3"})
+	check("change environments", r.Changes.EnvironmentName, []string{"prod-eu", ""})
+	check("change digests", r.Changes.ArtifactDigest, []string{"sha256:ab", ""})
+	check("change commits", r.Changes.CommitSHAs[0], []string{"c1", "c0"})
+	if ct := r.Changes.CommitTimes[0]; !ct[0].Equal(observed.Add(-time.Hour)) || !ct[1].Equal(MinDateTime) {
+		t.Errorf("commit times %v: want the first commit's time, then MinDateTime for the unknown one", ct)
+	}
 
 	v := &r.Verdicts
 	check("verdict id falls back to event id", v.VerdictID[0], "ver-1")

@@ -72,6 +72,8 @@ all) in one process. "trilens up" does the same with a demo option.`
 		newReportCommand(),
 		newTokenCommand(),
 		newDeadLetterCommand(),
+		newVerifyLogCommand(),
+		newReplayCommand(),
 	)
 	return root
 }

@@ -302,4 +302,10 @@ func seed(t *testing.T, st *store.Store, now time.Time) {
 	if err := st.Insert(ctx, &kpis, &waivers, &changes, &journeys, &hops, &detections, &findings, &observations, &artifacts, &components, &runs, &steps, &vitals); err != nil {
 		t.Fatal(err)
 	}
+	// The weekly DORA keys the scorer derives from the changes (services/scorer/dora).
+	if err := st.Conn().Exec(ctx, `INSERT INTO `+st.Database()+`.dora_weekly (tenant, service, week, deploys, failed_deploys,
+		change_failure_rate, lead_time_hours, incidents, restore_hours, computed_at)
+		SELECT 'shop', '', toMonday(toDate(?)), 1, 0, 0, 3, 1, 1, now()`, now.Format(time.DateOnly)); err != nil {
+		t.Fatal(err)
+	}
 }

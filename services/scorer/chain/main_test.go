@@ -1,0 +1,11 @@
+package chain_test
+
+import (
+	"os"
+	"testing"
+
+	"github.com/trilens/trilens/pkg/natstest"
+	"github.com/trilens/trilens/pkg/store/chtest"
+)
+
+func TestMain(m *testing.M) { os.Exit(chtest.Run(m, natstest.LeakOptions()...)) }
