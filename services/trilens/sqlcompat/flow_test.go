@@ -3,6 +3,10 @@ package sqlcompat
 import (
 	"bytes"
 	"context"
+	"crypto/ed25519"
+	"crypto/rand"
+	"crypto/x509"
+	"encoding/pem"
 	"flag"
 	"fmt"
 	"io"
@@ -22,6 +26,7 @@ import (
 	"github.com/trilens/trilens/pkg/store/chtest"
 	changev1 "github.com/trilens/trilens/proto/trilens/change/v1"
 	eventv1 "github.com/trilens/trilens/proto/trilens/event/v1"
+	"github.com/trilens/trilens/services/scorer/chain"
 	"github.com/trilens/trilens/services/trilens"
 	"github.com/trilens/trilens/services/trilens/cli"
 )
@@ -96,6 +101,9 @@ func runFlow(t *testing.T) *flow {
 	cfg.Scorer.BatchWait = 200 * time.Millisecond
 	// The waiver sweep runs on a timer: often enough to run during the flow.
 	cfg.Scorer.SweepInterval = time.Second
+	// Signed checkpoints of the evidence chain, so verifying reads them.
+	pub, keyFile := checkpointKey(t)
+	cfg.Scorer.CheckpointKey, cfg.Scorer.CheckpointEvery = keyFile, 5
 	cfg.Trace.DecisionWait = 200 * time.Millisecond
 	cfg.Trace.Lateness = time.Second
 	cfg.Trace.FlushInterval = 200 * time.Millisecond
@@ -133,6 +141,9 @@ func runFlow(t *testing.T) *flow {
 		}
 	}
 	if err := app.Bus.Publish(ctx, changes(f.tenant, time.Now())...); err != nil {
+		t.Fatal(err)
+	}
+	if err := app.Bus.Publish(ctx, productionDeploy(f.tenant, time.Now())); err != nil {
 		t.Fatal(err)
 	}
 	plainCfg := cfg.Store
@@ -201,7 +212,51 @@ func runFlow(t *testing.T) *flow {
 		get(t, base+path)
 	}
 	mark("scorer API")
+	// What `trilens verify-log` reads: the chain, its checkpoints, and the
+	// evidence behind a KPI point.
+	res, err := chain.Verify(ctx, app.Store, f.tenant, pub)
+	if err != nil || res.Break != nil || res.Entries == 0 {
+		t.Fatalf("evidence chain of the flow: %+v %v", res, err)
+	}
+	var pointID string
+	if err := plain.Conn().QueryRow(ctx, "SELECT event_id FROM "+f.db+".kpi_points WHERE tenant = ? LIMIT 1", f.tenant).Scan(&pointID); err != nil {
+		t.Fatal(err)
+	}
+	if _, _, err := chain.Resolve(ctx, app.Store, f.tenant, []string{pointID, "no-such-evidence"}); err != nil {
+		t.Fatal(err)
+	}
+	mark("evidence chain")
 	return f
+}
+
+// checkpointKey writes a fresh ed25519 key for the chain's checkpoints.
+func checkpointKey(t *testing.T) (ed25519.PublicKey, string) {
+	pub, priv, err := ed25519.GenerateKey(rand.Reader)
+	if err != nil {
+		t.Fatal(err)
+	}
+	der, err := x509.MarshalPKCS8PrivateKey(priv)
+	if err != nil {
+		t.Fatal(err)
+	}
+	file := filepath.Join(t.TempDir(), "checkpoint.pem")
+	if err := os.WriteFile(file, pem.EncodeToMemory(&pem.Block{Type: "PRIVATE KEY", Bytes: der}), 0o600); err != nil {
+		t.Fatal(err)
+	}
+	return pub, file
+}
+
+// productionDeploy is a production deploy of checkout-api naming its
+// artifact's digest, which the DORA lens checks for a verified signature.
+func productionDeploy(tenant string, now time.Time) *eventv1.Event {
+	at := now.Add(-time.Hour).Truncate(time.Second)
+	env := events.NewEnvelope(events.ID(tenant, "deploy", "prod-1"), tenant, eventv1.Kind_KIND_CHANGE,
+		&eventv1.Producer{Collector: "sqlcompat", Tool: "trilens"},
+		&eventv1.Subject{Repository: repo, Branch: "main", Commit: baseCommit, Service: "checkout-api", Environment: eventv1.Environment_ENVIRONMENT_PRODUCTION}, at)
+	return &eventv1.Event{Envelope: env, Payload: &eventv1.Event_Changes{Changes: &changev1.ChangeBatch{Changes: []*changev1.Change{{
+		Id: "prod-1", Type: changev1.ChangeType_CHANGE_TYPE_DEPLOY, Status: "success", Environment: "production",
+		ArtifactDigest:  "sha256:" + strings.Repeat("ab", 32),
+		StartedUnixNano: at.UnixNano(), FinishedUnixNano: at.Add(4 * time.Minute).UnixNano(), Title: "checkout 2.14.0"}}}}}
 }
 
 // trilensCLI runs a trilens command in process; exit 1 (a budget broken)
