@@ -56,8 +56,14 @@ bin="$work/release/trilens"
 say "release built"
 
 # 2. A private Trilens: embedded NATS (in-process only), private ClickHouse.
+# Trust comes from the policy, never from the submitter: the server's policy
+# is ours plus the release's signing key, and the gate reads that policy
+# from the server (--policy=server), as a CI gate should.
+server_policy="$work/trilens.yaml"
+sed "s|^security:\$|security:\n  signers: [{key: $work/release/cosign.pub}]|" "$policy" >"$server_policy"
+grep -q "signers: \[{key: $work/release/cosign.pub}\]" "$server_policy" || { echo "self-audit: $policy has no top-level security: key to add the signer to" >&2; exit 2; }
 http=$(free_port) grpc=$(free_port) otlp=$(free_port) ch=$(free_port) chh=$(free_port)
-"$bin" up --data.dir="$work/data" --policy.file="$policy" \
+"$bin" up --data.dir="$work/data" --policy.file="$server_policy" \
 	--server.http-address="127.0.0.1:$http" --nats.listen= \
 	--otlp.grpc-address="127.0.0.1:$grpc" --otlp.http-address="127.0.0.1:$otlp" \
 	--store.dsn="clickhouse://127.0.0.1:$ch" --clickhouse.http-port="$chh" \
@@ -148,11 +154,11 @@ report_flags=()
 for id in "${ids[@]}"; do report_flags+=(--report "$id"); done
 say "gate"
 set +e
-"$bin" gate --repo github.com/trilens/trilens --commit "$(git rev-parse HEAD)" --policy "$policy" --wait 3m "${report_flags[@]}"
+"$bin" gate --repo github.com/trilens/trilens --commit "$(git rev-parse HEAD)" --policy server --wait 3m "${report_flags[@]}"
 rc=$?
 set -e
 if [ -n "${TRILENS_SELF_AUDIT_JSON:-}" ]; then
-	"$bin" gate --repo github.com/trilens/trilens --commit "$(git rev-parse HEAD)" --policy "$policy" \
+	"$bin" gate --repo github.com/trilens/trilens --commit "$(git rev-parse HEAD)" --policy server \
 		--format json "${report_flags[@]}" >"$TRILENS_SELF_AUDIT_JSON" || true
 fi
 say "done, gate exit code $rc"
