@@ -69,6 +69,7 @@ all) in one process. "trilens up" does the same with a demo option.`
 		newScorecardCommand(),
 		newWaiveCommand(),
 		newWaiversCommand(),
+		newVEXCommand(),
 		newReportCommand(),
 		newTokenCommand(),
 		newDeadLetterCommand(),
