@@ -15,6 +15,7 @@
 //	owners               who owns a gap and how far it reaches, from the policy
 //	scan                 scan lens: report parts, finding lifecycle, KEV/EPSS catalogues, scan scorecard route, finding queries
 //	sbom                 SBOM lens: licence, pinning and lock-file checks, SBOM diffs, signature and provenance KPIs
+//	advisories           OSV advisories: import, match against every stored component version, findings for deployed releases, who uses a package
 //	trace                trace lens: journey and hop KPIs, queries for detections, requests and SLO error sums
 //	load                 load lens: capacity, load and web-vitals KPIs, load-run regressions (median-MAD band)
 //	regression           regression engine over every KPI series: prediction t-test, change points, verdicts
