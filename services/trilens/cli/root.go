@@ -70,6 +70,8 @@ all) in one process. "trilens up" does the same with a demo option.`
 		newWaiveCommand(),
 		newWaiversCommand(),
 		newVEXCommand(),
+		newAdvisoriesCommand(),
+		newComponentsCommand(),
 		newReportCommand(),
 		newTokenCommand(),
 		newDeadLetterCommand(),
