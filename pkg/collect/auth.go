@@ -219,7 +219,7 @@ var ingestRoutes = []string{"/v1/scans", "/v1/sboms", "/v1/attestations", "/v1/l
 var gateReads = []string{"/v1/gate", "/v1/scorecard/scans", "/v1/waivers", "/v1/policy"}
 
 // systemRoutes change state every tenant shares.
-var systemRoutes = []string{"/v1/scan/catalogs/"}
+var systemRoutes = []string{"/v1/scan/catalogs/", "/v1/advisories"}
 
 // requiredAccess is the one place that says which role a route needs:
 // reads need read (the gate's reads also ingest, so CI can gate its own evidence),

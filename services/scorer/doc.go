@@ -16,10 +16,12 @@
 //	owners               who owns a gap and how far it reaches, from the policy
 //	scan                 scan lens: report parts, finding lifecycle, KEV/EPSS catalogues, scan scorecard route, finding queries
 //	sbom                 SBOM lens: licence, pinning and lock-file checks, SBOM diffs, signature and provenance KPIs
+//	advisories           OSV advisories: import, match against every stored component version, findings for deployed releases, who uses a package
 //	trace                trace lens: journey and hop KPIs, queries for detections, requests and SLO error sums
 //	load                 load lens: capacity, load and web-vitals KPIs, load-run regressions (median-MAD band)
 //	regression           regression engine over every KPI series: prediction t-test, change points, verdicts
 //	ledger               risk ledger: waivers from the policy and the API, their changes, expiry sweeps
+//	vex                  VEX documents: vulnerability waivers out as OpenVEX and CycloneDX, not_affected statements in as waivers
 //	scorecard            scorecard and gate, findings, severity in money, security and SLO KPIs, weekly report
 //	api                  the scorecard's HTTP routes (no SQL): scorecard, gate, findings, KPIs, verdicts, waivers, report
 //	dora                 DORA's four keys from changes and regression verdicts, GET /v1/dora, the deployed-unsigned gate

@@ -1,6 +1,7 @@
 package scorer
 
 import (
+	"github.com/trilens/trilens/services/scorer/advisories"
 	"github.com/trilens/trilens/services/scorer/api"
 	"github.com/trilens/trilens/services/scorer/dora"
 	"github.com/trilens/trilens/services/scorer/evidence"
@@ -14,13 +15,16 @@ import (
 
 // newProcessors lists every processor, in the order they run: the lenses,
 // the KPIs the scorecard derives from them, the regression engine over
-// every KPI point, DORA's deployed-unsigned gate, and the scorecard (with its API), which sweeps waivers.
+// every KPI point, DORA's deployed-unsigned gate, and the scorecard (with
+// its API), which sweeps waivers. The advisories monitor matches stored
+// SBOMs on the sweep and sends its findings back through the scan lens.
 func newProcessors(set Settings) []evidence.Processor {
 	return []evidence.Processor{
 		trace.New(set),
 		load.New(set),
 		scan.New(set),
 		sbom.New(set),
+		advisories.New(set),
 		scorecard.NewSecurityKPIs(set),
 		scorecard.NewSLOKPIs(set),
 		regression.New(set),

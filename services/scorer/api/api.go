@@ -40,6 +40,8 @@ func New(card *scorecard.Service, log *slog.Logger) *Handler {
 //	POST   /v1/waivers     add or change a waiver
 //	DELETE /v1/waivers/{id} revoke a waiver
 //	GET    /v1/report      KPI deltas per lens, top risks by money, waivers expiring (?since=7d)
+//	GET    /v1/vex         the vulnerability waivers as OpenVEX or CycloneDX VEX (?format=)
+//	POST   /v1/vex         import a VEX document: its not_affected statements become waivers
 //
 // Every route takes ?tenant= (default "default"); the scorecard routes also
 // repo, service, branch, commit and release (see scorecard.Filter).
@@ -53,6 +55,8 @@ func (p *Handler) Register(mux server.Router) {
 	mux.HandleFunc("POST /v1/waivers", p.serveWaive)
 	mux.HandleFunc("DELETE /v1/waivers/{id}", p.serveRevoke)
 	mux.HandleFunc("GET /v1/report", p.serveReport)
+	mux.HandleFunc("GET /v1/vex", p.serveVEXExport)
+	mux.HandleFunc("POST /v1/vex", p.serveVEXImport)
 }
 
 func filterOf(w http.ResponseWriter, q url.Values) (scorecard.Filter, bool) {

@@ -191,6 +191,11 @@ func runFlow(t *testing.T) *flow {
 	trilensCLI(t, append([]string{"report", "--since", "7d"}, api...)...)
 	trilensCLI(t, append([]string{"report", "--since", "30d", "--format", "html", "--service", "checkout-api"}, api...)...)
 	mark("report")
+	// Advisories: the import matches them against every stored component at once.
+	trilensCLI(t, append([]string{"advisories", "import", filepath.Join(root, "services/scorer/advisories/testdata/real")}, api...)...)
+	trilensCLI(t, append([]string{"components", "who-uses", "pkg:golang/golang.org/x/net"}, api...)...)
+	trilensCLI(t, append([]string{"vex", "export", "--format", "cyclonedx"}, api...)...)
+	mark("advisories and VEX")
 	get(t, base+"/?tenant="+f.tenant)
 	get(t, base+"/")
 	for _, view := range []string{"/service/checkout", "/service/checkout-api", "/service?service=catalog", "/findings", "/ledger"} {
