@@ -120,6 +120,50 @@ func TestClusterReplicatedSchema(t *testing.T) {
 		}
 	}
 
+	// The Store's own batch insert (the scorer's path) through replica 2,
+	// twice, reads back once from replica 1.
+	var f store.FindingRows
+	for i := range 3 {
+		f.Append(store.Finding{Scope: store.Scope{Tenant: "t1", Repository: "r1", EventID: fmt.Sprint("e", i), ObservedAt: time.Unix(1767225600, 0).UTC()}, Fingerprint: fmt.Sprint("fp", i)})
+	}
+	for range 2 {
+		if err := st2.Insert(ctx, &f); err != nil {
+			t.Fatal(err)
+		}
+	}
+	var n uint64
+	for deadline := time.Now().Add(30 * time.Second); ; time.Sleep(200 * time.Millisecond) {
+		if err := st1.Conn().QueryRow(ctx, "SELECT count() FROM findings FINAL WHERE tenant = 't1'").Scan(&n); err != nil {
+			t.Fatal(err)
+		}
+		if n >= 3 || time.Now().After(deadline) {
+			break
+		}
+	}
+	if n != 3 {
+		t.Errorf("findings of t1 through replica 1: %d rows FINAL, want 3", n)
+	}
+
+	// Retention without TTL (18.16) drops the expired month on every replica.
+	dropped, err := st1.DropExpired(ctx, store.Retention{"evidence_log": store.Period(30 * 24 * time.Hour)}, time.Date(2026, 12, 5, 0, 0, 0, 0, time.UTC))
+	if err != nil {
+		t.Fatal(err)
+	}
+	if !slices.Equal(dropped, []string{"evidence_log/202601"}) {
+		t.Errorf("dropped %v, want evidence_log/202601", dropped)
+	}
+	for deadline := time.Now().Add(30 * time.Second); ; time.Sleep(200 * time.Millisecond) {
+		if err := st2.Conn().QueryRow(ctx, "SELECT count() FROM evidence_log_local").Scan(&n); err != nil {
+			t.Fatal(err)
+		}
+		if n == 0 || time.Now().After(deadline) {
+			break
+		}
+	}
+	if n != 0 {
+		t.Errorf("evidence_log_local on replica 2 keeps %d rows after the partition drop", n)
+	}
+
 	// Migrating again, from either replica, records nothing and runs no DDL.
 	applied, err := st1.AppliedMigrations(ctx)
 	if err != nil {
