@@ -1,6 +1,6 @@
 #!/usr/bin/env bash
 # Debian's ZooKeeper for the replicated-ClickHouse tests (store.cluster): the
-# tests start it privately (pkg/zkserver: a generated zoo.cfg on a free
+# tests start it privately (pkg/store/clustertest: a generated zoo.cfg on a free
 # loopback port and a temp dataDir); the system service is never used.
 # Does nothing when the jars are present.
 set -euo pipefail
