@@ -151,6 +151,20 @@ func (c *Cluster) Store(t testing.TB, i int, rec *store.Recorder) *store.Store {
 	t.Helper()
 	cfg := c.Config(i)
 	cfg.Recorder = rec
+	return c.open(t, i, cfg)
+}
+
+// StoreIn opens database db (created on every replica when missing)
+// through replica i.
+func (c *Cluster) StoreIn(t testing.TB, i int, db string) *store.Store {
+	t.Helper()
+	cfg := c.Config(i)
+	cfg.Database = db
+	return c.open(t, i, cfg)
+}
+
+func (c *Cluster) open(t testing.TB, i int, cfg store.Config) *store.Store {
+	t.Helper()
 	st, err := store.Open(context.Background(), cfg)
 	if err != nil {
 		log, _ := os.ReadFile(filepath.Join(c.Replicas[i].Dir(), "log", "err.log"))
