@@ -21,6 +21,7 @@ import (
 	"testing"
 	"time"
 
+	"github.com/ClickHouse/clickhouse-go/v2"
 	"github.com/trilens/trilens/pkg/chserver"
 	"github.com/trilens/trilens/pkg/store"
 )
@@ -135,6 +136,14 @@ func Start(t testing.TB, n int) *Cluster {
 			t.Fatalf("replica %d: %v", i+1, err)
 		}
 		t.Cleanup(func() { s.Close(context.Background()) })
+		for attempt := 1; !zooKeeperReady(t, s); attempt++ {
+			if attempt == 3 {
+				t.Fatalf("replica %d has no ZooKeeper session after %d starts", i+1, attempt)
+			}
+			if err := s.Restart(ctx); err != nil {
+				t.Fatalf("restart replica %d: %v", i+1, err)
+			}
+		}
 		c.Replicas = append(c.Replicas, s)
 	}
 	return c
@@ -172,6 +181,33 @@ func (c *Cluster) open(t testing.TB, i int, cfg store.Config) *store.Store {
 	}
 	t.Cleanup(func() { st.Close() })
 	return st
+}
+
+// zooKeeperReady waits for the replica to read ZooKeeper and reports whether
+// its first connection, made at start, worked: when it fails, 18.16's DDL
+// worker is left without a session and the server crashes on the first ON
+// CLUSTER statement, so the caller restarts it.
+func zooKeeperReady(t testing.TB, s *chserver.Server) bool {
+	t.Helper()
+	errLog := filepath.Join(s.Dir(), "log", "err.log")
+	conn, err := clickhouse.Open(&clickhouse.Options{Addr: []string{fmt.Sprintf("127.0.0.1:%d", s.TCPPort())}, MaxOpenConns: 1})
+	if err != nil {
+		t.Fatal(err)
+	}
+	defer conn.Close()
+	for deadline := time.Now().Add(20 * time.Second); time.Now().Before(deadline); time.Sleep(200 * time.Millisecond) {
+		var n uint64
+		if err := conn.QueryRow(context.Background(), "SELECT count() FROM system.zookeeper WHERE path = '/'").Scan(&n); err != nil {
+			continue
+		}
+		log, _ := os.ReadFile(errLog)
+		if bytes.Contains(log, []byte("DDLWorker::run()")) {
+			os.Rename(errLog, errLog+".failed") // the next start's log starts empty
+			return false
+		}
+		return true
+	}
+	return false
 }
 
 func freePort(t testing.TB) int {
