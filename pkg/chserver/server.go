@@ -37,6 +37,9 @@ type Options struct {
 	// StopTimeout is how long Stop waits after SIGTERM before SIGKILL (default 30s).
 	StopTimeout time.Duration
 	Logger      *slog.Logger
+	// Cluster, when set, starts the server as a replica of that cluster
+	// (its interserver port, for replication fetches, is picked free).
+	Cluster *Cluster
 }
 
 // Server is one running (or stopped) clickhouse-server process.
@@ -46,8 +49,10 @@ type Server struct {
 	ownDir   bool
 	tcpPort  int
 	httpPort int
-	opts     Options
-	log      *slog.Logger
+	// interserverPort serves replication fetches (Cluster only).
+	interserverPort int
+	opts            Options
+	log             *slog.Logger
 
 	mu   sync.Mutex
 	proc *process // nil when stopped
@@ -93,7 +98,7 @@ func Start(ctx context.Context, opts Options) (*Server, error) {
 		return nil, err
 	}
 	for attempt := 1; ; attempt++ {
-		s.tcpPort, s.httpPort = opts.TCPPort, opts.HTTPPort
+		s.tcpPort, s.httpPort, s.interserverPort = opts.TCPPort, opts.HTTPPort, 0
 		if err = s.pickPorts(); err != nil {
 			break
 		}
@@ -129,7 +134,11 @@ func findBinary() (string, error) {
 }
 
 func (s *Server) pickPorts() error {
-	for _, p := range []*int{&s.tcpPort, &s.httpPort} {
+	ports := []*int{&s.tcpPort, &s.httpPort}
+	if s.opts.Cluster != nil {
+		ports = append(ports, &s.interserverPort)
+	}
+	for _, p := range ports {
 		if *p != 0 {
 			continue
 		}
@@ -166,7 +175,7 @@ var addrInUseRE = regexp.MustCompile(`Address already in use: [^\s]*:(\d+)`)
 
 // start writes the config, launches the process and waits for a ping.
 func (s *Server) start(ctx context.Context) error {
-	if err := writeConfig(s.dir, s.tcpPort, s.httpPort); err != nil {
+	if err := writeConfig(s.dir, s.tcpPort, s.httpPort, s.interserverPort, s.opts.Cluster); err != nil {
 		return fmt.Errorf("clickhouse config: %w", err)
 	}
 	out, err := os.OpenFile(filepath.Join(s.dir, "log", "stdout.log"), os.O_CREATE|os.O_WRONLY|os.O_APPEND, 0o644)

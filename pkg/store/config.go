@@ -22,6 +22,10 @@ type Config struct {
 	// Retention is how long tables keep their rows, e.g. evidence_log: 400d
 	// (TTL where the server has it, else the partition-dropping job).
 	Retention Retention `yaml:"retention"`
+	// Cluster names the ClickHouse cluster (remote_servers) the schema spans:
+	// tables are created ON CLUSTER, replicated and distributed over its
+	// shards. Empty: one server.
+	Cluster string `yaml:"cluster"`
 	// Recorder, when set, keeps every statement the Store sends (tests).
 	Recorder *Recorder `yaml:"-"`
 }
@@ -36,6 +40,7 @@ func (c *Config) RegisterFlags(prefix string, fs *flag.FlagSet) {
 	fs.DurationVar(&c.DialTimeout, prefix+"dial-timeout", 5*time.Second, "timeout to open a ClickHouse connection")
 	fs.DurationVar(&c.ReadTimeout, prefix+"read-timeout", 5*time.Minute, "timeout of one read from ClickHouse (bounds a stalled query)")
 	fs.IntVar(&c.MaxOpenConns, prefix+"max-open-conns", 8, "most ClickHouse connections open at once")
+	fs.StringVar(&c.Cluster, prefix+"cluster", "", "ClickHouse cluster (remote_servers name) to create the schema on: replicated tables under Distributed ones; empty for one server")
 	fs.Var(&c.Retention, prefix+"retention", "how long tables keep their rows: table=period,... (400d or 720h; TTL on ClickHouse 19.6+, partition drops on 18.16)")
 }
 
@@ -51,6 +56,9 @@ func (c *Config) Validate() error {
 	}
 	if !identRE.MatchString(c.Database) {
 		errs = append(errs, fmt.Errorf("database: %q is not a plain identifier (letters, digits, '_')", c.Database))
+	}
+	if c.Cluster != "" && !identRE.MatchString(c.Cluster) {
+		errs = append(errs, fmt.Errorf("cluster: %q is not a plain identifier (letters, digits, '_')", c.Cluster))
 	}
 	if c.DialTimeout < 0 {
 		errs = append(errs, errors.New("dial_timeout: negative"))

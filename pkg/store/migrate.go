@@ -61,11 +61,15 @@ func loadMigrations(fsys fs.FS) ([]migration, error) {
 	return ms, nil
 }
 
-// templateData is what a migration template sees: {{.DB}} and the server's
-// capabilities ({{if .TTL}}, {{.LowCardinality "String"}}, {{if .AtLeast 21 8}}).
+// templateData is what a migration template sees: {{.DB}}, the server's
+// capabilities ({{if .TTL}}, {{.LowCardinality "String"}}, {{if .AtLeast 21 8}})
+// and the helpers that render a table for one server or for a cluster
+// (schema.go).
 type templateData struct {
 	DB string
 	Capabilities
+	// cluster names the ClickHouse cluster (store.cluster); empty on one server.
+	cluster string
 }
 
 // statementEnd: statements end with ';' at the end of a line.
@@ -73,13 +77,13 @@ var statementEnd = regexp.MustCompile(`(?m);[ \t]*$`)
 
 // render executes a migration template and splits it into statements,
 // dropping comment-only lines and empty statements.
-func (m migration) render(db string, caps Capabilities) ([]string, error) {
+func (m migration) render(db, cluster string, caps Capabilities) ([]string, error) {
 	t, err := template.New(m.name).Option("missingkey=error").Parse(m.text)
 	if err != nil {
 		return nil, fmt.Errorf("migration %04d_%s: %w", m.version, m.name, err)
 	}
 	var b strings.Builder
-	if err := t.Execute(&b, templateData{DB: db, Capabilities: caps}); err != nil {
+	if err := t.Execute(&b, templateData{DB: db, Capabilities: caps, cluster: cluster}); err != nil {
 		return nil, fmt.Errorf("migration %04d_%s: %w", m.version, m.name, err)
 	}
 	var stmts []string
@@ -110,11 +114,7 @@ func (s *Store) Migrate(ctx context.Context) error {
 }
 
 func (s *Store) migrate(ctx context.Context, ms []migration) error {
-	err := s.conn.Exec(ctx, "CREATE TABLE IF NOT EXISTS "+s.db+`.schema_migrations (
-  version UInt32,
-  name String,
-  applied_at DateTime
-) ENGINE = ReplacingMergeTree() ORDER BY version`)
+	err := s.conn.Exec(ctx, schemaMigrationsTable(s.db, s.cluster))
 	if err != nil && !alreadyExists(err) {
 		return fmt.Errorf("create schema_migrations: %w", err)
 	}
@@ -126,7 +126,7 @@ func (s *Store) migrate(ctx context.Context, ms []migration) error {
 		if _, ok := applied[m.version]; ok {
 			continue
 		}
-		stmts, err := m.render(s.db, s.caps)
+		stmts, err := m.render(s.db, s.cluster, s.caps)
 		if err != nil {
 			return err
 		}
@@ -194,13 +194,19 @@ type MigrationStatement struct {
 // in the order Migrate runs them, for checking the schema on engines that
 // are not reached through a Store (ClickHouse in process).
 func RenderMigrations(db string, caps Capabilities) ([]MigrationStatement, error) {
+	return RenderClusterMigrations(db, "", caps)
+}
+
+// RenderClusterMigrations renders them as Migrate does with store.cluster
+// set to cluster (RenderMigrations when empty).
+func RenderClusterMigrations(db, cluster string, caps Capabilities) ([]MigrationStatement, error) {
 	ms, err := loadMigrations(migrationFiles)
 	if err != nil {
 		return nil, err
 	}
 	var out []MigrationStatement
 	for _, m := range ms {
-		stmts, err := m.render(db, caps)
+		stmts, err := m.render(db, cluster, caps)
 		if err != nil {
 			return nil, err
 		}

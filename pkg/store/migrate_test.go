@@ -36,11 +36,11 @@ func TestRenderGating(t *testing.T) {
 	if len(ms) == 0 || ms[0].version != 1 {
 		t.Fatalf("migrations %v", ms)
 	}
-	old, err := ms[0].render("trilens", debian1816)
+	old, err := ms[0].render("trilens", "", debian1816)
 	if err != nil {
 		t.Fatal(err)
 	}
-	cur, err := ms[0].render("trilens", modern)
+	cur, err := ms[0].render("trilens", "", modern)
 	if err != nil {
 		t.Fatal(err)
 	}
@@ -71,7 +71,7 @@ ENGINE = MergeTree() ORDER BY d{{if .TTL}} TTL d + INTERVAL 30 DAY{{end}};
 {{if .AtLeast 21 8}}SELECT 'new';{{end}}
 SELECT 1;
 `}
-	old, err := m.render("db", debian1816)
+	old, err := m.render("db", "", debian1816)
 	if err != nil {
 		t.Fatal(err)
 	}
@@ -79,7 +79,7 @@ SELECT 1;
 	if strings.Join(old, "\x00") != strings.Join(want, "\x00") {
 		t.Errorf("18.16: %q\nwant %q", old, want)
 	}
-	cur, err := m.render("db", modern)
+	cur, err := m.render("db", "", modern)
 	if err != nil {
 		t.Fatal(err)
 	}
@@ -87,7 +87,7 @@ SELECT 1;
 	if strings.Join(cur, "\x00") != strings.Join(want, "\x00") {
 		t.Errorf("25.8: %q\nwant %q", cur, want)
 	}
-	if _, err := (migration{name: "bad", text: "{{.NoSuchField}}"}).render("db", modern); err == nil {
+	if _, err := (migration{name: "bad", text: "{{.NoSuchField}}"}).render("db", "", modern); err == nil {
 		t.Error("unknown template field rendered")
 	}
 }

@@ -193,14 +193,19 @@ func (s *Store) ApplyRetention(ctx context.Context, r Retention, now time.Time) 
 	}
 	for _, t := range slices.Sorted(maps.Keys(r)) {
 		var create string
-		err := s.conn.QueryRow(ctx, "SELECT create_table_query FROM system.tables WHERE database = ? AND name = ?", s.db, t).Scan(&create)
+		local := localTable(t, s.cluster) // the rows live in the replicated table
+		err := s.conn.QueryRow(ctx, "SELECT create_table_query FROM system.tables WHERE database = ? AND name = ?", s.db, local).Scan(&create)
 		if err != nil {
 			return fmt.Errorf("retention of %s: %w", t, err)
 		}
 		if HasTTL(create, t, r[t]) {
 			continue
 		}
-		if err := s.conn.Exec(ctx, RetentionStatements(s.db, s.caps, Retention{t: r[t]})[0]); err != nil {
+		stmt := RetentionStatements(s.db, s.caps, Retention{t: r[t]})[0]
+		if s.cluster != "" {
+			stmt = "ALTER TABLE " + s.db + "." + local + onCluster(s.cluster) + strings.TrimPrefix(stmt, "ALTER TABLE "+s.db+"."+t)
+		}
+		if err := s.conn.Exec(ctx, stmt); err != nil {
 			return fmt.Errorf("retention of %s: %w", t, err)
 		}
 	}
@@ -217,7 +222,8 @@ func (s *Store) DropExpired(ctx context.Context, r Retention, now time.Time) ([]
 			continue
 		}
 		cutoff := now.Add(-time.Duration(r[t])).UTC()
-		rows, err := s.conn.Query(ctx, "SELECT DISTINCT partition FROM system.parts WHERE database = ? AND table = ? AND active", s.db, t)
+		local := localTable(t, s.cluster)
+		rows, err := s.conn.Query(ctx, "SELECT DISTINCT partition FROM system.parts WHERE database = ? AND table = ? AND active", s.db, local)
 		if err != nil {
 			return dropped, fmt.Errorf("partitions of %s: %w", t, err)
 		}
@@ -242,7 +248,8 @@ func (s *Store) DropExpired(ctx context.Context, r Retention, now time.Time) ([]
 			return dropped, err
 		}
 		for _, p := range expired {
-			if err := s.conn.Exec(ctx, "ALTER TABLE "+s.db+"."+t+" DROP PARTITION "+p); err != nil {
+			// On a cluster every replica of every shard drops it.
+			if err := s.conn.Exec(ctx, "ALTER TABLE "+s.db+"."+local+onCluster(s.cluster)+" DROP PARTITION "+p); err != nil {
 				return dropped, fmt.Errorf("drop partition %s of %s: %w", p, t, err)
 			}
 			dropped = append(dropped, t+"/"+p)

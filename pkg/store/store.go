@@ -17,6 +17,9 @@ type Store struct {
 	db      string
 	version *driver.ServerVersion
 	caps    Capabilities
+	// cluster is store.cluster: the schema is ON CLUSTER, replicated and
+	// distributed (schema.go); empty on one server.
+	cluster string
 	// stopRetention ends the job StartRetention started.
 	stopRetention func()
 }
@@ -55,13 +58,21 @@ func Open(ctx context.Context, cfg Config) (*Store, error) {
 	if err != nil {
 		return nil, err
 	}
-	err = bconn.Exec(ctx, "CREATE DATABASE IF NOT EXISTS "+cfg.Database)
+	err = bconn.Exec(ctx, "CREATE DATABASE IF NOT EXISTS "+cfg.Database+onCluster(cfg.Cluster))
 	bconn.Close()
 	if err != nil {
 		return nil, fmt.Errorf("create database %s: %w", cfg.Database, err)
 	}
 
 	opts.Auth.Database = cfg.Database
+	if cfg.Cluster != "" {
+		if opts.Settings == nil {
+			opts.Settings = clickhouse.Settings{}
+		}
+		// An insert returns once its rows are on their shard (as on one
+		// server), not queued on the replica that took it.
+		opts.Settings["insert_distributed_sync"] = 1
+	}
 	var conn driver.Conn
 	if conn, err = clickhouse.Open(opts); err != nil {
 		return nil, err
@@ -74,7 +85,7 @@ func Open(ctx context.Context, cfg Config) (*Store, error) {
 	if cfg.Recorder != nil {
 		conn = recordingConn{Conn: conn, rec: cfg.Recorder}
 	}
-	return &Store{conn: conn, db: cfg.Database, version: v, caps: CapabilitiesOf(v.Version)}, nil
+	return &Store{conn: conn, db: cfg.Database, version: v, caps: CapabilitiesOf(v.Version), cluster: cfg.Cluster}, nil
 }
 
 // Conn is the connection pool, for queries by other packages. Its default
@@ -86,6 +97,9 @@ func (s *Store) Database() string { return s.db }
 
 // ServerVersion is what the server said at the handshake.
 func (s *Store) ServerVersion() *driver.ServerVersion { return s.version }
+
+// Cluster is the ClickHouse cluster the schema spans (store.cluster), or "".
+func (s *Store) Cluster() string { return s.cluster }
 
 // Capabilities are the features the server's version has.
 func (s *Store) Capabilities() Capabilities { return s.caps }

@@ -18,7 +18,7 @@
   observed_at DateTime,
 {{- end}}
 
-CREATE TABLE IF NOT EXISTS {{.DB}}.evidence_log (
+CREATE TABLE IF NOT EXISTS {{.DB}}.{{.Local "evidence_log"}}{{.OnCluster}} (
   event_id String,
   tenant {{.LowCardinality "String"}},
   kind {{.LowCardinality "String"}},
@@ -47,13 +47,14 @@ CREATE TABLE IF NOT EXISTS {{.DB}}.evidence_log (
   part_count UInt32,
   message_sha256 String,
   message_size UInt32
-) ENGINE = ReplacingMergeTree()
+) ENGINE = {{.ReplacingMergeTree "evidence_log"}}
 PARTITION BY toYYYYMM(observed_at)
 ORDER BY (tenant, kind, event_id);
+{{.Distributed "evidence_log" "cityHash64(tenant, repository)"}}
 
 -- findings: the latest state of each finding per repository and branch; the
 -- newest observation wins. The scan lens adds the lifecycle.
-CREATE TABLE IF NOT EXISTS {{.DB}}.findings ({{template "scope" .}}
+CREATE TABLE IF NOT EXISTS {{.DB}}.{{.Local "findings"}}{{.OnCluster}} ({{template "scope" .}}
   fingerprint String,
   report_id String,
   tool {{.LowCardinality "String"}},
@@ -75,11 +76,12 @@ CREATE TABLE IF NOT EXISTS {{.DB}}.findings ({{template "scope" .}}
   end_line UInt32,
   help_uri String,
   message String
-) ENGINE = ReplacingMergeTree(observed_at)
+) ENGINE = {{.ReplacingMergeTree "findings" "observed_at"}}
 ORDER BY (tenant, repository, branch, fingerprint);
+{{.Distributed "findings" "cityHash64(tenant, repository)"}}
 
 -- finding_observations: every sighting of a finding, for lifecycle and age.
-CREATE TABLE IF NOT EXISTS {{.DB}}.finding_observations ({{template "scope" .}}
+CREATE TABLE IF NOT EXISTS {{.DB}}.{{.Local "finding_observations"}}{{.OnCluster}} ({{template "scope" .}}
   fingerprint String,
   report_id String,
   part_index UInt32,
@@ -88,11 +90,12 @@ CREATE TABLE IF NOT EXISTS {{.DB}}.finding_observations ({{template "scope" .}}
   rule_id String,
   severity {{.LowCardinality "String"}},
   category {{.LowCardinality "String"}}
-) ENGINE = ReplacingMergeTree()
+) ENGINE = {{.ReplacingMergeTree "finding_observations"}}
 PARTITION BY toYYYYMM(observed_at)
 ORDER BY (tenant, repository, fingerprint, event_id);
+{{.Distributed "finding_observations" "cityHash64(tenant, repository)"}}
 
-CREATE TABLE IF NOT EXISTS {{.DB}}.components ({{template "scope" .}}
+CREATE TABLE IF NOT EXISTS {{.DB}}.{{.Local "components"}}{{.OnCluster}} ({{template "scope" .}}
   idx UInt32,
   artifact_name String,
   artifact_digest String,
@@ -108,11 +111,12 @@ CREATE TABLE IF NOT EXISTS {{.DB}}.components ({{template "scope" .}}
   version_constraint String,
   pinned UInt8,
   location String
-) ENGINE = ReplacingMergeTree()
+) ENGINE = {{.ReplacingMergeTree "components"}}
 PARTITION BY toYYYYMM(observed_at)
 ORDER BY (tenant, repository, event_id, idx);
+{{.Distributed "components" "cityHash64(tenant, repository)"}}
 
-CREATE TABLE IF NOT EXISTS {{.DB}}.artifacts ({{template "scope" .}}
+CREATE TABLE IF NOT EXISTS {{.DB}}.{{.Local "artifacts"}}{{.OnCluster}} ({{template "scope" .}}
   name String,
   digest String,
   signed UInt8,
@@ -129,13 +133,14 @@ CREATE TABLE IF NOT EXISTS {{.DB}}.artifacts ({{template "scope" .}}
   slsa_level UInt32,
   subject_match UInt8,
   mismatch_reason String
-) ENGINE = ReplacingMergeTree()
+) ENGINE = {{.ReplacingMergeTree "artifacts"}}
 PARTITION BY toYYYYMM(observed_at)
 ORDER BY (tenant, repository, digest, event_id);
+{{.Distributed "artifacts" "cityHash64(tenant, repository)"}}
 
 -- journey_latency: one row per trace window; service and journey are the
 -- window's own, falling back to the event subject.
-CREATE TABLE IF NOT EXISTS {{.DB}}.journey_latency ({{template "scope" .}}
+CREATE TABLE IF NOT EXISTS {{.DB}}.{{.Local "journey_latency"}}{{.OnCluster}} ({{template "scope" .}}
   idx UInt32,
   window_start DateTime,
   duration_s Float64,
@@ -146,12 +151,13 @@ CREATE TABLE IF NOT EXISTS {{.DB}}.journey_latency ({{template "scope" .}}
   p99_ms Float64,
   max_ms Float64,
   sketch String
-) ENGINE = ReplacingMergeTree()
+) ENGINE = {{.ReplacingMergeTree "journey_latency"}}
 PARTITION BY toYYYYMM(window_start)
 ORDER BY (tenant, service, journey, window_start, event_id, idx);
+{{.Distributed "journey_latency" "cityHash64(tenant, repository)"}}
 
 -- hop_latency: one row per hop of a window; window_idx is the window's idx.
-CREATE TABLE IF NOT EXISTS {{.DB}}.hop_latency ({{template "scope" .}}
+CREATE TABLE IF NOT EXISTS {{.DB}}.{{.Local "hop_latency"}}{{.OnCluster}} ({{template "scope" .}}
   window_idx UInt32,
   idx UInt32,
   window_start DateTime,
@@ -164,11 +170,12 @@ CREATE TABLE IF NOT EXISTS {{.DB}}.hop_latency ({{template "scope" .}}
   p99_ms Float64,
   total_ms Float64,
   sketch String
-) ENGINE = ReplacingMergeTree()
+) ENGINE = {{.ReplacingMergeTree "hop_latency"}}
 PARTITION BY toYYYYMM(window_start)
 ORDER BY (tenant, service, journey, window_start, event_id, window_idx, idx);
+{{.Distributed "hop_latency" "cityHash64(tenant, repository)"}}
 
-CREATE TABLE IF NOT EXISTS {{.DB}}.trace_detections ({{template "scope" .}}
+CREATE TABLE IF NOT EXISTS {{.DB}}.{{.Local "trace_detections"}}{{.OnCluster}} ({{template "scope" .}}
   idx UInt32,
   window_start DateTime,
   type {{.LowCardinality "String"}},
@@ -180,13 +187,14 @@ CREATE TABLE IF NOT EXISTS {{.DB}}.trace_detections ({{template "scope" .}}
   total_ms Float64,
   savings_ms Float64,
   exemplar_trace_ids Array(String)
-) ENGINE = ReplacingMergeTree()
+) ENGINE = {{.ReplacingMergeTree "trace_detections"}}
 PARTITION BY toYYYYMM(observed_at)
 ORDER BY (tenant, service, fingerprint, event_id, idx);
+{{.Distributed "trace_detections" "cityHash64(tenant, repository)"}}
 
 -- load_runs: one row per scenario of a run (scenario '' is the whole run);
 -- the run's figures repeat on each row.
-CREATE TABLE IF NOT EXISTS {{.DB}}.load_runs ({{template "scope" .}}
+CREATE TABLE IF NOT EXISTS {{.DB}}.{{.Local "load_runs"}}{{.OnCluster}} ({{template "scope" .}}
   idx UInt32,
   run_id String,
   test_name String,
@@ -212,11 +220,12 @@ CREATE TABLE IF NOT EXISTS {{.DB}}.load_runs ({{template "scope" .}}
   littles_law_ratio Float64,
   generator_saturated UInt8,
   headroom Float64
-) ENGINE = ReplacingMergeTree()
+) ENGINE = {{.ReplacingMergeTree "load_runs"}}
 PARTITION BY toYYYYMM(observed_at)
 ORDER BY (tenant, repository, test_name, event_id, idx);
+{{.Distributed "load_runs" "cityHash64(tenant, repository)"}}
 
-CREATE TABLE IF NOT EXISTS {{.DB}}.load_steps ({{template "scope" .}}
+CREATE TABLE IF NOT EXISTS {{.DB}}.{{.Local "load_steps"}}{{.OnCluster}} ({{template "scope" .}}
   idx UInt32,
   run_id String,
   test_name String,
@@ -226,11 +235,12 @@ CREATE TABLE IF NOT EXISTS {{.DB}}.load_steps ({{template "scope" .}}
   rps Float64,
   p95_ms Float64,
   error_rate Float64
-) ENGINE = ReplacingMergeTree()
+) ENGINE = {{.ReplacingMergeTree "load_steps"}}
 PARTITION BY toYYYYMM(observed_at)
 ORDER BY (tenant, repository, test_name, event_id, idx);
+{{.Distributed "load_steps" "cityHash64(tenant, repository)"}}
 
-CREATE TABLE IF NOT EXISTS {{.DB}}.web_vitals ({{template "scope" .}}
+CREATE TABLE IF NOT EXISTS {{.DB}}.{{.Local "web_vitals"}}{{.OnCluster}} ({{template "scope" .}}
   url String,
   form_factor {{.LowCardinality "String"}},
   lcp_ms Float64,
@@ -243,12 +253,13 @@ CREATE TABLE IF NOT EXISTS {{.DB}}.web_vitals ({{template "scope" .}}
   performance_score Float64,
   runs UInt32,
   lighthouse_version {{.LowCardinality "String"}}
-) ENGINE = ReplacingMergeTree()
+) ENGINE = {{.ReplacingMergeTree "web_vitals"}}
 PARTITION BY toYYYYMM(observed_at)
 ORDER BY (tenant, repository, url, event_id);
+{{.Distributed "web_vitals" "cityHash64(tenant, repository)"}}
 
 -- changes: CI runs, deploys and incidents, one row per change in an event.
-CREATE TABLE IF NOT EXISTS {{.DB}}.changes ({{template "scope" .}}
+CREATE TABLE IF NOT EXISTS {{.DB}}.{{.Local "changes"}}{{.OnCluster}} ({{template "scope" .}}
   idx UInt32,
   change_id String,
   type {{.LowCardinality "String"}},
@@ -257,15 +268,16 @@ CREATE TABLE IF NOT EXISTS {{.DB}}.changes ({{template "scope" .}}
   finished_at DateTime,
   url String,
   title String
-) ENGINE = ReplacingMergeTree()
+) ENGINE = {{.ReplacingMergeTree "changes"}}
 PARTITION BY toYYYYMM(observed_at)
 ORDER BY (tenant, repository, service, event_id, idx);
+{{.Distributed "changes" "cityHash64(tenant, repository)"}}
 
 -- kpi_points: every KPI value with its budget and status, derived by the
 -- scorer from the event event_id. An event may give several points of one KPI
 -- (one per trace window, per service), so observed_at (the time the value
 -- describes) and service are part of the key.
-CREATE TABLE IF NOT EXISTS {{.DB}}.kpi_points ({{template "scope" .}}
+CREATE TABLE IF NOT EXISTS {{.DB}}.{{.Local "kpi_points"}}{{.OnCluster}} ({{template "scope" .}}
   lens {{.LowCardinality "String"}},
   kpi {{.LowCardinality "String"}},
   scope String,
@@ -274,11 +286,12 @@ CREATE TABLE IF NOT EXISTS {{.DB}}.kpi_points ({{template "scope" .}}
   status {{.LowCardinality "String"}},
   owner {{.LowCardinality "String"}},
   evidence_ids Array(String)
-) ENGINE = ReplacingMergeTree()
+) ENGINE = {{.ReplacingMergeTree "kpi_points"}}
 PARTITION BY toYYYYMM(observed_at)
 ORDER BY (tenant, lens, kpi, scope, service, observed_at, event_id);
+{{.Distributed "kpi_points" "cityHash64(tenant, repository)"}}
 
-CREATE TABLE IF NOT EXISTS {{.DB}}.verdicts ({{template "scope" .}}
+CREATE TABLE IF NOT EXISTS {{.DB}}.{{.Local "verdicts"}}{{.OnCluster}} ({{template "scope" .}}
   verdict_id String,
   lens {{.LowCardinality "String"}},
   kpi {{.LowCardinality "String"}},
@@ -293,13 +306,14 @@ CREATE TABLE IF NOT EXISTS {{.DB}}.verdicts ({{template "scope" .}}
   owner {{.LowCardinality "String"}},
   summary String,
   evidence_ids Array(String)
-) ENGINE = ReplacingMergeTree()
+) ENGINE = {{.ReplacingMergeTree "verdicts"}}
 PARTITION BY toYYYYMM(observed_at)
 ORDER BY (tenant, lens, kpi, scope, verdict_id);
+{{.Distributed "verdicts" "cityHash64(tenant, repository)"}}
 
 -- waivers: the latest state of each waiver (from the policy); the newest
 -- updated_at wins.
-CREATE TABLE IF NOT EXISTS {{.DB}}.waivers (
+CREATE TABLE IF NOT EXISTS {{.DB}}.{{.Local "waivers"}}{{.OnCluster}} (
   tenant {{.LowCardinality "String"}},
   waiver_id String,
   lens {{.LowCardinality "String"}},
@@ -311,5 +325,6 @@ CREATE TABLE IF NOT EXISTS {{.DB}}.waivers (
   expires_at DateTime,
   updated_at DateTime,
   revoked UInt8
-) ENGINE = ReplacingMergeTree(updated_at)
+) ENGINE = {{.ReplacingMergeTree "waivers" "updated_at"}}
 ORDER BY (tenant, waiver_id);
+{{.Distributed "waivers" "cityHash64(tenant)"}}

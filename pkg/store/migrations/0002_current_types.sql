@@ -4,7 +4,9 @@
 -- which compares the same on both types (a whole second t: x < t on
 -- DateTime64 exactly when the second of x is before t). 18.16 keeps DateTime.
 {{if .DateTime64}}
-ALTER TABLE {{.DB}}.evidence_log
+{{range .Alter "evidence_log"}}ALTER TABLE {{.}}
   MODIFY COLUMN received_at DateTime64(3),
   MODIFY COLUMN stored_at DateTime64(3);
+{{end}}
+{{.Distributed "evidence_log" "cityHash64(tenant, repository)"}}
 {{end}}

@@ -1,7 +1,7 @@
 -- Scan lens views for dashboards: open findings with their age, and their
 -- counts per scope and severity.
 
-CREATE VIEW IF NOT EXISTS {{.DB}}.scan_open_findings AS
+CREATE VIEW IF NOT EXISTS {{.DB}}.scan_open_findings{{.OnCluster}} AS
 SELECT
   tenant,
   repository,
@@ -26,7 +26,7 @@ SELECT
 FROM {{.DB}}.finding_lifecycle FINAL
 WHERE state != 'fixed';
 
-CREATE VIEW IF NOT EXISTS {{.DB}}.scan_open_by_severity AS
+CREATE VIEW IF NOT EXISTS {{.DB}}.scan_open_by_severity{{.OnCluster}} AS
 SELECT
   tenant,
   repository,

@@ -3,32 +3,38 @@
 
 -- scan_report_parts: the run's scope (scope is the lifecycle key built from
 -- the four fields) and whether the tool says its run failed.
-ALTER TABLE {{.DB}}.scan_report_parts ADD COLUMN scope String DEFAULT '';
-ALTER TABLE {{.DB}}.scan_report_parts ADD COLUMN scope_root String DEFAULT '';
-ALTER TABLE {{.DB}}.scan_report_parts ADD COLUMN scope_language String DEFAULT '';
-ALTER TABLE {{.DB}}.scan_report_parts ADD COLUMN scope_target String DEFAULT '';
-ALTER TABLE {{.DB}}.scan_report_parts ADD COLUMN automation_id String DEFAULT '';
-ALTER TABLE {{.DB}}.scan_report_parts ADD COLUMN run_failed UInt8 DEFAULT 0;
-ALTER TABLE {{.DB}}.scan_report_parts ADD COLUMN run_error String DEFAULT '';
+{{range .Alter "scan_report_parts"}}ALTER TABLE {{.}} ADD COLUMN scope String DEFAULT '';
+ALTER TABLE {{.}} ADD COLUMN scope_root String DEFAULT '';
+ALTER TABLE {{.}} ADD COLUMN scope_language String DEFAULT '';
+ALTER TABLE {{.}} ADD COLUMN scope_target String DEFAULT '';
+ALTER TABLE {{.}} ADD COLUMN automation_id String DEFAULT '';
+ALTER TABLE {{.}} ADD COLUMN run_failed UInt8 DEFAULT 0;
+ALTER TABLE {{.}} ADD COLUMN run_error String DEFAULT '';
+{{end}}
+{{.Distributed "scan_report_parts" "cityHash64(tenant, repository)"}}
 
 -- scan_report_findings: the scope of the finding's run, its reachability
 -- (called, imported, required; '' when the tool does not say) and the key
 -- of the real problem it is (the same across tools).
-ALTER TABLE {{.DB}}.scan_report_findings ADD COLUMN scope String DEFAULT '';
-ALTER TABLE {{.DB}}.scan_report_findings ADD COLUMN reachability String DEFAULT '';
-ALTER TABLE {{.DB}}.scan_report_findings ADD COLUMN finding_key String DEFAULT '';
+{{range .Alter "scan_report_findings"}}ALTER TABLE {{.}} ADD COLUMN scope String DEFAULT '';
+ALTER TABLE {{.}} ADD COLUMN reachability String DEFAULT '';
+ALTER TABLE {{.}} ADD COLUMN finding_key String DEFAULT '';
+{{end}}
+{{.Distributed "scan_report_findings" "cityHash64(tenant)"}}
 
 -- finding_lifecycle: one row per real problem (finding_key); tool and
 -- fingerprint are those of the first source that reported it, sources the
 -- tools reporting it now.
-ALTER TABLE {{.DB}}.finding_lifecycle ADD COLUMN finding_key String DEFAULT '';
-ALTER TABLE {{.DB}}.finding_lifecycle ADD COLUMN sources Array(String);
-ALTER TABLE {{.DB}}.finding_lifecycle ADD COLUMN reachability String DEFAULT '';
+{{range .Alter "finding_lifecycle"}}ALTER TABLE {{.}} ADD COLUMN finding_key String DEFAULT '';
+ALTER TABLE {{.}} ADD COLUMN sources Array(String);
+ALTER TABLE {{.}} ADD COLUMN reachability String DEFAULT '';
+{{end}}
+{{.Distributed "finding_lifecycle" "cityHash64(tenant, repository)"}}
 
 -- finding_sources: the lifecycle of each source of a finding: a tool's
 -- finding (fingerprint) in one scope. A report marks fixed only the sources
 -- of its own tool and scope; a finding is fixed when all its sources are.
-CREATE TABLE IF NOT EXISTS {{.DB}}.finding_sources (
+CREATE TABLE IF NOT EXISTS {{.DB}}.{{.Local "finding_sources"}}{{.OnCluster}} (
   tenant {{.LowCardinality "String"}},
   repository {{.LowCardinality "String"}},
   service {{.LowCardinality "String"}},
@@ -46,5 +52,6 @@ CREATE TABLE IF NOT EXISTS {{.DB}}.finding_sources (
   severity {{.LowCardinality "String"}},
   cvss_score Float64,
   reachability String
-) ENGINE = ReplacingMergeTree(report_at)
+) ENGINE = {{.ReplacingMergeTree "finding_sources" "report_at"}}
 ORDER BY (tenant, repository, service, branch, finding_key, tool, scope, fingerprint);
+{{.Distributed "finding_sources" "cityHash64(tenant, repository)"}}

@@ -6,7 +6,7 @@
 -- sbom_violations: one row per report, check and component. Checks:
 -- denied_licence, unpinned, missing_lockfile (component empty),
 -- signature_unverified and provenance_mismatch (artifact events).
-CREATE TABLE IF NOT EXISTS {{.DB}}.sbom_violations (
+CREATE TABLE IF NOT EXISTS {{.DB}}.{{.Local "sbom_violations"}}{{.OnCluster}} (
   tenant {{.LowCardinality "String"}},
   report_id String,
   repository {{.LowCardinality "String"}},
@@ -19,14 +19,15 @@ CREATE TABLE IF NOT EXISTS {{.DB}}.sbom_violations (
   purl String,
   component String,
   detail String
-) ENGINE = ReplacingMergeTree()
+) ENGINE = {{.ReplacingMergeTree "sbom_violations"}}
 PARTITION BY toYYYYMM(observed_at)
 ORDER BY (tenant, repository, artifact_name, report_id, check, purl, component);
+{{.Distributed "sbom_violations" "cityHash64(tenant, repository)"}}
 
 -- sbom_diffs: the components added, removed or changed (other version) since
 -- the previous SBOM of the same artifact name in the same repository.
 -- component_key is the purl without its version (else type/name).
-CREATE TABLE IF NOT EXISTS {{.DB}}.sbom_diffs (
+CREATE TABLE IF NOT EXISTS {{.DB}}.{{.Local "sbom_diffs"}}{{.OnCluster}} (
   tenant {{.LowCardinality "String"}},
   report_id String,
   previous_report_id String,
@@ -39,6 +40,7 @@ CREATE TABLE IF NOT EXISTS {{.DB}}.sbom_diffs (
   component_key String,
   old_version String,
   new_version String
-) ENGINE = ReplacingMergeTree()
+) ENGINE = {{.ReplacingMergeTree "sbom_diffs"}}
 PARTITION BY toYYYYMM(observed_at)
 ORDER BY (tenant, repository, artifact_name, report_id, component_key);
+{{.Distributed "sbom_diffs" "cityHash64(tenant, repository)"}}

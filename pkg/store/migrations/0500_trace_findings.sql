@@ -3,7 +3,7 @@
 -- statement of one service and journey) over every stored window: what it
 -- cost, what fixing it saves, when it was first and last seen, and example
 -- traces. Dashboards and the scorecard read this view, not trace_detections.
-CREATE VIEW IF NOT EXISTS {{.DB}}.trace_findings AS
+CREATE VIEW IF NOT EXISTS {{.DB}}.trace_findings{{.OnCluster}} AS
 SELECT
   tenant,
   environment,

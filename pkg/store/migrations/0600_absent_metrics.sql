@@ -2,5 +2,9 @@
 -- --summary-trend-stats without p(95), Lighthouse before 6 without LCP).
 -- Their value is 0 and means unknown, never a measured zero; the scorer
 -- scores a budget on one as unknown.
-ALTER TABLE {{.DB}}.load_runs ADD COLUMN absent Array(String);
-ALTER TABLE {{.DB}}.web_vitals ADD COLUMN absent Array(String);
+{{range .Alter "load_runs"}}ALTER TABLE {{.}} ADD COLUMN absent Array(String);
+{{end}}
+{{.Distributed "load_runs" "cityHash64(tenant, repository)"}}
+{{range .Alter "web_vitals"}}ALTER TABLE {{.}} ADD COLUMN absent Array(String);
+{{end}}
+{{.Distributed "web_vitals" "cityHash64(tenant, repository)"}}

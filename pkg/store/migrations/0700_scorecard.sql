@@ -4,7 +4,7 @@
 -- waiver_changes: append-only history of every waiver, from `trilens waive`
 -- or the policy file: created, updated, revoked, expired. The latest change
 -- of a waiver is its state; the waivers table mirrors it for dashboards.
-CREATE TABLE IF NOT EXISTS {{.DB}}.waiver_changes (
+CREATE TABLE IF NOT EXISTS {{.DB}}.{{.Local "waiver_changes"}}{{.OnCluster}} (
   tenant {{.LowCardinality "String"}},
   waiver_id String,
   change {{.LowCardinality "String"}},
@@ -19,12 +19,13 @@ CREATE TABLE IF NOT EXISTS {{.DB}}.waiver_changes (
   expires_at DateTime,
   changed_by String,
   changed_at DateTime
-) ENGINE = ReplacingMergeTree()
+) ENGINE = {{.ReplacingMergeTree "waiver_changes"}}
 ORDER BY (tenant, waiver_id, changed_at, change);
+{{.Distributed "waiver_changes" "cityHash64(tenant)"}}
 
 -- kpi_points_by_commit: kpi_points ordered by commit (filled by the view
 -- below from the moment this migration runs), what the gate reads.
-CREATE TABLE IF NOT EXISTS {{.DB}}.kpi_points_by_commit (
+CREATE TABLE IF NOT EXISTS {{.DB}}.{{.Local "kpi_points_by_commit"}}{{.OnCluster}} (
   tenant {{.LowCardinality "String"}},
   repository {{.LowCardinality "String"}},
   commit String,
@@ -41,11 +42,12 @@ CREATE TABLE IF NOT EXISTS {{.DB}}.kpi_points_by_commit (
   status {{.LowCardinality "String"}},
   owner {{.LowCardinality "String"}},
   evidence_ids Array(String)
-) ENGINE = ReplacingMergeTree()
+) ENGINE = {{.ReplacingMergeTree "kpi_points_by_commit"}}
 PARTITION BY toYYYYMM(observed_at)
 ORDER BY (tenant, commit, lens, kpi, scope, service, observed_at, event_id);
+{{.Distributed "kpi_points_by_commit" "cityHash64(tenant, repository)"}}
 
-CREATE MATERIALIZED VIEW IF NOT EXISTS {{.DB}}.kpi_points_by_commit_mv TO {{.DB}}.kpi_points_by_commit AS
+CREATE MATERIALIZED VIEW IF NOT EXISTS {{.DB}}.kpi_points_by_commit_mv{{.OnCluster}} TO {{.DB}}.{{.Local "kpi_points_by_commit"}} AS
 SELECT tenant, repository, commit, branch, service, journey, lens, kpi, scope, observed_at, event_id,
   value, budget, status, owner, evidence_ids
-FROM {{.DB}}.kpi_points;
+FROM {{.DB}}.{{.Local "kpi_points"}};

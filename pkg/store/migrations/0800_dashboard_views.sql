@@ -5,12 +5,12 @@
 -- expression, no toStartOfInterval, no window functions.
 
 -- dash_kpi_points: every KPI value with its budget and status.
-CREATE VIEW IF NOT EXISTS {{.DB}}.dash_kpi_points AS
+CREATE VIEW IF NOT EXISTS {{.DB}}.dash_kpi_points{{.OnCluster}} AS
 SELECT tenant, lens, kpi, scope, owner, service, journey, observed_at, value, budget, status
 FROM {{.DB}}.kpi_points FINAL;
 
 -- dash_kpi_latest: the newest value of each KPI per scope.
-CREATE VIEW IF NOT EXISTS {{.DB}}.dash_kpi_latest AS
+CREATE VIEW IF NOT EXISTS {{.DB}}.dash_kpi_latest{{.OnCluster}} AS
 SELECT tenant, lens, kpi, scope,
   argMax(owner, observed_at) AS owner,
   argMax(value, observed_at) AS value,
@@ -21,7 +21,7 @@ FROM {{.DB}}.kpi_points FINAL
 GROUP BY tenant, lens, kpi, scope;
 
 -- dash_kpi_weekly: per lens and week, how many KPI points passed.
-CREATE VIEW IF NOT EXISTS {{.DB}}.dash_kpi_weekly AS
+CREATE VIEW IF NOT EXISTS {{.DB}}.dash_kpi_weekly{{.OnCluster}} AS
 SELECT tenant, lens, toMonday(observed_at) AS week,
   count() AS points,
   countIf(status = 'fail') AS failing,
@@ -30,14 +30,14 @@ FROM {{.DB}}.kpi_points FINAL
 GROUP BY tenant, lens, week;
 
 -- dash_risks: KPIs over budget now, with how far over (value / budget).
-CREATE VIEW IF NOT EXISTS {{.DB}}.dash_risks AS
+CREATE VIEW IF NOT EXISTS {{.DB}}.dash_risks{{.OnCluster}} AS
 SELECT tenant, lens, kpi, scope, owner, value, budget, status, updated_at,
   if(budget != 0, value / budget, 0) AS over_budget
 FROM {{.DB}}.dash_kpi_latest
 WHERE status != 'pass';
 
 -- dash_waivers: waivers in force and the days until each expires.
-CREATE VIEW IF NOT EXISTS {{.DB}}.dash_waivers AS
+CREATE VIEW IF NOT EXISTS {{.DB}}.dash_waivers{{.OnCluster}} AS
 SELECT tenant, waiver_id, lens, target, scope, owner, reason, expires_at,
   (toInt64(toUnixTimestamp(expires_at)) - toInt64(toUnixTimestamp(now()))) / 86400 AS days_left
 FROM {{.DB}}.waivers FINAL
@@ -45,7 +45,7 @@ WHERE revoked = 0;
 
 -- dash_dora_weekly: deploy frequency, change failure rate and time to
 -- restore from the changes the CI collector records.
-CREATE VIEW IF NOT EXISTS {{.DB}}.dash_dora_weekly AS
+CREATE VIEW IF NOT EXISTS {{.DB}}.dash_dora_weekly{{.OnCluster}} AS
 SELECT tenant, toMonday(observed_at) AS week,
   countIf(type = 'deploy') AS deploys,
   countIf(type = 'deploy' AND status IN ('failure', 'failed')) AS failed_deploys,
@@ -57,7 +57,7 @@ GROUP BY tenant, week;
 
 -- dash_journey_hourly: per journey and hour, requests, errors and the worst
 -- window quantiles (an upper bound of the hour's quantile).
-CREATE VIEW IF NOT EXISTS {{.DB}}.dash_journey_hourly AS
+CREATE VIEW IF NOT EXISTS {{.DB}}.dash_journey_hourly{{.OnCluster}} AS
 SELECT tenant, service, journey, toStartOfHour(window_start) AS hour,
   sum(count) AS requests, sum(errors) AS errors,
   max(p95_ms) AS p95_ms, max(p99_ms) AS p99_ms
@@ -65,7 +65,7 @@ FROM {{.DB}}.journey_latency FINAL
 GROUP BY tenant, service, journey, hour;
 
 -- dash_hop_hourly: where a journey's time goes, per hop class and hour.
-CREATE VIEW IF NOT EXISTS {{.DB}}.dash_hop_hourly AS
+CREATE VIEW IF NOT EXISTS {{.DB}}.dash_hop_hourly{{.OnCluster}} AS
 SELECT tenant, service, journey, hop, toStartOfHour(window_start) AS hour,
   sum(count) AS calls, sum(total_ms) AS total_ms, max(p95_ms) AS p95_ms
 FROM {{.DB}}.hop_latency FINAL
@@ -73,7 +73,7 @@ GROUP BY tenant, service, journey, hop, hour;
 
 -- dash_detections: trace anti-patterns (n_plus_one, serial_calls,
 -- sync_third_party, slow_query) summed over their windows.
-CREATE VIEW IF NOT EXISTS {{.DB}}.dash_detections AS
+CREATE VIEW IF NOT EXISTS {{.DB}}.dash_detections{{.OnCluster}} AS
 SELECT tenant, service, journey, type, fingerprint,
   argMax(operation, observed_at) AS operation,
   argMax(parent_operation, observed_at) AS parent_operation,
@@ -84,7 +84,7 @@ FROM {{.DB}}.trace_detections FINAL
 GROUP BY tenant, service, journey, type, fingerprint;
 
 -- dash_finding_age: when each finding was first and last seen.
-CREATE VIEW IF NOT EXISTS {{.DB}}.dash_finding_age AS
+CREATE VIEW IF NOT EXISTS {{.DB}}.dash_finding_age{{.OnCluster}} AS
 SELECT tenant, repository, fingerprint, min(observed_at) AS first_seen, max(observed_at) AS last_seen
 FROM {{.DB}}.finding_observations FINAL
 GROUP BY tenant, repository, fingerprint;
@@ -92,7 +92,7 @@ GROUP BY tenant, repository, fingerprint;
 -- dash_findings_open: the latest state of each finding with its age in days.
 -- Both subqueries carry an alias (current releases require one) and the
 -- joined first_seen is renamed, so no alias of the result refers to itself.
-CREATE VIEW IF NOT EXISTS {{.DB}}.dash_findings_open AS
+CREATE VIEW IF NOT EXISTS {{.DB}}.dash_findings_open{{.OnCluster}} AS
 SELECT tenant, repository, service, branch, fingerprint, severity, category, tool, rule_id, title,
   package_name, aliases, observed_at,
   if(age_first_seen = toDateTime(0), observed_at, age_first_seen) AS first_seen,
@@ -106,7 +106,7 @@ FROM (
 ) AS age USING (tenant, repository, fingerprint);
 
 -- dash_artifacts: the newest verification of each artifact.
-CREATE VIEW IF NOT EXISTS {{.DB}}.dash_artifacts AS
+CREATE VIEW IF NOT EXISTS {{.DB}}.dash_artifacts{{.OnCluster}} AS
 SELECT tenant, repository, name, digest,
   argMax(signed, observed_at) AS signed,
   argMax(verified, observed_at) AS verified,
@@ -117,29 +117,29 @@ FROM {{.DB}}.artifacts FINAL
 GROUP BY tenant, repository, name, digest;
 
 -- dash_components: SBOM components with licences and pinning.
-CREATE VIEW IF NOT EXISTS {{.DB}}.dash_components AS
+CREATE VIEW IF NOT EXISTS {{.DB}}.dash_components{{.OnCluster}} AS
 SELECT tenant, repository, artifact_name, purl, name, version, type, licenses, pinned, lockfile_present, observed_at
 FROM {{.DB}}.components FINAL;
 
 -- dash_load_runs: one row per load-test run (the whole-run scenario).
-CREATE VIEW IF NOT EXISTS {{.DB}}.dash_load_runs AS
+CREATE VIEW IF NOT EXISTS {{.DB}}.dash_load_runs{{.OnCluster}} AS
 SELECT tenant, repository, service, test_name, run_id, started_at, observed_at,
   rps, p95_ms, p99_ms, failed_rate, max_sustainable_rps, knee_rps, headroom, vus_max, thresholds_passed
 FROM {{.DB}}.load_runs FINAL
 WHERE scenario = '';
 
 -- dash_load_steps: the steps of stepped load tests, the capacity envelope.
-CREATE VIEW IF NOT EXISTS {{.DB}}.dash_load_steps AS
+CREATE VIEW IF NOT EXISTS {{.DB}}.dash_load_steps{{.OnCluster}} AS
 SELECT tenant, service, test_name, run_id, step_start, vus, rps, p95_ms, error_rate
 FROM {{.DB}}.load_steps FINAL;
 
 -- dash_web_vitals: lab web vitals per page.
-CREATE VIEW IF NOT EXISTS {{.DB}}.dash_web_vitals AS
+CREATE VIEW IF NOT EXISTS {{.DB}}.dash_web_vitals{{.OnCluster}} AS
 SELECT tenant, url, form_factor, observed_at, lcp_ms, cls, tbt_ms, inp_ms, ttfb_ms, performance_score
 FROM {{.DB}}.web_vitals FINAL;
 
 -- dash_journey_windows: request and error counts per trace window, what the
 -- SLO burn-rate alert rules read over their short and long windows.
-CREATE VIEW IF NOT EXISTS {{.DB}}.dash_journey_windows AS
+CREATE VIEW IF NOT EXISTS {{.DB}}.dash_journey_windows{{.OnCluster}} AS
 SELECT tenant, service, journey, window_start, count, errors
 FROM {{.DB}}.journey_latency FINAL;

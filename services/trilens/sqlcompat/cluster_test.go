@@ -1,0 +1,37 @@
+package sqlcompat
+
+import (
+	"strings"
+	"testing"
+
+	"github.com/trilens/trilens/pkg/store"
+	"github.com/trilens/trilens/pkg/store/chdbtest"
+)
+
+// The schema rendered for a cluster (store.cluster) parses on 26.x. The
+// in-process engine has no ZooKeeper, macros or clusters to run it on; the
+// cluster variant runs on 18.16 replicas in pkg/store/clustertest.
+func TestClusterMigrationsParse(t *testing.T) {
+	e := chdbtest.Open(t)
+	stmts, err := store.RenderClusterMigrations("trilens", "trilens_cluster", e.Capabilities())
+	if err != nil {
+		t.Fatal(err)
+	}
+	var onCluster int
+	for _, s := range stmts {
+		if strings.Contains(s.SQL, " ON CLUSTER trilens_cluster") {
+			onCluster++
+		}
+		out, err := e.Query("EXPLAIN AST "+s.SQL, "TabSeparated")
+		if err != nil {
+			t.Errorf("migration %04d_%s does not parse on %s: %v\n%s", s.Version, s.Name, e.Version(), err, s.SQL)
+			continue
+		}
+		if strings.Contains(s.SQL, "ENGINE = Replicated") && !strings.Contains(out, "Function ReplicatedReplacingMergeTree") {
+			t.Errorf("migration %04d_%s: the engine is not in the AST:\n%s", s.Version, s.Name, out)
+		}
+	}
+	if onCluster != len(stmts) {
+		t.Errorf("%d of %d statements are ON CLUSTER", onCluster, len(stmts))
+	}
+}
