@@ -30,10 +30,9 @@ func TestClusterRender(t *testing.T) {
 			if !strings.Contains(s.SQL, " ON CLUSTER c") {
 				t.Errorf("%s: statement without ON CLUSTER:\n%s", v, s.SQL)
 			}
-			if strings.HasPrefix(s.SQL, "DROP TABLE IF EXISTS db.") {
-				if i+1 == len(cluster) || !distributed.MatchString(cluster[i+1].SQL) {
-					t.Errorf("%s: %s is not followed by its Distributed table", v, s.SQL)
-				}
+			// A Distributed table is rebuilt after an ALTER (DROP, then
+			// CREATE); a DROP not followed by one is a migration's own (a view).
+			if strings.HasPrefix(s.SQL, "DROP TABLE IF EXISTS db.") && i+1 < len(cluster) && distributed.MatchString(cluster[i+1].SQL) {
 				continue
 			}
 			if m := distributed.FindStringSubmatch(s.SQL); m != nil {
