@@ -32,18 +32,19 @@ func TestClusterConcurrentMigrate(t *testing.T) {
 	if t.Failed() {
 		return
 	}
+	// Either replica may lag behind the rows the other recorded: wait until
+	// both agree.
 	var versions, records uint64
-	if err := stores[1].Conn().QueryRow(ctx, "SELECT uniqExact(version), count() FROM "+db+".schema_migrations FINAL").Scan(&versions, &records); err != nil {
-		t.Fatal(err)
-	}
-	// Replica 1 may lag behind the rows replica 2 recorded.
 	var applied map[uint32]string
 	for deadline := time.Now().Add(30 * time.Second); ; time.Sleep(200 * time.Millisecond) {
+		if err := stores[1].Conn().QueryRow(ctx, "SELECT uniqExact(version), count() FROM "+db+".schema_migrations FINAL").Scan(&versions, &records); err != nil {
+			t.Fatal(err)
+		}
 		var err error
 		if applied, err = stores[0].AppliedMigrations(ctx); err != nil {
 			t.Fatal(err)
 		}
-		if len(applied) == int(versions) || time.Now().After(deadline) {
+		if (len(applied) == int(versions) && versions == records) || time.Now().After(deadline) {
 			break
 		}
 	}

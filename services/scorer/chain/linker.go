@@ -121,29 +121,44 @@ func Head(ctx context.Context, st *store.Store, tenant string) (uint64, string, 
 	return seq, digest, nil
 }
 
+// chainedChunk bounds the ids bound into one query: their text must stay
+// well under ClickHouse's max_query_size (256 KiB) whatever the batch size.
+const chainedChunk = 2000
+
 // chained reads the chain places of the batch's envelopes already stored.
 func (l *Linker) chained(ctx context.Context, tenant string, rows *store.EvidenceLogRows, idx []int) (map[string]store.EvidenceLog, error) {
-	ids := make([]any, len(idx))
-	for j, i := range idx {
-		ids[j] = rows.EventID[i]
+	out := map[string]store.EvidenceLog{}
+	for start := 0; start < len(idx); start += chainedChunk {
+		part := idx[start:min(len(idx), start+chainedChunk)]
+		ids := make([]any, len(part))
+		for j, i := range part {
+			ids[j] = rows.EventID[i]
+		}
+		if err := l.chainedIDs(ctx, tenant, ids, out); err != nil {
+			return nil, err
+		}
 	}
+	return out, nil
+}
+
+// chainedIDs adds the stored chain places of ids to out.
+func (l *Linker) chainedIDs(ctx context.Context, tenant string, ids []any, out map[string]store.EvidenceLog) error {
 	// No FINAL: copies of one envelope carry the same place. IN takes a hash
 	// set (has() over an array compared every row with every id: 10x slower).
 	q, err := l.st.Conn().Query(ctx, `SELECT event_id, chain_seq, entry_digest, prev_digest, chain_digest, stored_at
 		FROM `+l.st.Database()+`.evidence_log WHERE tenant = ? AND event_id IN ? AND chain_seq > 0`, tenant, clickhouse.GroupSet{Value: ids})
 	if err != nil {
-		return nil, fmt.Errorf("chained envelopes: %w", err)
+		return fmt.Errorf("chained envelopes: %w", err)
 	}
 	defer q.Close()
-	out := map[string]store.EvidenceLog{}
 	for q.Next() {
 		var e store.EvidenceLog
 		if err := q.Scan(&e.EventID, &e.ChainSeq, &e.EntryDigest, &e.PrevDigest, &e.ChainDigest, &e.StoredAt); err != nil {
-			return nil, err
+			return err
 		}
 		out[e.EventID] = e
 	}
-	return out, q.Err()
+	return q.Err()
 }
 
 // lock takes tenant's chain lock in the process, then across replicas.

@@ -81,28 +81,44 @@ func (p *Processor) weeksTouched(ctx context.Context, evs []*eventv1.Event) (map
 		hi = maxTime(hi, at)
 	}
 	for tenant, list := range ids {
-		rows, err := p.st.Conn().Query(ctx, `SELECT DISTINCT observed_at FROM `+p.st.Database()+`.verdicts FINAL
-			WHERE tenant = ? AND status = 'fail' AND reason IN (?, ?) AND hasAny(evidence_ids, ?)
-			  AND observed_at >= ? AND observed_at <= ?`,
-			tenant, regression.ReasonRegression, regression.ReasonChangePoint, list,
-			evidence.ClampTime(lo.Add(-24*time.Hour)), evidence.ClampTime(hi.Add(24*time.Hour)))
-		if err != nil {
-			return nil, fmt.Errorf("regression verdicts of the batch: %w", err)
-		}
-		for rows.Next() {
-			var at time.Time
-			if err := rows.Scan(&at); err != nil {
-				rows.Close()
+		// The ids are bound into the query's text: in chunks, so a large
+		// batch stays under ClickHouse's max_query_size.
+		for start := 0; start < len(list); start += idChunk {
+			ats, err := p.verdictTimes(ctx, tenant, list[start:min(len(list), start+idChunk)], lo, hi)
+			if err != nil {
 				return nil, err
 			}
-			add(tenant, at)
-		}
-		rows.Close()
-		if err := rows.Err(); err != nil {
-			return nil, err
+			for _, at := range ats {
+				add(tenant, at)
+			}
 		}
 	}
 	return weeks, nil
+}
+
+// idChunk bounds the event ids bound into one query (256 KiB of text at most).
+const idChunk = 2000
+
+// verdictTimes are the times of the regression verdicts that name ids.
+func (p *Processor) verdictTimes(ctx context.Context, tenant string, ids []string, lo, hi time.Time) ([]time.Time, error) {
+	rows, err := p.st.Conn().Query(ctx, `SELECT DISTINCT observed_at FROM `+p.st.Database()+`.verdicts FINAL
+		WHERE tenant = ? AND status = 'fail' AND reason IN (?, ?) AND hasAny(evidence_ids, ?)
+		  AND observed_at >= ? AND observed_at <= ?`,
+		tenant, regression.ReasonRegression, regression.ReasonChangePoint, ids,
+		evidence.ClampTime(lo.Add(-24*time.Hour)), evidence.ClampTime(hi.Add(24*time.Hour)))
+	if err != nil {
+		return nil, fmt.Errorf("regression verdicts of the batch: %w", err)
+	}
+	defer rows.Close()
+	var out []time.Time
+	for rows.Next() {
+		var at time.Time
+		if err := rows.Scan(&at); err != nil {
+			return nil, err
+		}
+		out = append(out, at)
+	}
+	return out, rows.Err()
 }
 
 // weekly recomputes the keys of the weeks a batch touched.
