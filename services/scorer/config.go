@@ -25,6 +25,11 @@ type Config struct {
 	// ClickHouse outage included, before it is dead-lettered (and can be
 	// replayed). It stays far below the evidence stream's age limit.
 	MaxAge time.Duration `yaml:"max_age"`
+	// Chain links every stored envelope into its tenant's digest chain
+	// (trilens verify-log). Opt-in for now: the chain's cross-replica lock
+	// writes to JetStream, so a full NATS store stalls scoring, and the
+	// chaos suite's kill-during-insert case fails with it on.
+	Chain bool `yaml:"chain"`
 	// CheckpointKey is a PEM ed25519 private key file; with it the evidence
 	// chain gets a signed checkpoint every CheckpointEvery entries per tenant.
 	CheckpointKey   string `yaml:"checkpoint_key"`
@@ -40,6 +45,7 @@ func (c *Config) RegisterFlags(prefix string, fs *flag.FlagSet) {
 	fs.IntVar(&c.MaxDeliver, prefix+"max-deliver", 10, "deliveries before a message is dead-lettered")
 	fs.DurationVar(&c.SweepInterval, prefix+"sweep-interval", time.Minute, "how often expired waivers are swept when no evidence arrives")
 	fs.DurationVar(&c.MaxAge, prefix+"max-age", 24*time.Hour, "how long failing evidence is retried, an outage included, before it is dead-lettered")
+	fs.BoolVar(&c.Chain, prefix+"chain", false, "link every stored envelope into its tenant's digest chain (trilens verify-log)")
 	fs.StringVar(&c.CheckpointKey, prefix+"checkpoint-key", "", "PEM ed25519 private key that signs evidence chain checkpoints (none: no checkpoints)")
 	fs.IntVar(&c.CheckpointEvery, prefix+"checkpoint-every", 1000, "evidence chain entries per tenant between signed checkpoints")
 }

@@ -70,11 +70,13 @@ func (s *Scorer) Register(mux server.Router) {
 
 // Start begins consuming in the background.
 func (s *Scorer) Start(startCtx context.Context) error {
-	linker, err := s.newLinker(startCtx)
-	if err != nil {
-		return err
+	if s.cfg.Chain {
+		linker, err := s.newLinker(startCtx)
+		if err != nil {
+			return err
+		}
+		s.chain = linker
 	}
-	s.chain = linker
 	ctx, cancel := context.WithCancel(context.Background())
 	s.cancel = cancel
 	s.done = make(chan error, 1)
@@ -163,9 +165,12 @@ func (s *Scorer) handle(ctx context.Context, batch []bus.Delivery) error {
 	return nil
 }
 
-// insertChained links the batch's envelopes into their tenants' evidence
+// insertChained (with scorer.chain) links the batch's envelopes into their tenants' evidence
 // chains and inserts the rows while the chains are locked.
 func (s *Scorer) insertChained(ctx context.Context, rows *evidence.Rows) error {
+	if s.chain == nil {
+		return s.set.Store.Insert(ctx, rows.Tables()...)
+	}
 	cps, release, err := s.chain.Link(ctx, &rows.EvidenceLog)
 	if err != nil {
 		return err

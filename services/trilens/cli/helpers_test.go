@@ -21,6 +21,7 @@ func startScorer(t testing.TB, b *bus.Bus, st *store.Store, pol *policy.Policy) 
 	var cfg scorer.Config
 	cfg.RegisterFlags("", flag.NewFlagSet("s", flag.ContinueOnError))
 	cfg.BatchWait = 200 * time.Millisecond
+	cfg.Chain = true
 	sc, err := scorer.New(cfg, scorer.Settings{Logger: slog.New(slog.DiscardHandler), Bus: b, Store: st, Policy: pol, Registerer: prometheus.NewRegistry()})
 	if err != nil {
 		t.Fatal(err)

@@ -66,6 +66,7 @@ func TestVerifyLog(t *testing.T) {
 	b := natstest.BusOn(t, ns)
 	var sc scorer.Config
 	sc.RegisterFlags("", flag.NewFlagSet("s", flag.ContinueOnError))
+	sc.Chain = true
 	sc.BatchWait, sc.CheckpointKey, sc.CheckpointEvery = 100*time.Millisecond, privFile, 3
 	s, err := scorer.New(sc, scorer.Settings{Logger: slog.New(slog.DiscardHandler), Bus: b, Store: st, Registerer: prometheus.NewRegistry()})
 	if err != nil {

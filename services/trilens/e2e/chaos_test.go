@@ -203,12 +203,19 @@ func TestChaosScorerKilledDuringInsert(t *testing.T) {
 	kills := 0
 	r.run(func() {
 		for range 2 {
-			waitFor(t, time.Minute, "a batch insert running", func() bool {
+			// An insert lasts milliseconds: sample system.processes
+			// continuously rather than at waitFor's 200 ms.
+			for deadline := time.Now().Add(time.Minute); ; time.Sleep(2 * time.Millisecond) {
 				var n uint64
 				err := r.store.Conn().QueryRow(context.Background(),
 					"SELECT count() FROM system.processes WHERE query LIKE 'INSERT INTO "+r.store.Database()+".%'").Scan(&n)
-				return err == nil && n > 0
-			})
+				if err == nil && n > 0 {
+					break
+				}
+				if time.Now().After(deadline) {
+					t.Fatal("timed out after 1m0s waiting for a batch insert running")
+				}
+			}
 			if err := r.scorer.kill(syscall.SIGKILL); err == nil {
 				t.Fatal("the scorer exited cleanly before it was killed")
 			}

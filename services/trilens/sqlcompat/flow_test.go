@@ -103,7 +103,7 @@ func runFlow(t *testing.T) *flow {
 	cfg.Scorer.SweepInterval = time.Second
 	// Signed checkpoints of the evidence chain, so verifying reads them.
 	pub, keyFile := checkpointKey(t)
-	cfg.Scorer.CheckpointKey, cfg.Scorer.CheckpointEvery = keyFile, 5
+	cfg.Scorer.Chain, cfg.Scorer.CheckpointKey, cfg.Scorer.CheckpointEvery = true, keyFile, 5
 	cfg.Trace.DecisionWait = 200 * time.Millisecond
 	cfg.Trace.Lateness = time.Second
 	cfg.Trace.FlushInterval = 200 * time.Millisecond
