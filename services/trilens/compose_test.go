@@ -188,6 +188,7 @@ func TestComposeChecksReject(t *testing.T) {
 		{compose: "dsn-unknown-user.yml", want: `ClickHouse user "writer" is not in`},
 		{compose: "nats-no-jetstream.yml", want: "JetStream is off"},
 		{compose: "nats-wrong-port.yml", want: "--bus.url port 4223, NATS listens on 4222"},
+		{compose: "unpinned-image.yml", want: `service "nats": image nats:2.15.0-alpine is not pinned by digest`},
 		{datasources: "unknown-host", want: `host "clickhous" is not a compose service`},
 		{datasources: "http-port", want: "must use the native protocol on port 9000"},
 		{datasources: "plugin-not-installed", want: `plugin "vertamedia-clickhouse-datasource" is not installed`},
@@ -333,6 +334,10 @@ func composeProblems(p *types.Project, root string, r rules) []error {
 			if err := inRepo(root, v.Source); err != nil {
 				report(name, "mount %s: %v", v.Target, err)
 			}
+		}
+		if s.Build == nil && !digestPinned.MatchString(s.Image) {
+			// A tag can be re-pushed; only a digest names the image that was reviewed.
+			report(name, "image %s is not pinned by digest", s.Image)
 		}
 		if s.Build != nil {
 			if err := inRepo(root, filepath.Join(s.Build.Context, cmp.Or(s.Build.Dockerfile, "Dockerfile"))); err != nil {
