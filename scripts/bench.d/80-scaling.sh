@@ -1,6 +1,6 @@
 #!/usr/bin/env bash
 # Replica scaling: one backlog of change events (SCALING_BENCH_EVENTS,
-# default 60,000, three tenants) drained by 1, 2 and 3 scorer processes
+# default 150,000, three tenants) drained by 1, 2 and 3 scorer processes
 # sharing the durable consumer, each time on a fresh NATS server and
 # database. Prints the drain rate, the scaling ratio against one scorer and
 # the CPU seconds each part used (scorers: rusage; NATS: the bench process

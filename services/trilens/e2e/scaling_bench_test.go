@@ -25,9 +25,9 @@ import (
 // each part used while draining: every scorer process (its rusage), the
 // NATS server (this process, which runs it in process; its polling is
 // small) and the ClickHouse server (/proc). The per-component costs are
-// events per CPU second of each part. SCALING_BENCH_EVENTS sets the backlog.
+// events per CPU second of each part. SCALING_BENCH_EVENTS sets the backlog (default 150,000).
 func BenchmarkScorerScaling(b *testing.B) {
-	backlog := 60_000
+	backlog := 150_000
 	if v, err := strconv.Atoi(os.Getenv("SCALING_BENCH_EVENTS")); err == nil && v > 0 {
 		backlog = v
 	}
