@@ -273,6 +273,17 @@ func (s *Server) addr() string { return "127.0.0.1:" + strconv.Itoa(s.tcpPort) }
 // DSN is the native-protocol address of the server.
 func (s *Server) DSN() string { return "clickhouse://" + s.addr() }
 
+// Pid is the server process's id, 0 while it is stopped: benchmarks read
+// the CPU time it used from /proc.
+func (s *Server) Pid() int {
+	s.mu.Lock()
+	defer s.mu.Unlock()
+	if s.proc == nil {
+		return 0
+	}
+	return s.proc.cmd.Process.Pid
+}
+
 // TCPPort is the native-protocol port.
 func (s *Server) TCPPort() int { return s.tcpPort }
 

@@ -151,17 +151,18 @@ func (a *Alerter) handle(ctx context.Context, batch []bus.Delivery) error {
 		}
 	}
 	var notify []Alert
+	var claims []claim
 	for _, fp := range order {
 		al := latest[fp]
-		send, err := a.shouldNotify(ctx, &al)
+		c, send, err := a.claim(ctx, &al)
 		if err != nil {
-			return err
+			return errors.Join(err, a.release(claims))
 		}
 		if !send {
 			a.metrics.verdict("suppressed")
 			continue
 		}
-		notify = append(notify, al)
+		notify, claims = append(notify, al), append(claims, c)
 	}
 	groups := groupAlerts(a.set.Policy, notify)
 	errs := make([]error, len(groups))
@@ -170,30 +171,108 @@ func (a *Alerter) handle(ctx context.Context, batch []bus.Delivery) error {
 		wg.Go(func() { errs[i] = a.deliverGroup(ctx, g, now) })
 	}
 	wg.Wait()
-	return errors.Join(errs...)
+	if err := errors.Join(errs...); err != nil {
+		return errors.Join(err, a.release(claims))
+	}
+	return nil
 }
 
-// shouldNotify decides from the state bucket: a failing verdict is notified
-// unless the same state was within RepeatInterval; a passing one only
-// resolves an alert that was notified.
-func (a *Alerter) shouldNotify(ctx context.Context, al *Alert) (bool, error) {
+// claim is a fingerprint's state this replica wrote before notifying, and
+// what it replaced, so a notification that never went out can be undone.
+type claim struct {
+	key      string
+	rev      uint64 // revision of the claim
+	prev     []byte // state before the claim; nil when there was none
+	resolved bool
+}
+
+// claim decides from the state bucket and, when the alert is to be
+// notified, records its new state first with a compare-and-set on the
+// revision it read. Alerter replicas share the consumer, yet the same
+// fingerprint can reach two of them at once (two verdicts on one KPI, a
+// batch redelivered while the first holder still works on it): only the
+// replica whose write lands notifies; the other finds the state already
+// there and suppresses. A failing verdict is notified unless the same state
+// was within RepeatInterval; a passing one only resolves a notified alert.
+func (a *Alerter) claim(ctx context.Context, al *Alert) (claim, bool, error) {
+	for {
+		c, send, err := a.tryClaim(ctx, al)
+		if conflict(err) {
+			continue // another replica wrote between our read and write: decide again
+		}
+		if err != nil {
+			return claim{}, false, fmt.Errorf("alerter state of %s: %w", al.Fingerprint, err)
+		}
+		return c, send, nil
+	}
+}
+
+func (a *Alerter) tryClaim(ctx context.Context, al *Alert) (claim, bool, error) {
+	c := claim{key: al.Fingerprint}
+	var last uint64
 	e, err := a.bucket.Get(ctx, al.Fingerprint)
 	switch {
 	case errors.Is(err, jetstream.ErrKeyNotFound):
-		return !al.passing(), nil
 	case err != nil:
-		return false, fmt.Errorf("alerter state: %w", err)
+		return c, false, err
+	default:
+		c.prev, last = e.Value(), e.Revision()
 	}
-	last := string(e.Value())
 	if al.passing() {
 		al.Resolved = true
-		return last != "", nil
+		if len(c.prev) == 0 {
+			return c, false, nil
+		}
+		c.resolved = true
+		return c, true, a.bucket.Delete(ctx, al.Fingerprint, jetstream.LastRevision(last))
 	}
-	return last != al.state(), nil
+	if string(c.prev) == al.state() {
+		return c, false, nil
+	}
+	if last == 0 {
+		c.rev, err = a.bucket.Create(ctx, al.Fingerprint, []byte(al.state()))
+	} else {
+		c.rev, err = a.bucket.Update(ctx, al.Fingerprint, []byte(al.state()), last)
+	}
+	return c, true, err
 }
 
-// deliverGroup sends a group to each receiver of its team, then records the
-// alerts' state. Only a shutdown mid-delivery fails it.
+// release undoes the claims of a batch whose notifications did not all go
+// out (shutdown mid-delivery), so the redelivered batch notifies them. A
+// claim another replica has since overwritten is left alone. A replica that
+// dies between claim and delivery loses that notification: the price of
+// never sending one twice.
+func (a *Alerter) release(claims []claim) error {
+	ctx, cancel := context.WithTimeout(context.Background(), a.cfg.Timeout)
+	defer cancel()
+	var errs []error
+	for _, c := range claims {
+		var err error
+		switch {
+		case c.resolved:
+			_, err = a.bucket.Put(ctx, c.key, c.prev)
+		case c.prev == nil:
+			err = a.bucket.Delete(ctx, c.key, jetstream.LastRevision(c.rev))
+		default:
+			_, err = a.bucket.Update(ctx, c.key, c.prev, c.rev)
+		}
+		if err != nil && !conflict(err) {
+			errs = append(errs, fmt.Errorf("release alerter state of %s: %w", c.key, err))
+		}
+	}
+	return errors.Join(errs...)
+}
+
+// conflict tells a compare-and-set that lost to another writer.
+func conflict(err error) bool {
+	var api *jetstream.APIError
+	return errors.Is(err, jetstream.ErrKeyExists) || errors.Is(err, jetstream.ErrKeyRevisionMismatch) ||
+		(errors.As(err, &api) && (api.ErrorCode == jetstream.JSErrCodeStreamWrongLastSequence ||
+			api.ErrorCode == jetstream.JSErrCodeStreamWrongLastSequenceConstant))
+}
+
+// deliverGroup sends a group to each receiver of its team (its alerts'
+// state is claimed already). Only a shutdown mid-delivery fails it.
 func (a *Alerter) deliverGroup(ctx context.Context, g *group, now time.Time) error {
 	receivers := receiversOf(a.set.Policy, g.tenant, g.team, a.cfg.DefaultWebhook)
 	if len(receivers) == 0 {
@@ -201,7 +280,7 @@ func (a *Alerter) deliverGroup(ctx context.Context, g *group, now time.Time) err
 		for range g.alerts {
 			a.metrics.verdict("unrouted")
 		}
-		return a.record(ctx, g)
+		return nil
 	}
 	for _, r := range receivers {
 		n := g.notification(r, a.cfg.DashboardURL)
@@ -211,22 +290,6 @@ func (a *Alerter) deliverGroup(ctx context.Context, g *group, now time.Time) err
 	}
 	for range g.alerts {
 		a.metrics.verdict("notified")
-	}
-	return a.record(ctx, g)
-}
-
-// record remembers the alerts' state; a resolved alert is forgotten.
-func (a *Alerter) record(ctx context.Context, g *group) error {
-	for _, al := range g.alerts {
-		var err error
-		if al.Resolved {
-			err = a.bucket.Purge(ctx, al.Fingerprint)
-		} else {
-			_, err = a.bucket.PutString(ctx, al.Fingerprint, al.state())
-		}
-		if err != nil {
-			return fmt.Errorf("alerter state of %s: %w", al.Fingerprint, err)
-		}
 	}
 	return nil
 }

@@ -365,3 +365,40 @@ func TestStaleVerdictsAndOwnersFromPolicy(t *testing.T) {
 		t.Fatalf("notification %+v", n)
 	}
 }
+
+// Two replicas that both hold the same verdicts (a batch redelivered to a
+// second replica while the first still works on it, here two consumers that
+// each see every verdict) notify each alert once: the state write before
+// the notification is a compare-and-set only one of them wins.
+func TestReplicasHoldingTheSameVerdictsNotifyOnce(t *testing.T) {
+	e := newEnv(t)
+	hook := newReceiver(t, 0)
+	p := teams(policy.Team{Name: "team-a", Webhook: hook.URL})
+	first := e.cfg
+	e.start(t, p)
+	e.cfg.Durable = "alerter-twin"
+	e.start(t, p)
+	var vs []verdict
+	for i := range 40 {
+		vs = append(vs, verdict{id: fmt.Sprint("twin-", i), kpi: "kpi", scope: fmt.Sprint("svc-", i), owner: "team-a", lens: scorev1.Lens_LENS_PERFORMANCE})
+	}
+	for i := 0; i < len(vs); i += 4 {
+		e.publish(t, vs[i:i+4]...)
+	}
+	e.settled(t)
+	e.cfg = first
+	e.settled(t)
+	time.Sleep(2 * e.cfg.GroupWait)
+
+	seen := map[string]int{}
+	for _, r := range hook.bodies() {
+		for _, a := range decode[alerter.Notification](t, r.body).Alerts {
+			seen[a.VerdictID]++
+		}
+	}
+	for _, v := range vs {
+		if seen[v.id] != 1 {
+			t.Errorf("verdict %s notified %d times, want once", v.id, seen[v.id])
+		}
+	}
+}

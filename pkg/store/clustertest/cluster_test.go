@@ -61,6 +61,9 @@ func TestClusterConcurrentMigrate(t *testing.T) {
 			t.Errorf("%d Distributed tables after concurrent migrations", n)
 		}
 	}
+	// The migrated cluster serves the tenant-user test too: starting one
+	// costs ZooKeeper and two servers.
+	t.Run("TenantUsers", func(t *testing.T) { checkTenantUsers(t, c, stores[0]) })
 }
 
 // rowsPerTable is how many rows the test writes into every table.

@@ -19,6 +19,7 @@ import (
 	"fmt"
 	"regexp"
 	"slices"
+	"strings"
 
 	"github.com/ClickHouse/clickhouse-go/v2/lib/driver"
 	"github.com/trilens/trilens/pkg/events"
@@ -91,24 +92,44 @@ func sourceDatabase(db, tenant string) string { return db + "_tenant_src_" + ten
 // current servers too): a filtered view per table, and a Distributed table
 // over each view in the database the tenant's user may open. Idempotent.
 func Schema(db string, tables []string, tenant string) ([]string, error) {
+	return ClusterSchema(db, "", tables, tenant)
+}
+
+// ClusterSchema is Schema for a store whose schema is rendered ON CLUSTER
+// (store.cluster): every statement runs on every replica, and the replicas'
+// own `_local` tables are left out, since the tenant reads the Distributed
+// table over them. Each replica's Cluster entry is the replica itself, so a
+// tenant user reads its rows through whichever replica it connects to.
+// An empty cluster is Schema.
+func ClusterSchema(db, cluster string, tables []string, tenant string) ([]string, error) {
 	if err := events.ValidateTenant(tenant); err != nil {
 		return nil, err
 	}
 	if !identifier.MatchString(db) {
 		return nil, fmt.Errorf("database %q: want letters, digits and underscores", db)
 	}
+	on := ""
+	if cluster != "" {
+		if !identifier.MatchString(cluster) {
+			return nil, fmt.Errorf("cluster %q: want letters, digits and underscores", cluster)
+		}
+		on = " ON CLUSTER `" + cluster + "`"
+	}
 	src, dst := sourceDatabase(db, tenant), Database(db, tenant)
 	ddl := []string{
-		fmt.Sprintf("CREATE DATABASE IF NOT EXISTS `%s`", src),
-		fmt.Sprintf("CREATE DATABASE IF NOT EXISTS `%s`", dst),
+		fmt.Sprintf("CREATE DATABASE IF NOT EXISTS `%s`%s", src, on),
+		fmt.Sprintf("CREATE DATABASE IF NOT EXISTS `%s`%s", dst, on),
 	}
 	for _, t := range slices.Sorted(slices.Values(tables)) {
 		if !identifier.MatchString(t) {
 			return nil, fmt.Errorf("table %q: unexpected name", t)
 		}
+		if cluster != "" && strings.HasSuffix(t, "_local") {
+			continue
+		}
 		ddl = append(ddl,
-			fmt.Sprintf("CREATE VIEW IF NOT EXISTS `%s`.`%s` AS SELECT * FROM `%s`.`%s` WHERE tenant = '%s'", src, t, db, t, tenant),
-			fmt.Sprintf("CREATE TABLE IF NOT EXISTS `%s`.`%s` AS `%s`.`%s` ENGINE = Distributed(%s, '%s', '%s')", dst, t, src, t, Cluster, src, t))
+			fmt.Sprintf("CREATE VIEW IF NOT EXISTS `%s`.`%s`%s AS SELECT * FROM `%s`.`%s` WHERE tenant = '%s'", src, t, on, db, t, tenant),
+			fmt.Sprintf("CREATE TABLE IF NOT EXISTS `%s`.`%s`%s AS `%s`.`%s` ENGINE = Distributed(%s, '%s', '%s')", dst, t, on, src, t, Cluster, src, t))
 	}
 	return ddl, nil
 }

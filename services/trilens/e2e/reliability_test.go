@@ -23,7 +23,7 @@ const reliabilityEvents = 100_000
 
 // scorerProcess is the scorer running as a child process, so it can be killed.
 type scorerProcess struct {
-	t    *testing.T
+	t    testing.TB
 	args []string
 	cmd  *exec.Cmd
 	done chan error

@@ -6,6 +6,7 @@ import (
 
 	"github.com/trilens/trilens/pkg/store"
 	"github.com/trilens/trilens/pkg/store/chdbtest"
+	"github.com/trilens/trilens/pkg/store/tenantusers"
 )
 
 // The schema rendered for a cluster (store.cluster) parses on 26.x. The
@@ -33,5 +34,27 @@ func TestClusterMigrationsParse(t *testing.T) {
 	}
 	if onCluster != len(stmts) {
 		t.Errorf("%d of %d statements are ON CLUSTER", onCluster, len(stmts))
+	}
+}
+
+// A tenant's views and Distributed tables rendered for a cluster
+// (tenantusers.ClusterSchema) parse on 26.x too; they run on the 18.16
+// replicas in pkg/store/clustertest.
+func TestTenantClusterSchemaParses(t *testing.T) {
+	e := chdbtest.Open(t)
+	ddl, err := tenantusers.ClusterSchema("trilens", "trilens_cluster", []string{"kpi_points", "kpi_points_local", "findings"}, "acme")
+	if err != nil {
+		t.Fatal(err)
+	}
+	if len(ddl) != 6 {
+		t.Fatalf("%d statements for two tables (the _local one left out), want 6:\n%s", len(ddl), strings.Join(ddl, "\n"))
+	}
+	for _, q := range ddl {
+		if !strings.Contains(q, " ON CLUSTER `trilens_cluster`") {
+			t.Errorf("not ON CLUSTER: %s", q)
+		}
+		if _, err := e.Query("EXPLAIN AST "+q, "TabSeparated"); err != nil {
+			t.Errorf("does not parse on %s: %v\n%s", e.Version(), err, q)
+		}
 	}
 }
