@@ -30,6 +30,9 @@ import (
 	"github.com/trilens/trilens/services/sbomcollector"
 	"github.com/trilens/trilens/services/scancollector"
 	"github.com/trilens/trilens/services/scorer"
+	"github.com/trilens/trilens/services/scorer/evidence"
+	"github.com/trilens/trilens/services/scorer/scorecard"
+	"github.com/trilens/trilens/services/scorer/tracker"
 	"github.com/trilens/trilens/services/tracecollector"
 	"github.com/trilens/trilens/services/trilens/web"
 )
@@ -239,6 +242,8 @@ func (a *App) module(name string) lifecycle.Service {
 				return a.Alerter.Stop(ctx)
 			},
 		}
+	case modTrackers:
+		return a.trackersModule()
 	case modScan:
 		return a.httpCollector(name, func(set collect.Settings) (routes, error) { return scancollector.New(a.cfg.Scan, set) })
 	case modSBOM:
@@ -290,6 +295,30 @@ func (a *App) module(name string) lifecycle.Service {
 		}
 	}
 	panic("no module " + name)
+}
+
+// trackersModule runs the tracker sync over a scorecard of its own (the
+// store and the policy are all it needs, so it runs without a scorer too).
+func (a *App) trackersModule() lifecycle.Service {
+	var s *tracker.Syncer
+	return module{name: modTrackers,
+		start: func(ctx context.Context) error {
+			set := evidence.Settings{Logger: a.log.With("service", modTrackers), Store: a.Store, Policy: a.Policy, Now: time.Now}
+			var err error
+			s, err = tracker.New(a.cfg.Trackers, tracker.Settings{Logger: set.Logger, Store: a.Store, Policy: a.Policy,
+				Card: scorecard.New(set), Registerer: a.reg})
+			if err != nil {
+				return err
+			}
+			return s.Start(ctx)
+		},
+		stop: func(ctx context.Context) error {
+			if s == nil {
+				return nil
+			}
+			return s.Stop(ctx)
+		},
+	}
 }
 
 // registerPage mounts the built-in page's views, for machines without

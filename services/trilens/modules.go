@@ -22,6 +22,7 @@ const (
 	modScorer     = "scorer"
 	modIngest     = "ingest"
 	modAlerter    = "alerter"
+	modTrackers   = "trackers"
 	modScan       = "scancollector"
 	modSBOM       = "sbomcollector"
 	modLoad       = "loadcollector"
@@ -29,18 +30,21 @@ const (
 	modChange     = "changecollector"
 )
 
-var startOrder = []string{modServer, modNATS, modClickHouse, modStore, modBus, modScorer, modAlerter, modIngest, modScan, modSBOM, modLoad, modTrace, modChange}
+var startOrder = []string{modServer, modNATS, modClickHouse, modStore, modBus, modScorer, modAlerter, modTrackers, modIngest, modScan, modSBOM, modLoad, modTrace, modChange}
 
 // dependencies of each runnable target; nats and clickhouse are added by
 // ResolveTargets only when the configuration asks for embedded servers.
 var dependencies = map[string][]string{
 	modScorer:  {modServer, modStore, modBus},
 	modAlerter: {modServer, modBus},
-	modScan:    {modServer, modBus, modIngest},
-	modSBOM:    {modServer, modBus, modIngest},
-	modLoad:    {modServer, modBus, modIngest},
-	modTrace:   {modServer, modBus},
-	modChange:  {modServer, modBus, modIngest},
+	// The tracker sync reads the scorecard and the ledger from the store;
+	// it consumes no stream (see services/scorer/tracker).
+	modTrackers: {modServer, modStore},
+	modScan:     {modServer, modBus, modIngest},
+	modSBOM:     {modServer, modBus, modIngest},
+	modLoad:     {modServer, modBus, modIngest},
+	modTrace:    {modServer, modBus},
+	modChange:   {modServer, modBus, modIngest},
 }
 
 // Targets lists the names -target accepts.
