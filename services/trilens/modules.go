@@ -22,7 +22,6 @@ const (
 	modScorer     = "scorer"
 	modIngest     = "ingest"
 	modAlerter    = "alerter"
-	modTrackers   = "trackers"
 	modScan       = "scancollector"
 	modSBOM       = "sbomcollector"
 	modLoad       = "loadcollector"
@@ -30,21 +29,20 @@ const (
 	modChange     = "changecollector"
 )
 
-var startOrder = []string{modServer, modNATS, modClickHouse, modStore, modBus, modScorer, modAlerter, modTrackers, modIngest, modScan, modSBOM, modLoad, modTrace, modChange}
+var startOrder = []string{modServer, modNATS, modClickHouse, modStore, modBus, modScorer, modAlerter, modIngest, modScan, modSBOM, modLoad, modTrace, modChange}
 
 // dependencies of each runnable target; nats and clickhouse are added by
 // ResolveTargets only when the configuration asks for embedded servers.
 var dependencies = map[string][]string{
-	modScorer:  {modServer, modStore, modBus},
-	modAlerter: {modServer, modBus},
-	// The tracker sync reads the scorecard and the ledger from the store;
-	// it consumes no stream (see services/scorer/tracker).
-	modTrackers: {modServer, modStore},
-	modScan:     {modServer, modBus, modIngest},
-	modSBOM:     {modServer, modBus, modIngest},
-	modLoad:     {modServer, modBus, modIngest},
-	modTrace:    {modServer, modBus},
-	modChange:   {modServer, modBus, modIngest},
+	modScorer: {modServer, modStore, modBus},
+	// The alerter also runs the issue tracker sync, which reads the
+	// scorecard and the ledger from the store.
+	modAlerter: {modServer, modBus, modStore},
+	modScan:    {modServer, modBus, modIngest},
+	modSBOM:    {modServer, modBus, modIngest},
+	modLoad:    {modServer, modBus, modIngest},
+	modTrace:   {modServer, modBus},
+	modChange:  {modServer, modBus, modIngest},
 }
 
 // Targets lists the names -target accepts.

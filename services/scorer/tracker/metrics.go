@@ -16,7 +16,7 @@ type metrics struct {
 func newMetrics(reg prometheus.Registerer) *metrics {
 	m := &metrics{
 		runs: prometheus.NewCounterVec(prometheus.CounterOpts{Name: "trilens_tracker_syncs_total",
-			Help: "Tracker syncs by outcome: ok, or error (a rule failed; the next sync retries it)."}, []string{"outcome"}),
+			Help: "Tracker sync rounds by outcome: ok, error (a rule failed; the next sync retries it), skipped (another replica held the lease), lease_error."}, []string{"outcome"}),
 		duration: prometheus.NewHistogram(prometheus.HistogramOpts{Name: "trilens_tracker_sync_seconds",
 			Help: "Time one sync of every issue_trackers rule took.", Buckets: prometheus.ExponentialBuckets(0.05, 4, 8)}),
 		actions: prometheus.NewCounterVec(prometheus.CounterOpts{Name: "trilens_tracker_issue_actions_total",
@@ -38,6 +38,15 @@ func (m *metrics) run(err error, took time.Duration) {
 	}
 	m.runs.WithLabelValues(outcome).Inc()
 	m.duration.Observe(took.Seconds())
+}
+
+// skipped counts a round another replica's lease (or a lease error) skipped.
+func (m *metrics) skipped(err error) {
+	if err != nil {
+		m.runs.WithLabelValues("lease_error").Inc()
+		return
+	}
+	m.runs.WithLabelValues("skipped").Inc()
 }
 
 func (m *metrics) action(tracker, action string) { m.actions.WithLabelValues(tracker, action).Inc() }

@@ -21,6 +21,7 @@ import (
 	"time"
 
 	"github.com/prometheus/client_golang/prometheus"
+	"github.com/trilens/trilens/pkg/bus"
 	"github.com/trilens/trilens/pkg/policy"
 	"github.com/trilens/trilens/pkg/store"
 	"github.com/trilens/trilens/services/scorer/ledger"
@@ -39,6 +40,8 @@ type Settings struct {
 	Transport http.RoundTripper
 	// ScorecardURL, when set, is linked from every issue.
 	ScorecardURL string
+	// Bus, when set, holds the lease that lets one replica sync at a time.
+	Bus *bus.Bus
 }
 
 // Syncer runs the sync on a timer.
@@ -48,6 +51,7 @@ type Syncer struct {
 	maps    mappings
 	clients map[string]client
 	metrics *metrics
+	lease   *lease
 	cancel  context.CancelFunc
 	done    chan struct{}
 }
@@ -95,7 +99,14 @@ func trimSlash(s string) string {
 func (s *Syncer) Name() string { return "trackers" }
 
 // Start syncs every Interval in the background, the first time at once.
-func (s *Syncer) Start(context.Context) error {
+func (s *Syncer) Start(startCtx context.Context) error {
+	if s.set.Bus != nil {
+		l, err := openLease(startCtx, s.set.Bus.JetStream(), max(2*s.cfg.Interval, time.Minute))
+		if err != nil {
+			return err
+		}
+		s.lease = l
+	}
 	ctx, cancel := context.WithCancel(context.Background())
 	s.cancel, s.done = cancel, make(chan struct{})
 	go func() {
@@ -103,7 +114,7 @@ func (s *Syncer) Start(context.Context) error {
 		t := time.NewTicker(s.cfg.Interval)
 		defer t.Stop()
 		for {
-			if err := s.Sync(ctx); err != nil && ctx.Err() == nil {
+			if err := s.round(ctx); err != nil && ctx.Err() == nil {
 				s.set.Logger.Warn("tracker sync", "err", err)
 			}
 			select {
@@ -128,6 +139,27 @@ func (s *Syncer) Stop(ctx context.Context) error {
 	case <-ctx.Done():
 		return fmt.Errorf("tracker sync stop: %w", ctx.Err())
 	}
+}
+
+// round syncs unless another replica holds the lease.
+func (s *Syncer) round(ctx context.Context) error {
+	if len(s.set.Policy.IssueTrackers) == 0 {
+		return nil
+	}
+	if s.lease != nil {
+		host, _ := os.Hostname()
+		ok, err := s.lease.acquire(ctx, host)
+		if err != nil || !ok {
+			s.metrics.skipped(err)
+			return err
+		}
+		defer func() {
+			if err := s.lease.release(context.WithoutCancel(ctx)); err != nil {
+				s.set.Logger.Warn("tracker lease release", "err", err)
+			}
+		}()
+	}
+	return s.Sync(ctx)
 }
 
 // Sync runs every rule once. A rule's failure does not stop the others;
