@@ -37,8 +37,10 @@ type knobs struct {
 	// dropCreate makes the next create happen but lose its answer (the
 	// connection closes before any byte of it).
 	dropCreate bool
-	creates    int
-	requests   int
+	// spend makes the next answer say it spent the window's last request.
+	spend    int
+	creates  int
+	requests int
 }
 
 // fault applies the knobs to a request; true means it was answered.
@@ -110,6 +112,13 @@ func newFakeGitHub(t *testing.T, token string) *fakeGitHub {
 			return
 		}
 		w.Header().Set("X-RateLimit-Remaining", "4999")
+		g.mu.Lock()
+		if g.spend > 0 {
+			g.spend--
+			w.Header().Set("X-RateLimit-Remaining", "0")
+			w.Header().Set("X-RateLimit-Reset", strconv.FormatInt(time.Now().Add(time.Second).Unix(), 10))
+		}
+		g.mu.Unlock()
 		mux.ServeHTTP(w, r)
 	}))
 	t.Cleanup(g.srv.Close)

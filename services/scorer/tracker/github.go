@@ -58,12 +58,6 @@ func ownerRepo(r policy.IssueTracker) (string, string) {
 	return o, n
 }
 
-// wait makes go-github sleep until a primary rate limit resets instead of
-// failing fast (the transport handles secondary limits and Retry-After).
-func wait(ctx context.Context) context.Context {
-	return context.WithValue(ctx, github.SleepUntilPrimaryRateLimitResetWhenRateLimited, true)
-}
-
 func ghIssue(i *github.Issue) *issue {
 	return &issue{Key: strconv.Itoa(i.GetNumber()), URL: i.GetHTMLURL(), Open: i.GetState() == "open",
 		WontFix: i.GetState() == "closed" && i.GetStateReason() == "not_planned"}
@@ -73,7 +67,7 @@ func (g *gitHub) Find(ctx context.Context, r policy.IssueTracker, marker string)
 	o, n := ownerRepo(r)
 	// Listing by label reads the repository itself; the search API lags
 	// behind new issues, so a lost create could go unseen there.
-	is, _, err := g.c.Issues.ListByRepo(wait(ctx), o, n, &github.IssueListByRepoOptions{State: "all", Labels: []string{marker}})
+	is, _, err := g.c.Issues.ListByRepo(ctx, o, n, &github.IssueListByRepoOptions{State: "all", Labels: []string{marker}})
 	if err != nil {
 		return nil, fmt.Errorf("github %s: issues labelled %s: %w", r.Repository, marker, err)
 	}
@@ -95,7 +89,7 @@ func (g *gitHub) request(d draft) *github.IssueRequest {
 
 func (g *gitHub) Create(ctx context.Context, r policy.IssueTracker, d draft) (*issue, error) {
 	o, n := ownerRepo(r)
-	i, _, err := g.c.Issues.Create(wait(ctx), o, n, g.request(d))
+	i, _, err := g.c.Issues.Create(ctx, o, n, g.request(d))
 	if err != nil {
 		return nil, fmt.Errorf("github %s: create issue %q: %w", r.Repository, d.Title, err)
 	}
@@ -116,7 +110,7 @@ func (g *gitHub) Get(ctx context.Context, r policy.IssueTracker, key string) (*i
 		return nil, err
 	}
 	o, n := ownerRepo(r)
-	i, resp, err := g.c.Issues.Get(wait(ctx), o, n, num)
+	i, resp, err := g.c.Issues.Get(ctx, o, n, num)
 	if resp != nil && (resp.StatusCode == http.StatusNotFound || resp.StatusCode == http.StatusGone) {
 		return nil, errGone
 	}
@@ -132,7 +126,7 @@ func (g *gitHub) edit(ctx context.Context, r policy.IssueTracker, key string, re
 		return err
 	}
 	o, n := ownerRepo(r)
-	if _, _, err := g.c.Issues.Edit(wait(ctx), o, n, num, req); err != nil {
+	if _, _, err := g.c.Issues.Edit(ctx, o, n, num, req); err != nil {
 		return fmt.Errorf("github %s#%s: edit: %w", r.Repository, key, err)
 	}
 	return nil

@@ -14,7 +14,8 @@ import (
 // Retry-After. It waits as told (without a header: 1s, 2s, 4s...) and sends
 // the request again, up to attempts times, unless the wait is longer than
 // maxWait, when the limited answer goes back to the caller and the next
-// sync tries again. Transport errors are never retried here: a create whose
+// sync tries again. An answer that spends the last request of the window
+// waits for the reset before it returns. Transport errors are never retried here: a create whose
 // answer was lost may have happened, and the sync finds it by its marker.
 type patient struct {
 	next     http.RoundTripper
@@ -32,7 +33,13 @@ func (p *patient) RoundTrip(req *http.Request) (*http.Response, error) {
 			return nil, err
 		}
 		wait, limited := retryAfter(resp, p.now(), attempt)
-		if !limited || attempt+1 >= p.attempts || wait > p.maxWait || (req.Body != nil && req.GetBody == nil) {
+		if !limited {
+			if err := p.spent(req.Context(), resp); err != nil {
+				return nil, err
+			}
+			return resp, nil
+		}
+		if attempt+1 >= p.attempts || wait > p.maxWait || (req.Body != nil && req.GetBody == nil) {
 			return resp, nil
 		}
 		_, _ = io.Copy(io.Discard, io.LimitReader(resp.Body, 1<<16))
@@ -50,6 +57,29 @@ func (p *patient) RoundTrip(req *http.Request) (*http.Response, error) {
 			req.Body = body
 		}
 	}
+}
+
+// spent waits, when an answer says no request is left until the reset,
+// until that reset (if it comes within maxWait): the next request would be
+// refused, and go-github would refuse to send it.
+func (p *patient) spent(ctx context.Context, resp *http.Response) error {
+	if resp.Header.Get("X-RateLimit-Remaining") != "0" {
+		return nil
+	}
+	reset, err := strconv.ParseInt(resp.Header.Get("X-RateLimit-Reset"), 10, 64)
+	if err != nil {
+		return nil
+	}
+	wait := time.Unix(reset, 0).Sub(p.now()) + time.Second
+	if wait <= 0 || wait > p.maxWait {
+		return nil
+	}
+	p.waited(p.tracker, wait)
+	if err := sleep(ctx, wait); err != nil {
+		_ = resp.Body.Close()
+		return err
+	}
+	return nil
 }
 
 // retryAfter says whether resp is a rate limit and how long to wait.
