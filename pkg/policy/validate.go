@@ -8,6 +8,7 @@ import (
 	"strconv"
 	"strings"
 	"time"
+	"unicode"
 
 	"github.com/trilens/trilens/pkg/events"
 )
@@ -537,6 +538,11 @@ func (c *checker) issueTrackers() {
 		for k, l := range r.Lenses {
 			if l != "performance" && l != "security" && l != "scalability" {
 				c.addf(indexPath(fieldPath(at, "lenses"), k), "want performance, security or scalability, got %q", l)
+			}
+		}
+		for k, l := range r.Labels {
+			if l == "" || strings.ContainsFunc(l, unicode.IsSpace) {
+				c.addf(indexPath(fieldPath(at, "labels"), k), "want a label without spaces (Jira refuses them), got %q", l)
 			}
 		}
 		for k, s := range r.Severities {

@@ -131,13 +131,20 @@ func (j *jira) Find(ctx context.Context, r policy.IssueTracker, marker string) (
 
 // description is the body in the API version's format: ADF paragraphs on
 // Cloud, the text itself on Data Center.
+// The marker comment is GitHub's hidden HTML; Jira finds issues by label.
 func (j *jira) description(body string) any {
+	var lines []string
+	for _, line := range strings.Split(body, "\n") {
+		if !strings.HasPrefix(line, "<!--") {
+			lines = append(lines, line)
+		}
+	}
 	if j.api == 2 {
-		return body
+		return strings.TrimSpace(strings.Join(lines, "\n"))
 	}
 	var paras []any
-	for _, line := range strings.Split(body, "\n") {
-		if strings.TrimSpace(line) == "" || strings.HasPrefix(line, "<!--") {
+	for _, line := range lines {
+		if strings.TrimSpace(line) == "" {
 			continue
 		}
 		paras = append(paras, map[string]any{"type": "paragraph", "content": []any{map[string]any{"type": "text", "text": line}}})
