@@ -11,12 +11,12 @@ import (
 // configuration names where a tracker lives, never its token, so no config
 // file or log line carries one.
 const (
-	EnvGitHubToken = "TRILENS_GITHUB_TOKEN"
+	EnvGitHubAuth = "TRILENS_GITHUB_TOKEN"
 	// EnvJiraUser, when set, makes Jira requests use basic auth with
-	// EnvJiraToken as the API token (Jira Cloud); unset, the token is a
+	// EnvJiraAuth as the API token (Jira Cloud); unset, the token is a
 	// personal access token sent as a bearer token (Data Center).
 	EnvJiraUser  = "TRILENS_JIRA_USER"
-	EnvJiraToken = "TRILENS_JIRA_TOKEN"
+	EnvJiraAuth = "TRILENS_JIRA_TOKEN"
 )
 
 // Config of the tracker sync.
@@ -42,8 +42,8 @@ type Config struct {
 // RegisterFlags sets the defaults and binds the flags under prefix.
 func (c *Config) RegisterFlags(prefix string, fs *flag.FlagSet) {
 	fs.DurationVar(&c.Interval, prefix+"interval", 5*time.Minute, "time between two syncs of the issue_trackers rules of the policy")
-	fs.StringVar(&c.GitHubURL, prefix+"github-url", "https://api.github.com/", "GitHub REST API root (token in $"+EnvGitHubToken+")")
-	fs.StringVar(&c.JiraURL, prefix+"jira-url", "", "Jira site, e.g. https://acme.atlassian.net (token in $"+EnvJiraToken+", user in $"+EnvJiraUser+" for Jira Cloud)")
+	fs.StringVar(&c.GitHubURL, prefix+"github-url", "https://api.github.com/", "GitHub REST API root (token in $"+EnvGitHubAuth+")")
+	fs.StringVar(&c.JiraURL, prefix+"jira-url", "", "Jira site, e.g. https://acme.atlassian.net (token in $"+EnvJiraAuth+", user in $"+EnvJiraUser+" for Jira Cloud)")
 	fs.IntVar(&c.JiraAPI, prefix+"jira-api", 3, "Jira REST API version: 3 for Jira Cloud, 2 for Data Center")
 	fs.IntVar(&c.WaiverDays, prefix+"waiver-days", 90, "days a waiver proposed by an issue closed as won't fix lasts once an admin accepts it")
 	fs.DurationVar(&c.MaxWait, prefix+"max-wait", 5*time.Minute, "longest wait a tracker's rate limit may impose on one request")

@@ -56,8 +56,8 @@ type Syncer struct {
 	done    chan struct{}
 }
 
-// New builds the sync; the tokens come from the environment (EnvGitHubToken,
-// EnvJiraUser, EnvJiraToken).
+// New builds the sync; the tokens come from the environment (EnvGitHubAuth,
+// EnvJiraUser, EnvJiraAuth).
 func New(cfg Config, set Settings) (*Syncer, error) {
 	if err := cfg.Validate(); err != nil {
 		return nil, err
@@ -76,14 +76,14 @@ func New(cfg Config, set Settings) (*Syncer, error) {
 		return &http.Client{Timeout: cfg.Timeout, Transport: &patient{next: set.Transport, attempts: 5, maxWait: cfg.MaxWait,
 			now: time.Now, tracker: name, waited: s.metrics.waited}}
 	}
-	gh, err := newGitHub(cfg.GitHubURL, os.Getenv(EnvGitHubToken), hc(policy.TrackerGitHub))
+	gh, err := newGitHub(cfg.GitHubURL, os.Getenv(EnvGitHubAuth), hc(policy.TrackerGitHub))
 	if err != nil {
 		return nil, err
 	}
 	s.clients[policy.TrackerGitHub] = gh
 	if cfg.JiraURL != "" {
 		s.clients[policy.TrackerJira] = &jira{base: trimSlash(cfg.JiraURL), api: cfg.JiraAPI, user: os.Getenv(EnvJiraUser),
-			token: os.Getenv(EnvJiraToken), hc: hc(policy.TrackerJira)}
+			token: os.Getenv(EnvJiraAuth), hc: hc(policy.TrackerJira)}
 	}
 	return s, nil
 }

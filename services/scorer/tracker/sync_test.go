@@ -128,7 +128,7 @@ func policyFor(tenant string, r policy.IssueTracker) *policy.Policy {
 }
 
 func TestIssueSyncGitHub(t *testing.T) {
-	t.Setenv(tracker.EnvGitHubToken, "ghp_test")
+	t.Setenv(tracker.EnvGitHubAuth, "ghp_test")
 	gh := newFakeGitHub(t, "ghp_test")
 	scenario(t, newRig(t), side{name: "github",
 		rule:   policy.IssueTracker{Tracker: policy.TrackerGitHub, Lenses: []string{"security"}, Severities: []string{"critical"}, Repository: "acme/shop", Labels: []string{"trilens"}},
@@ -159,7 +159,7 @@ func TestIssueSyncJiraDataCenter(t *testing.T) { jiraScenario(t, 2) }
 
 func jiraScenario(t *testing.T, apiVersion int) {
 	auth := "Bearer pat-test"
-	t.Setenv(tracker.EnvJiraToken, "pat-test")
+	t.Setenv(tracker.EnvJiraAuth, "pat-test")
 	if apiVersion == 3 {
 		t.Setenv(tracker.EnvJiraUser, "bot@acme.example")
 		auth = "Basic " + base64.StdEncoding.EncodeToString([]byte("bot@acme.example:pat-test"))
