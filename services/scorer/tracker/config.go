@@ -15,7 +15,7 @@ const (
 	// EnvJiraUser, when set, makes Jira requests use basic auth with
 	// EnvJiraAuth as the API token (Jira Cloud); unset, the token is a
 	// personal access token sent as a bearer token (Data Center).
-	EnvJiraUser  = "TRILENS_JIRA_USER"
+	EnvJiraUser = "TRILENS_JIRA_USER"
 	EnvJiraAuth = "TRILENS_JIRA_TOKEN"
 )
 
