@@ -110,6 +110,7 @@ type shot struct {
 // looks into it and acts in it as a person would.
 type side struct {
 	name    string
+	token   string
 	rule    policy.IssueTracker
 	config  func(*tracker.Config)
 	knobs   *knobs
@@ -130,7 +131,7 @@ func policyFor(tenant string, r policy.IssueTracker) *policy.Policy {
 func TestIssueSyncGitHub(t *testing.T) {
 	t.Setenv(tracker.EnvGitHubAuth, "ghp_test")
 	gh := newFakeGitHub(t, "ghp_test")
-	scenario(t, newRig(t), side{name: "github",
+	scenario(t, newRig(t), side{name: "github", token: "ghp_test",
 		rule:   policy.IssueTracker{Tracker: policy.TrackerGitHub, Lenses: []string{"security"}, Severities: []string{"critical"}, Repository: "acme/shop", Labels: []string{"trilens"}},
 		config: func(c *tracker.Config) { c.GitHubURL = gh.srv.URL + "/" },
 		knobs:  &gh.knobs,
@@ -166,7 +167,7 @@ func jiraScenario(t *testing.T, apiVersion int) {
 	}
 	j := newFakeJira(t, apiVersion, auth)
 	resolution := map[int]string{3: "Won't Do", 2: "Won't Fix"}[apiVersion]
-	scenario(t, newRig(t), side{name: fmt.Sprintf("jira-v%d", apiVersion),
+	scenario(t, newRig(t), side{name: fmt.Sprintf("jira-v%d", apiVersion), token: "pat-test",
 		rule:   policy.IssueTracker{Tracker: policy.TrackerJira, Lenses: []string{"security"}, Project: "SHOP", Labels: []string{"trilens"}},
 		config: func(c *tracker.Config) { c.JiraURL, c.JiraAPI = j.srv.URL, apiVersion },
 		knobs:  &j.knobs,
@@ -199,17 +200,31 @@ func scenario(t *testing.T, r *rig, s side) {
 	cfg.RegisterFlags("", flag.NewFlagSet("", flag.ContinueOnError))
 	s.config(&cfg)
 	reg := prometheus.NewRegistry()
+	var logs bytes.Buffer
+	log := slog.New(slog.NewTextHandler(&logs, &slog.HandlerOptions{Level: slog.LevelDebug}))
 	card := scorecard.New(evidence.Settings{Store: r.st, Policy: pol, Logger: slog.New(slog.DiscardHandler), Now: time.Now})
-	sy, err := tracker.New(cfg, tracker.Settings{Store: r.st, Policy: pol, Card: card, Registerer: reg, Logger: slog.New(slog.DiscardHandler)})
+	sy, err := tracker.New(cfg, tracker.Settings{Store: r.st, Policy: pol, Card: card, Registerer: reg, Logger: log})
 	if err != nil {
 		t.Fatal(err)
 	}
 	sync := func(wantErr bool) {
 		t.Helper()
-		if err := sy.Sync(ctx); (err != nil) != wantErr {
+		err := sy.Sync(ctx)
+		if (err != nil) != wantErr {
 			t.Fatalf("sync: %v, want an error: %v", err, wantErr)
 		}
+		if err != nil {
+			log.Warn("tracker sync", "err", err) // as the loop logs it
+		}
 	}
+	t.Cleanup(func() {
+		if strings.Contains(logs.String(), s.token) {
+			t.Errorf("the tracker token is in the log:\n%s", logs.String())
+		}
+		if !strings.Contains(logs.String(), "won't fix proposes a waiver") || !strings.Contains(logs.String(), "tracker sync") {
+			t.Errorf("want the proposal and the failed sync logged, got:\n%s", logs.String())
+		}
+	})
 	want := func(what string, n int, check func([]shot) string) {
 		t.Helper()
 		is := s.issues()
@@ -279,6 +294,10 @@ func scenario(t *testing.T, r *rig, s side) {
 	gate(t, card, tenant, true, ws[0].ID)
 	sync(false)
 	want("accepted", 1, func(is []shot) string { return cond(!is[0].open, "want it closed") })
+	// Revoked, the waiver no longer covers the gap: the issue reopens.
+	adminCall(t, card, http.MethodDelete, "/v1/waivers/"+ws[0].ID+"?by=admin&tenant="+tenant, nil)
+	sync(false)
+	want("waiver revoked", 1, func(is []shot) string { return cond(is[0].open, "want it open again") })
 
 	// A second gap whose create answer is lost: the sync fails, the issue
 	// exists; the retry finds it by its marker and creates nothing.
@@ -330,14 +349,20 @@ func gate(t *testing.T, card *scorecard.Service, tenant string, waived bool, by 
 // accept posts the pending waiver back through POST /v1/waivers, as an admin.
 func accept(t *testing.T, card *scorecard.Service, tenant string, w ledger.Waiver) {
 	t.Helper()
-	mux := http.NewServeMux()
-	api.New(card, slog.New(slog.DiscardHandler)).Register(mux)
 	body, _ := json.Marshal(api.WaiverRequest{ID: w.ID, Lens: w.Lens, Target: w.Target, Scope: w.Scope, Owner: w.Owner,
 		Reason: "accepted: " + w.Reason, ExpiresAt: w.ExpiresAt, By: "admin"})
+	adminCall(t, card, http.MethodPost, "/v1/waivers?tenant="+tenant, body)
+}
+
+// adminCall sends one request to the scorecard's waiver API.
+func adminCall(t *testing.T, card *scorecard.Service, method, target string, body []byte) {
+	t.Helper()
+	mux := http.NewServeMux()
+	api.New(card, slog.New(slog.DiscardHandler)).Register(mux)
 	rec := httptest.NewRecorder()
-	mux.ServeHTTP(rec, httptest.NewRequest(http.MethodPost, "/v1/waivers?tenant="+tenant, bytes.NewReader(body)))
+	mux.ServeHTTP(rec, httptest.NewRequest(method, target, bytes.NewReader(body)))
 	if rec.Code != http.StatusOK {
-		t.Fatalf("accept: %d %s", rec.Code, rec.Body)
+		t.Fatalf("%s %s: %d %s", method, target, rec.Code, rec.Body)
 	}
 }
 
