@@ -200,11 +200,15 @@
 //	rules         list of {team, paths, services, journeys}: the team owns the
 //	              paths (CODEOWNERS patterns), services and journeys listed.
 //	              As in CODEOWNERS, the last matching rule wins.
-//	teams         list of {name, slack_webhook, webhook, alertmanager, tenants}:
+//	teams         list of {name, slack_webhook, webhook, alertmanager, tenants,
+//	              github_assignee, jira_assignee}:
 //	              where the alerter sends a team's alerts (http or https URLs),
 //	              for the verdicts of the tenants listed (every tenant when
 //	              tenants is empty; list them on a shared Trilens, so another
 //	              tenant's service of the same name never pages the team).
+//	              github_assignee (a login) and jira_assignee (a Jira Cloud
+//	              account id, or a Data Center user name) get the tracker
+//	              issues of the team's gaps (see issue_trackers).
 //
 // Precedence: a service's or journey's own owner key, then rules, then
 // (for a journey) its service's owner, then default_team. For a path:
@@ -225,6 +229,30 @@
 //	                      that day, UTC) or an RFC 3339 time. A past date is
 //	                      valid but listed by Warnings: the waived findings
 //	                      count again.
+//
+// # issue_trackers (list)
+//
+// The trackers target (trilens up -target=trackers) opens one issue per
+// blocking gap in GitHub Issues or Jira, updates it when the gap changes,
+// closes it when the gap is fixed and reopens it on regression. Closing
+// an issue as won't fix in the tracker (GitHub: closed as not planned;
+// Jira: resolution Won't Fix or Won't Do) proposes a waiver, pending until
+// an admin accepts it (POST /v1/waivers with its id); a pending waiver
+// changes no gate. The tracker's address and token are the service's
+// configuration (-trackers.github-url, TRILENS_GITHUB_TOKEN, ...).
+//
+//	tracker      required: github or jira.
+//	tenant       the tenant whose gaps the rule covers (default: tenant).
+//	lenses       performance, security, scalability (empty: all).
+//	severities   critical, high, medium, low: findings of these scanner
+//	             severities only (empty: all); KPI and verdict gaps pass.
+//	repository   github: owner/name of the repository the issues go to.
+//	project      jira: the project key, e.g. SHOP.
+//	issue_type   jira: the issue type (default Bug).
+//	labels       labels every issue carries.
+//
+// The assignee is the github_assignee or jira_assignee of the team that
+// owns the gap (owners.teams).
 //
 // # severity
 //

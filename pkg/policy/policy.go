@@ -23,6 +23,9 @@ type Policy struct {
 	Owners      Owners      `yaml:"owners"`
 	Waivers     []Waiver    `yaml:"waivers"`
 	Severity    Severity    `yaml:"severity"`
+	// IssueTrackers are the rules of the tracker sync: which blocking gaps
+	// become issues, where.
+	IssueTrackers []IssueTracker `yaml:"issue_trackers"`
 
 	// src remembers where each key came from, so validation errors can name
 	// the line; nil for policies built in code.
@@ -339,6 +342,11 @@ type Team struct {
 	// tenant (a single-company install). On a shared Trilens, list them, so
 	// another tenant's service of the same name never pages this team.
 	Tenants []string `yaml:"tenants"`
+	// GitHubAssignee and JiraAssignee are the tracker users the issues of
+	// the team's gaps are assigned to (a GitHub login; a Jira Cloud account
+	// id or a Data Center user name).
+	GitHubAssignee string `yaml:"github_assignee"`
+	JiraAssignee   string `yaml:"jira_assignee"`
 }
 
 // Serves says whether the team takes verdicts of tenant.
@@ -360,6 +368,35 @@ type Waiver struct {
 	CompensatingControl string `yaml:"compensating_control"`
 	// Expires is the first instant the waiver no longer applies.
 	Expires time.Time `yaml:"expires"`
+}
+
+// Issue tracker kinds.
+const (
+	TrackerGitHub = "github"
+	TrackerJira   = "jira"
+)
+
+// IssueTracker is one rule of the tracker sync: the tenant's blocking gaps
+// of Lenses (and, for findings, Severities) become one issue each in a
+// GitHub repository or a Jira project. Where the tracker lives and its
+// token are the service's configuration, not the policy's: a pull request
+// that edits the policy must not send tokens to another host.
+type IssueTracker struct {
+	// Tracker is github or jira.
+	Tracker string `yaml:"tracker"`
+	// Tenant whose gaps the rule covers; empty means the policy's tenant.
+	Tenant string `yaml:"tenant"`
+	// Lenses and Severities select gaps; empty selects all. Severities
+	// (critical, high, medium, low) apply to findings only.
+	Lenses     []string `yaml:"lenses"`
+	Severities []string `yaml:"severities"`
+	// Repository (owner/name) is where GitHub issues go.
+	Repository string `yaml:"repository"`
+	// Project (a key such as SHOP) and IssueType (default Bug) are where
+	// Jira issues go.
+	Project   string   `yaml:"project"`
+	IssueType string   `yaml:"issue_type"`
+	Labels    []string `yaml:"labels"`
 }
 
 // Severity holds the weights of severity = likelihood × blast radius × cost

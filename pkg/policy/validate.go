@@ -8,6 +8,7 @@ import (
 	"strconv"
 	"strings"
 	"time"
+	"unicode"
 
 	"github.com/trilens/trilens/pkg/events"
 )
@@ -58,6 +59,7 @@ func (p *Policy) validate() []*Diagnostic {
 	c.owners()
 	c.waivers()
 	c.severity()
+	c.issueTrackers()
 	return c.d.list
 }
 
@@ -506,4 +508,47 @@ func days(d time.Duration) string {
 		return fmt.Sprintf("%dd", d/day)
 	}
 	return d.String()
+}
+
+var (
+	repositoryRE  = regexp.MustCompile(`^[A-Za-z0-9_.-]+/[A-Za-z0-9_.-]+$`)
+	jiraProjectRE = regexp.MustCompile(`^[A-Z][A-Z0-9_]{1,9}$`)
+)
+
+func (c *checker) issueTrackers() {
+	for i, r := range c.p.IssueTrackers {
+		at := indexPath("issue_trackers", i)
+		switch r.Tracker {
+		case TrackerGitHub:
+			if !repositoryRE.MatchString(r.Repository) {
+				c.addf(fieldPath(at, "repository"), "want owner/name, got %q", r.Repository)
+			}
+		case TrackerJira:
+			if !jiraProjectRE.MatchString(r.Project) {
+				c.addf(fieldPath(at, "project"), "want a Jira project key such as SHOP, got %q", r.Project)
+			}
+		default:
+			c.addf(fieldPath(at, "tracker"), "want github or jira, got %q", r.Tracker)
+		}
+		if r.Tenant != "" {
+			if err := events.ValidateTenant(r.Tenant); err != nil {
+				c.addf(fieldPath(at, "tenant"), "want 1-63 characters of a-z, 0-9, '_' or '-', got %q", r.Tenant)
+			}
+		}
+		for k, l := range r.Lenses {
+			if l != "performance" && l != "security" && l != "scalability" {
+				c.addf(indexPath(fieldPath(at, "lenses"), k), "want performance, security or scalability, got %q", l)
+			}
+		}
+		for k, l := range r.Labels {
+			if l == "" || strings.ContainsFunc(l, unicode.IsSpace) {
+				c.addf(indexPath(fieldPath(at, "labels"), k), "want a label without spaces (Jira refuses them), got %q", l)
+			}
+		}
+		for k, s := range r.Severities {
+			if !slices.Contains([]string{"critical", "high", "medium", "low"}, s) {
+				c.addf(indexPath(fieldPath(at, "severities"), k), "want critical, high, medium or low, got %q", s)
+			}
+		}
+	}
 }

@@ -25,6 +25,7 @@
 //	scorecard            scorecard and gate, findings, severity in money, security and SLO KPIs, weekly report
 //	api                  the scorecard's HTTP routes (no SQL): scorecard, gate, findings, KPIs, verdicts, waivers, report
 //	dora                 DORA's four keys from changes and regression verdicts, GET /v1/dora, the deployed-unsigned gate
+//	tracker              issue trackers both ways: blocking gaps as GitHub or Jira issues, a won't-fix as a pending waiver
 //	internal/scorertest  helpers the tests of several packages share; no other package imports it
 //	scorer               this package: the wiring
 //

@@ -30,6 +30,9 @@ import (
 	"github.com/trilens/trilens/services/sbomcollector"
 	"github.com/trilens/trilens/services/scancollector"
 	"github.com/trilens/trilens/services/scorer"
+	"github.com/trilens/trilens/services/scorer/evidence"
+	"github.com/trilens/trilens/services/scorer/scorecard"
+	"github.com/trilens/trilens/services/scorer/tracker"
 	"github.com/trilens/trilens/services/tracecollector"
 	"github.com/trilens/trilens/services/trilens/web"
 )
@@ -54,6 +57,7 @@ type App struct {
 	Bus        *bus.Bus
 	Scorer     *scorer.Scorer
 	Alerter    *alerter.Alerter
+	Trackers   *tracker.Syncer
 	Trace      *tracecollector.Collector
 	// Inbox, when set before Start, is a notification receiver whose
 	// notifications the page lists (the demo runs one).
@@ -230,13 +234,20 @@ func (a *App) module(name string) lifecycle.Service {
 					return err
 				}
 				a.Alerter = al
-				return al.Start(ctx)
+				if err := al.Start(ctx); err != nil {
+					return err
+				}
+				return a.startTrackers(ctx)
 			},
 			stop: func(ctx context.Context) error {
-				if a.Alerter == nil {
-					return nil
+				var errs []error
+				if a.Trackers != nil {
+					errs = append(errs, a.Trackers.Stop(ctx))
 				}
-				return a.Alerter.Stop(ctx)
+				if a.Alerter != nil {
+					errs = append(errs, a.Alerter.Stop(ctx))
+				}
+				return errors.Join(errs...)
 			},
 		}
 	case modScan:
@@ -290,6 +301,23 @@ func (a *App) module(name string) lifecycle.Service {
 		}
 	}
 	panic("no module " + name)
+}
+
+// startTrackers starts the issue tracker sync beside the alerter: both
+// tell people about gaps outside Trilens, so they share the alerter's
+// deployment (its egress to the outside, its NATS and ClickHouse access);
+// the sync is periodic rather than a consumer, and a JetStream lease lets
+// one alerter replica sync at a time. It builds a scorecard of its own over
+// the store, so it needs no scorer in the process.
+func (a *App) startTrackers(ctx context.Context) error {
+	set := evidence.Settings{Logger: a.log.With("service", "trackers"), Store: a.Store, Policy: a.Policy, Now: time.Now}
+	s, err := tracker.New(a.cfg.Trackers, tracker.Settings{Logger: set.Logger, Store: a.Store, Policy: a.Policy, Bus: a.Bus,
+		Card: scorecard.New(set), Registerer: a.reg})
+	if err != nil {
+		return err
+	}
+	a.Trackers = s
+	return s.Start(ctx)
 }
 
 // registerPage mounts the built-in page's views, for machines without

@@ -21,6 +21,7 @@ import (
 	"github.com/trilens/trilens/services/sbomcollector"
 	"github.com/trilens/trilens/services/scancollector"
 	"github.com/trilens/trilens/services/scorer"
+	"github.com/trilens/trilens/services/scorer/tracker"
 	"github.com/trilens/trilens/services/tracecollector"
 	"go.yaml.in/yaml/v3"
 )
@@ -39,6 +40,7 @@ type Config struct {
 	ClickHouse LocalClickHouse        `yaml:"clickhouse"`
 	Scorer     scorer.Config          `yaml:"scorer"`
 	Alerter    alerter.Config         `yaml:"alerter"`
+	Trackers   tracker.Config         `yaml:"trackers"`
 	Auth       AuthConfig             `yaml:"auth"`
 	Limits     LimitsConfig           `yaml:"limits"`
 	Scan       scancollector.Config   `yaml:"scancollector"`
@@ -104,6 +106,7 @@ func (c *Config) RegisterFlags(fs *flag.FlagSet) {
 	fs.IntVar(&c.ClickHouse.HTTPPort, "clickhouse.http-port", 18123, "HTTP port of the private ClickHouse (its native port is store.dsn's)")
 	c.Scorer.RegisterFlags("scorer.", fs)
 	c.Alerter.RegisterFlags("alerter.", fs)
+	c.Trackers.RegisterFlags("trackers.", fs)
 	c.Scan.RegisterFlags("scancollector.", fs)
 	c.SBOM.RegisterFlags("sbomcollector.", fs)
 	c.Trace.RegisterFlags("otlp.", fs)
@@ -141,6 +144,7 @@ func (c *Config) Validate() error {
 	add("store", c.Store.Validate())
 	add("scorer", c.Scorer.Validate())
 	add("alerter", c.Alerter.Validate())
+	add("trackers", c.Trackers.Validate())
 	add("scancollector", c.Scan.Validate())
 	add("sbomcollector", c.SBOM.Validate())
 	add("tracecollector", c.Trace.Validate())

@@ -34,8 +34,10 @@ var startOrder = []string{modServer, modNATS, modClickHouse, modStore, modBus, m
 // dependencies of each runnable target; nats and clickhouse are added by
 // ResolveTargets only when the configuration asks for embedded servers.
 var dependencies = map[string][]string{
-	modScorer:  {modServer, modStore, modBus},
-	modAlerter: {modServer, modBus},
+	modScorer: {modServer, modStore, modBus},
+	// The alerter also runs the issue tracker sync, which reads the
+	// scorecard and the ledger from the store.
+	modAlerter: {modServer, modBus, modStore},
 	modScan:    {modServer, modBus, modIngest},
 	modSBOM:    {modServer, modBus, modIngest},
 	modLoad:    {modServer, modBus, modIngest},

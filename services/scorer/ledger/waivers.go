@@ -26,12 +26,18 @@ const (
 	WaiverUpdated = "updated"
 	WaiverRevoked = "revoked"
 	WaiverExpired = "expired"
+	// WaiverProposed is a waiver someone asked for outside the ledger (an
+	// issue closed as won't fix in a tracker): it is pending, covers
+	// nothing, until an admin accepts it by posting it (POST /v1/waivers
+	// with its id), which records it as updated and so active.
+	WaiverProposed = "proposed"
 )
 
 // Where a waiver was declared.
 const (
-	WaiverSourceLedger = "ledger" // trilens waive, POST /v1/waivers
-	WaiverSourcePolicy = "policy" // waivers: in trilens.yaml
+	WaiverSourceLedger  = "ledger"  // trilens waive, POST /v1/waivers
+	WaiverSourcePolicy  = "policy"  // waivers: in trilens.yaml
+	WaiverSourceTracker = "tracker" // an issue closed as won't fix in GitHub or Jira
 )
 
 // ReasonWaiverExpired is the reason of the verdict an expired waiver leaves.
@@ -51,7 +57,7 @@ type Waiver struct {
 	CompensatingControl string    `json:"compensating_control,omitempty"`
 	CreatedAt           time.Time `json:"created_at"`
 	ExpiresAt           time.Time `json:"expires_at"`
-	// State is active, expired or revoked at the time of the answer.
+	// State is active, pending, expired or revoked at the time of the answer.
 	State string `json:"state"`
 	// LastChange, ChangedBy and ChangedAt are the newest ledger entry;
 	// LastChange is empty for a policy waiver not recorded yet.
@@ -62,7 +68,8 @@ type Waiver struct {
 
 // Waiver states.
 const (
-	WaiverActive = "active"
+	WaiverActive  = "active"
+	WaiverPending = "pending"
 )
 
 // Covers reports whether the waiver is active at now for key in one of scopes.
@@ -91,7 +98,7 @@ var waiverChangeColumns = []string{"tenant", "waiver_id", "change", "source", "l
 // List returns the tenant's waivers, ledger and policy, with their state at now.
 func (l *Ledger) List(ctx context.Context, tenant string) ([]Waiver, error) {
 	// The newest change wins; within one second, the later kind of change.
-	rank := `toUInt64(changed_at) * 10 + multiIf(change = 'created', 1, change = 'updated', 2, change = 'revoked', 3, 4)`
+	rank := `toUInt64(changed_at) * 10 + multiIf(change = 'proposed', 0, change = 'created', 1, change = 'updated', 2, change = 'revoked', 3, 4)`
 	q := `SELECT waiver_id`
 	for _, c := range waiverChangeColumns[2:] {
 		q += `, argMax(` + c + `, ` + rank + `)`
@@ -243,6 +250,8 @@ func stateOf(change string, expires, now time.Time) string {
 		return WaiverRevoked
 	case change == WaiverExpired || !now.Before(expires):
 		return WaiverExpired
+	case change == WaiverProposed:
+		return WaiverPending
 	}
 	return WaiverActive
 }
@@ -257,8 +266,27 @@ func (l *Ledger) Record(ctx context.Context, tenant string, w Waiver, change, by
 	var mirror store.WaiverRows
 	mirror.Append(store.Waiver{Tenant: tenant, WaiverID: w.ID, Lens: w.Lens, Target: w.Target, Scope: w.Scope,
 		Owner: w.Owner, Reason: w.Reason, CreatedAt: w.CreatedAt, ExpiresAt: w.ExpiresAt, UpdatedAt: at,
-		Revoked: change == WaiverRevoked || change == WaiverExpired})
+		// A proposed waiver is not in effect: the dashboards must not list it as one.
+		Revoked: change == WaiverRevoked || change == WaiverExpired || change == WaiverProposed})
 	return l.st.Insert(ctx, changes, &mirror)
+}
+
+// Propose records w as a pending waiver, by whom and when, unless the
+// ledger already holds a waiver of that id (pending, accepted or
+// revoked): proposing twice records it once, and a proposal never undoes
+// an admin's decision. It reports whether it recorded one.
+func (l *Ledger) Propose(ctx context.Context, tenant string, w Waiver, by string, now time.Time) (bool, error) {
+	ws, err := l.List(ctx, tenant)
+	if err != nil {
+		return false, err
+	}
+	for _, e := range ws {
+		if e.ID == w.ID {
+			return false, nil
+		}
+	}
+	w.CreatedAt = now
+	return true, l.Record(ctx, tenant, w, WaiverProposed, by, now)
 }
 
 // Sweep records the expiry of every waiver of the tenant that has expired

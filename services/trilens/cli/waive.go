@@ -101,7 +101,7 @@ func newWaiversCommand() *cobra.Command {
 		Use:   "waivers",
 		Short: "List the risk ledger's waivers, or revoke one",
 		Long: `waivers lists every waiver of the tenant, from the policy file and from
-"trilens waive", with its state (active, expired, revoked) and its last
+"trilens waive", with its state (active, pending, expired, revoked) and its last
 change. --revoke ID ends a ledger waiver now.`,
 		Args: cobra.NoArgs,
 		RunE: func(cmd *cobra.Command, _ []string) error {

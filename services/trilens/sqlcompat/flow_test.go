@@ -107,10 +107,15 @@ func runFlow(t *testing.T) *flow {
 	cfg.Trace.DecisionWait = 200 * time.Millisecond
 	cfg.Trace.Lateness = time.Second
 	cfg.Trace.FlushInterval = 200 * time.Millisecond
+	// The tracker sync reads its gap→issue mapping when it starts; a rule
+	// makes it, and an unreachable tracker keeps it from leaving the machine
+	// (no gap exists yet at start, so it sends no request).
+	cfg.Trackers.GitHubURL = "http://127.0.0.1:1/"
 	app, err := trilens.NewApp(cfg, slog.New(slog.NewTextHandler(io.Discard, nil)))
 	if err != nil {
 		t.Fatal(err)
 	}
+	app.Policy.IssueTrackers = append(app.Policy.IssueTrackers, policy.IssueTracker{Tracker: policy.TrackerGitHub, Repository: "acme/shop"})
 	ctx := context.Background()
 	if err := app.Start(ctx); err != nil {
 		t.Fatal(err)
