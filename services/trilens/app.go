@@ -186,7 +186,7 @@ func (a *App) module(name string) lifecycle.Service {
 				var err error
 				if a.cfg.Bus.URL == "" {
 					a.Bus, err = a.NATS.Bus(ctx, a.cfg.Bus, a.log)
-				} else if a.Bus, err = bus.Connect(ctx, a.cfg.Bus, a.log); err == nil {
+				} else if a.Bus, err = bus.Connect(ctx, a.cfg.Bus, a.log); err == nil && a.cfg.Bus.Provision {
 					err = a.Bus.Provision(ctx)
 				}
 				if err == nil {
