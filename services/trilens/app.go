@@ -99,6 +99,9 @@ func NewApp(cfg Config, log *slog.Logger) (*App, error) {
 			"listeners", open)
 	}
 	a.Server = server.New(cfg.Server, log, a.reg, a.Ready)
+	if cfg.Auth.MetricsToken {
+		a.Server.GuardMetrics(a.auth.GuardMetrics)
+	}
 	a.Server.Mux.Handle("/v1/", a.gate.Wrap(a.auth.Guard(a.api)))
 	a.api.HandleFunc("GET /v1/policy", servePolicy(policyDoc))
 	var svcs []lifecycle.Service
