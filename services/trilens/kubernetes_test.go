@@ -513,6 +513,11 @@ func singleNodeProblems(m *manifests) []error {
 	if got := flagValues(d.Spec.Template.Spec.Containers[0].Args)["target"]; got != "all" {
 		problems = append(problems, fmt.Errorf("Deployment trilens runs --target=%q, want all", got))
 	}
+	// The embedded NATS has no users: it must listen nowhere, so nothing outside the
+	// process can publish evidence for a tenant.
+	if listen, ok := flagValues(d.Spec.Template.Spec.Containers[0].Args)["nats.listen"]; !ok || listen != "" {
+		problems = append(problems, fmt.Errorf("Deployment trilens: --nats.listen=%q, want it empty (in-process clients only)", listen))
+	}
 	if d.Spec.Replicas == nil || *d.Spec.Replicas != 1 || d.Spec.Strategy.Type != appsv1.RecreateDeploymentStrategyType {
 		problems = append(problems, errors.New("Deployment trilens keeps the embedded NATS files: one replica, Recreate"))
 	}
