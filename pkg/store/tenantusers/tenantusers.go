@@ -14,9 +14,9 @@
 //     gives each user a row filter on `tenant` for every table of the
 //     database, in users.xml. Rendered as a users file rather than as SQL
 //     (CREATE ROW POLICY) because a users file needs no SQL-writable access
-//     storage: it works for the compose and Kubernetes config mounts, and on
-//     chDB, whose in-process server has only the read-only users_xml storage,
-//     so the policies are tested on 26.x exactly as rendered.
+//     storage: it is mounted like deploy/clickhouse/users.d, and chDB, whose
+//     in-process server has only the read-only users_xml storage, loads it
+//     too, so the policies are tested on 26.x exactly as rendered.
 package tenantusers
 
 import (
