@@ -8,6 +8,7 @@ import (
 	"fmt"
 	"log/slog"
 	"net"
+	"net/url"
 	"time"
 
 	"github.com/nats-io/nats.go"
@@ -30,6 +31,10 @@ type Bus struct {
 	log *slog.Logger
 }
 
+// InboxPrefix is the reply subject prefix of the NATS user name: its
+// permissions allow subscribing to InboxPrefix(name)+".>" and no other inbox.
+func InboxPrefix(user string) string { return "_INBOX_" + user }
+
 // Connect dials cfg.URL.
 func Connect(ctx context.Context, cfg Config, log *slog.Logger, opts ...nats.Option) (*Bus, error) {
 	if log == nil {
@@ -49,9 +54,19 @@ func Connect(ctx context.Context, cfg Config, log *slog.Logger, opts ...nats.Opt
 			log.Warn("nats", "subject", subject, "err", err)
 		}),
 	}, opts...)
+	shown := cfg.URL
+	if u, err := url.Parse(cfg.URL); err == nil {
+		shown = u.Redacted()
+		// Replies (JetStream acks, pulled messages) go to an inbox only this
+		// NATS user may subscribe to: with the shared _INBOX.> one user could
+		// read the messages pulled by another (deploy/nats/nats.conf).
+		if name := u.User.Username(); name != "" {
+			opts = append(opts, nats.CustomInboxPrefix(InboxPrefix(name)))
+		}
+	}
 	nc, err := nats.Connect(cfg.URL, opts...)
 	if err != nil {
-		return nil, fmt.Errorf("connect to NATS at %s: %w", cfg.URL, err)
+		return nil, fmt.Errorf("connect to NATS at %s: %w", shown, err)
 	}
 	return New(nc, cfg, log)
 }

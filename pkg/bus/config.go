@@ -34,6 +34,10 @@ type Config struct {
 	DuplicateWindow time.Duration `yaml:"duplicate_window"`
 	// PublishTimeout bounds the wait for one batch's acknowledgements.
 	PublishTimeout time.Duration `yaml:"publish_timeout"`
+	// Provision creates or updates the streams and buckets when a client
+	// connects to URL; off for a NATS user without the JetStream API (a
+	// tenant's collector), which needs another client to have done it.
+	Provision bool `yaml:"provision"`
 	// DocumentQuota bounds the document bytes one tenant may store (0: no bound).
 	DocumentQuota int64 `yaml:"document_quota"`
 }
@@ -56,6 +60,7 @@ func (c *Config) RegisterFlags(prefix string, fs *flag.FlagSet) {
 	fs.Int64Var(&c.EvidenceMaxBytes, prefix+"evidence-max-bytes", 8<<30, "size bound of the evidence stream; publishers are refused past it")
 	fs.DurationVar(&c.DuplicateWindow, prefix+"duplicate-window", time.Hour, "window in which JetStream drops messages with a repeated id")
 	fs.DurationVar(&c.PublishTimeout, prefix+"publish-timeout", time.Minute, "how long to wait for JetStream to acknowledge a batch")
+	fs.BoolVar(&c.Provision, prefix+"provision", true, "create or update the streams and buckets at start; false for a NATS user that may only publish (a tenant's collector)")
 	fs.Int64Var(&c.DocumentQuota, prefix+"document-quota", 4<<30, "document bytes one tenant may store in the object store; 0 for no bound")
 }
 

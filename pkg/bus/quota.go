@@ -67,10 +67,15 @@ func (b *Bus) addUsage(ctx context.Context, tenant string, delta, limit int64) e
 		} else {
 			_, err = kv.Update(ctx, tenant, val, rev)
 		}
-		if err == nil {
+		switch {
+		case err == nil:
 			return nil
+		case errors.Is(err, jetstream.ErrKeyExists), errors.Is(err, jetstream.ErrKeyRevisionMismatch):
+			// Another writer won the race: read again.
+		default:
+			// Anything else (a refused publish, a full store) will not pass on a retry.
+			return fmt.Errorf("document usage of %s: %w", tenant, err)
 		}
-		// Another writer won the race: read again.
 	}
 	return fmt.Errorf("document usage of %s: too many concurrent updates", tenant)
 }

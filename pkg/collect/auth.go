@@ -29,10 +29,15 @@ const (
 	// RoleSystem is an operator's token: any tenant (named in the request)
 	// and the global catalogues (KEV, EPSS) that every tenant's scores read.
 	RoleSystem Role = "system"
+	// RoleMetrics is a Prometheus scraper's token: /metrics, when
+	// auth.metrics_token closes it, and nothing else. The metrics count
+	// every tenant's work, so it has no tenant, and a tenant's admin does not
+	// qualify.
+	RoleMetrics Role = "metrics"
 )
 
 // Roles lists every role, for validation and help texts.
-var Roles = []Role{RoleIngest, RoleRead, RoleAdmin, RoleSystem}
+var Roles = []Role{RoleIngest, RoleRead, RoleAdmin, RoleSystem, RoleMetrics}
 
 // Token is one configured bearer token. Only the SHA-256 of its value is
 // kept in configuration, so a leaked config file leaks no token; `trilens
@@ -66,6 +71,10 @@ func (t Token) Validate() error {
 	case RoleSystem:
 		if t.Tenant != "" && t.Tenant != "*" {
 			errs = append(errs, fmt.Errorf("tenant: a system token covers every tenant: leave it empty or \"*\", not %q", t.Tenant))
+		}
+	case RoleMetrics:
+		if t.Tenant != "" {
+			errs = append(errs, fmt.Errorf("tenant: a metrics token reads every tenant's counters and acts for none: leave it empty, not %q", t.Tenant))
 		}
 	default:
 		errs = append(errs, fmt.Errorf("role: want one of %v, got %q", Roles, t.Role))
@@ -187,11 +196,13 @@ func resolveTenant(r *http.Request, id Identity) (string, error) {
 	return id.Tenant, nil
 }
 
-// access is what a route asks of a token: one of roles (admin and system
-// always qualify unless systemOnly).
+// access is what a route asks of a token: one of roles (system always
+// qualifies; admin too unless systemOnly or allTenants).
 type access struct {
 	roles      []Role
 	systemOnly bool
+	// allTenants: the route shows every tenant's figures, beyond an admin's.
+	allTenants bool
 }
 
 func (id Identity) may(a access) bool {
@@ -200,7 +211,7 @@ func (id Identity) may(a access) bool {
 		return true
 	case a.systemOnly:
 		return false
-	case id.Role == RoleAdmin:
+	case id.Role == RoleAdmin && !a.allTenants:
 		return true
 	}
 	for _, r := range a.roles {
@@ -248,11 +259,17 @@ func requiredAccess(method, path string) access {
 	return access{roles: []Role{RoleAdmin}}
 }
 
-// RequiredRoles describes what a route needs, for documentation and tests.
-func RequiredRoles(method, path string) []Role {
-	a := requiredAccess(method, path)
-	if a.systemOnly {
+// RequiredRoles describes what a route under /v1/ needs, for documentation
+// and tests.
+func RequiredRoles(method, path string) []Role { return requiredAccess(method, path).qualifying() }
+
+// qualifying lists the roles that pass a.
+func (a access) qualifying() []Role {
+	switch {
+	case a.systemOnly:
 		return []Role{RoleSystem}
+	case a.allTenants:
+		return append(append([]Role{}, a.roles...), RoleSystem)
 	}
 	return append(append([]Role{}, a.roles...), RoleAdmin, RoleSystem)
 }
@@ -271,9 +288,15 @@ func (a *Auth) Guard(h http.Handler) http.Handler {
 	return a.guard(h, func(r *http.Request) access { return requiredAccess(r.Method, r.URL.Path) })
 }
 
-// GuardAs guards a route outside /v1/ (the page, /metrics) that needs role.
+// GuardAs guards a route outside /v1/ (the page) that needs role.
 func (a *Auth) GuardAs(role Role, h http.Handler) http.Handler {
 	return a.guard(h, func(*http.Request) access { return access{roles: []Role{role}} })
+}
+
+// GuardMetrics guards /metrics: a metrics or system token only, since the
+// counters span every tenant.
+func (a *Auth) GuardMetrics(h http.Handler) http.Handler {
+	return a.guard(h, func(*http.Request) access { return access{roles: []Role{RoleMetrics}, allTenants: true} })
 }
 
 func (a *Auth) guard(h http.Handler, need func(*http.Request) access) http.Handler {
@@ -284,9 +307,9 @@ func (a *Auth) guard(h http.Handler, need func(*http.Request) access) http.Handl
 			WriteError(w, nil, err)
 			return
 		}
-		if !id.may(need(r)) {
+		if needed := need(r); !id.may(needed) {
 			WriteError(w, nil, Errorf(http.StatusForbidden, "Authorization", "token %q has role %s; %s %s needs one of %v",
-				id.ID, id.Role, r.Method, r.URL.Path, RequiredRoles(r.Method, r.URL.Path)))
+				id.ID, id.Role, r.Method, r.URL.Path, needed.qualifying()))
 			return
 		}
 		if !a.Open() {

@@ -67,12 +67,14 @@ func (c *Config) Validate() error {
 // Server serves Mux. It is a lifecycle service, stopped last so that /ready
 // answers during the whole shutdown.
 type Server struct {
-	Mux  *Routes
-	cfg  Config
-	log  *slog.Logger
-	srv  *http.Server
-	ln   net.Listener
-	done chan struct{}
+	Mux *Routes
+	// metrics serves /metrics; GuardMetrics wraps it.
+	metrics http.Handler
+	cfg     Config
+	log     *slog.Logger
+	srv     *http.Server
+	ln      net.Listener
+	done    chan struct{}
 }
 
 // New builds the server with its health and metrics routes; ready reports
@@ -87,9 +89,14 @@ func New(cfg Config, log *slog.Logger, gatherer prometheus.Gatherer, ready func(
 		}
 		_, _ = w.Write([]byte("ready\n"))
 	})
-	mux.Handle("GET /metrics", promhttp.HandlerFor(gatherer, promhttp.HandlerOpts{}))
-	return &Server{Mux: mux, cfg: cfg, log: log}
+	s := &Server{Mux: mux, cfg: cfg, log: log, metrics: promhttp.HandlerFor(gatherer, promhttp.HandlerOpts{})}
+	mux.HandleFunc("GET /metrics", func(w http.ResponseWriter, r *http.Request) { s.metrics.ServeHTTP(w, r) })
+	return s
 }
+
+// GuardMetrics puts guard in front of /metrics, which otherwise answers
+// anyone (a Prometheus scrape). Call it before Start.
+func (s *Server) GuardMetrics(guard func(http.Handler) http.Handler) { s.metrics = guard(s.metrics) }
 
 // HandleServices serves the services of the process and their states as
 // JSON on /services.

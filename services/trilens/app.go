@@ -103,6 +103,9 @@ func NewApp(cfg Config, log *slog.Logger) (*App, error) {
 			"listeners", open)
 	}
 	a.Server = server.New(cfg.Server, log, a.reg, a.Ready)
+	if cfg.Auth.MetricsToken {
+		a.Server.GuardMetrics(a.auth.GuardMetrics)
+	}
 	a.Server.Mux.Handle("/v1/", a.gate.Wrap(a.auth.Guard(a.api)))
 	a.api.HandleFunc("GET /v1/policy", servePolicy(policyDoc))
 	var svcs []lifecycle.Service
@@ -190,7 +193,7 @@ func (a *App) module(name string) lifecycle.Service {
 				var err error
 				if a.cfg.Bus.URL == "" {
 					a.Bus, err = a.NATS.Bus(ctx, a.cfg.Bus, a.log)
-				} else if a.Bus, err = bus.Connect(ctx, a.cfg.Bus, a.log); err == nil {
+				} else if a.Bus, err = bus.Connect(ctx, a.cfg.Bus, a.log); err == nil && a.cfg.Bus.Provision {
 					err = a.Bus.Provision(ctx)
 				}
 				if err == nil {

@@ -189,6 +189,8 @@ func TestComposeChecksReject(t *testing.T) {
 		{compose: "nats-no-jetstream.yml", want: "JetStream is off"},
 		{compose: "nats-wrong-port.yml", want: "--bus.url port 4223, NATS listens on 4222"},
 		{compose: "unpinned-image.yml", want: `service "nats": image nats:2.15.0-alpine is not pinned by digest`},
+		{compose: "nats-anonymous.yml", want: `--bus.url user "" is not a NATS user`},
+		{compose: "nats-scorer-as-collector.yml", want: `NATS user "collector" may publish evidence: true`},
 		{datasources: "unknown-host", want: `host "clickhous" is not a compose service`},
 		{datasources: "http-port", want: "must use the native protocol on port 9000"},
 		{datasources: "plugin-not-installed", want: `plugin "vertamedia-clickhouse-datasource" is not installed`},
@@ -560,7 +562,7 @@ func natsProblems(p *types.Project) []error {
 	if config == "" || mount < 0 {
 		return []error{fmt.Errorf("nats: --config %q is not a mounted file", config)}
 	}
-	opts, err := natsserver.ProcessConfigFile(nats.Volumes[mount].Source)
+	opts, err := composeNATSOptions(nats, nats.Volumes[mount].Source)
 	if err != nil {
 		return []error{fmt.Errorf("nats: %w", err)}
 	}
@@ -591,8 +593,48 @@ func natsProblems(p *types.Project) []error {
 		if err == nil && u.Hostname() == nats.Name && u.Port() != strconv.Itoa(opts.Port) {
 			report("service %q: --bus.url port %s, NATS listens on %d", name, u.Port(), opts.Port)
 		}
+		if err == nil {
+			problems = append(problems, natsUserProblems(opts, name, u, report)...)
+		}
 	}
 	return problems
+}
+
+// natsUserProblems checks that the bus URL of service names a user of the NATS config
+// with its password, and that only a collector may publish evidence.
+func natsUserProblems(opts *natsserver.Options, service string, u *url.URL, report func(string, ...any)) []error {
+	i := slices.IndexFunc(opts.Users, func(nu *natsserver.User) bool { return nu.Username == u.User.Username() })
+	if i < 0 {
+		report("service %q: --bus.url user %q is not a NATS user", service, u.User.Username())
+		return nil
+	}
+	user := opts.Users[i]
+	if password, _ := u.User.Password(); password != user.Password {
+		report("service %q: --bus.url password is not the one NATS gives user %q", service, user.Username)
+	}
+	collector := strings.HasSuffix(service, "collector")
+	if user.Permissions == nil || user.Permissions.Publish == nil {
+		report("service %q: NATS user %q has no publish permissions", service, user.Username)
+	} else if allowed := subjectAllowed(user.Permissions.Publish, "trilens.v1.acme.evidence.scan"); allowed != collector {
+		report("service %q (collector %v): NATS user %q may publish evidence: %v", service, collector, user.Username, allowed)
+	}
+	return nil
+}
+
+// composeNATSOptions parses the config file of the nats service as nats-server does in
+// its container, with the service's environment.
+func composeNATSOptions(nats types.ServiceConfig, file string) (*natsserver.Options, error) {
+	conf, err := os.ReadFile(file)
+	if err != nil {
+		return nil, err
+	}
+	env := map[string]string{}
+	for k, v := range nats.Environment {
+		if v != nil {
+			env[k] = *v
+		}
+	}
+	return parseNATSWithEnv(string(conf), env)
 }
 
 // envValue is the value of an environment variable of a service after interpolation.
@@ -640,4 +682,30 @@ func sortedCopy[E cmp.Ordered](s []E) []E {
 	s = slices.Clone(s)
 	slices.Sort(s)
 	return s
+}
+
+// TestComposeNATSPermissions runs a real nats-server with the config the compose nats
+// service mounts (deploy/nats/nats.conf) and the environment compose gives it, and
+// attacks it as a tenant's collector (checkTenantCollector).
+func TestComposeNATSPermissions(t *testing.T) {
+	root := repoRoot(t)
+	p, err := loadCompose(t, root, filepath.Join(root, "docker-compose.yml"), "split")
+	if err != nil {
+		t.Fatal(err)
+	}
+	nats, ok := p.Services["nats"]
+	if !ok {
+		t.Fatal("no nats service in the split profile")
+	}
+	config := flagValues(nats.Command)["config"]
+	mount := slices.IndexFunc(nats.Volumes, func(v types.ServiceVolumeConfig) bool { return v.Target == config })
+	if mount < 0 {
+		t.Fatalf("--config %q is not a mounted file", config)
+	}
+	opts, err := composeNATSOptions(nats, nats.Volumes[mount].Source)
+	if err != nil {
+		t.Fatal(err)
+	}
+	checkTenantCollector(t, opts, func(user string) string { return envValue(nats, natsPasswordVar(user)) })
+	checkServiceWrites(t, opts, func(user string) string { return envValue(nats, natsPasswordVar(user)) })
 }

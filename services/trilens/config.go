@@ -60,6 +60,8 @@ type AuthConfig struct {
 	// OIDC lets people use their identity provider's ID tokens.
 	OIDC     collect.OIDCConfig `yaml:"oidc"`
 	Insecure bool               `yaml:"insecure"`
+	// MetricsToken closes /metrics to all but metrics and system tokens.
+	MetricsToken bool `yaml:"metrics_token"`
 }
 
 // configured says whether any credential is configured.
@@ -118,6 +120,7 @@ func (c *Config) RegisterFlags(fs *flag.FlagSet) {
 	fs.StringVar(&c.Auth.OIDC.ClientID, "auth.oidc.client-id", "", "audience the ID tokens must carry")
 	fs.StringVar(&c.Auth.OIDC.TenantClaim, "auth.oidc.tenant-claim", "trilens_tenant", "ID token claim naming the tenant")
 	fs.StringVar(&c.Auth.OIDC.RoleClaim, "auth.oidc.role-claim", "trilens_role", "ID token claim naming the role (read or admin)")
+	fs.BoolVar(&c.Auth.MetricsToken, "auth.metrics-token", false, "require a token with role metrics (or system) on /metrics; otherwise anyone who reaches the port may scrape it (counters of every tenant, no findings)")
 	fs.BoolVar(&c.Auth.Insecure, "auth.insecure", false, "allow listening beyond loopback without auth.tokens (every route open to the network: a warning is logged at every start)")
 	fs.DurationVar(&c.Shutdown.Delay, "shutdown.delay", 0, "time between /ready turning 503 and the drain starting")
 	fs.DurationVar(&c.Shutdown.Timeout, "shutdown.timeout", time.Minute, "bound of the whole shutdown")
@@ -159,6 +162,9 @@ func (c *Config) Validate() error {
 		ids[tok.ID] = true
 	}
 	add("auth.oidc", c.Auth.OIDC.Validate())
+	if c.Auth.MetricsToken && len(c.Auth.Tokens) == 0 {
+		errs = append(errs, errors.New("auth.metrics_token: no auth.tokens to scrape /metrics with: add one with role metrics (trilens token new --id prometheus --role metrics)"))
+	}
 	if !c.Auth.configured() && !c.Auth.Insecure {
 		for _, l := range c.listeners() {
 			if l.addr != "" && !loopbackHost(l.addr) {

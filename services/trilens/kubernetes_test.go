@@ -450,13 +450,29 @@ func natsProblemsK8s(m *manifests) []error {
 }
 
 // natsConfVars are the environment variables nats.conf reads.
-var natsConfVars = []string{"POD_NAME", "NATS_COLLECTOR_PASSWORD", "NATS_CONSUMER_PASSWORD"}
+var natsConfVars = []string{"POD_NAME", "NATS_COLLECTOR_PASSWORD", "NATS_CONSUMER_PASSWORD", "NATS_COLLECTOR_DEFAULT_PASSWORD"}
 
 // natsConfPassword is the value parseNATSConf gives a password variable.
 func natsConfPassword(name string) string { return "test-" + strings.ToLower(name) }
 
+// natsPasswordVar is the variable the NATS configs read a user's password from:
+// collector-default reads NATS_COLLECTOR_DEFAULT_PASSWORD.
+func natsPasswordVar(user string) string {
+	return "NATS_" + strings.ToUpper(strings.ReplaceAll(user, "-", "_")) + "_PASSWORD"
+}
+
 // parseNATSConf parses a NATS config as nats-server does, with its variables set.
 func parseNATSConf(conf string) (*natsserver.Options, error) {
+	env := map[string]string{}
+	for _, name := range natsConfVars {
+		env[name] = natsConfPassword(name)
+	}
+	return parseNATSWithEnv(conf, env)
+}
+
+// parseNATSWithEnv parses a NATS config as nats-server does, with env as the variables
+// it reads from the environment.
+func parseNATSWithEnv(conf string, env map[string]string) (*natsserver.Options, error) {
 	dir, err := os.MkdirTemp("", "trilens-nats-conf-")
 	if err != nil {
 		return nil, err
@@ -466,9 +482,9 @@ func parseNATSConf(conf string) (*natsserver.Options, error) {
 	if err := os.WriteFile(file, []byte(conf), 0o600); err != nil {
 		return nil, err
 	}
-	for _, name := range natsConfVars {
+	for name, value := range env {
 		old, had := os.LookupEnv(name)
-		os.Setenv(name, natsConfPassword(name))
+		os.Setenv(name, value)
 		if had {
 			defer os.Setenv(name, old)
 		} else {
@@ -496,6 +512,11 @@ func singleNodeProblems(m *manifests) []error {
 	var problems []error
 	if got := flagValues(d.Spec.Template.Spec.Containers[0].Args)["target"]; got != "all" {
 		problems = append(problems, fmt.Errorf("Deployment trilens runs --target=%q, want all", got))
+	}
+	// The embedded NATS has no users: it must listen nowhere, so nothing outside the
+	// process can publish evidence for a tenant.
+	if listen, ok := flagValues(d.Spec.Template.Spec.Containers[0].Args)["nats.listen"]; !ok || listen != "" {
+		problems = append(problems, fmt.Errorf("Deployment trilens: --nats.listen=%q, want it empty (in-process clients only)", listen))
 	}
 	if d.Spec.Replicas == nil || *d.Spec.Replicas != 1 || d.Spec.Strategy.Type != appsv1.RecreateDeploymentStrategyType {
 		problems = append(problems, errors.New("Deployment trilens keeps the embedded NATS files: one replica, Recreate"))
@@ -601,7 +622,8 @@ func TestKubernetesChecksReject(t *testing.T) {
 // permissions (cluster and listen addresses swapped for a single loopback node) and shows the
 // subject-level rule at work: the collectors' user provisions the streams, stores a document
 // and publishes evidence but no verdict; the consumers' user reads both, publishes a verdict
-// and dead-letters an undecodable message, but cannot publish evidence.
+// and dead-letters an undecodable message, but cannot publish evidence; a tenant's
+// collector cannot publish another tenant's evidence (checkTenantCollector).
 func TestKubernetesNATSPermissions(t *testing.T) {
 	m, err := render(filepath.Join(repoRoot(t), "deploy", "kubernetes", "overlays", "production"))
 	if err != nil {
@@ -615,19 +637,7 @@ func TestKubernetesNATSPermissions(t *testing.T) {
 	if err != nil {
 		t.Fatal(err)
 	}
-	opts.Host, opts.Port, opts.HTTPPort = "127.0.0.1", -1, 0
-	opts.Cluster, opts.Routes = natsserver.ClusterOpts{}, nil
-	opts.StoreDir, opts.PidFile, opts.ServerName = t.TempDir(), "", "permissions-test"
-	opts.NoSigs, opts.NoLog = true, true
-	ns, err := natsserver.NewServer(opts)
-	if err != nil {
-		t.Fatal(err)
-	}
-	ns.Start()
-	t.Cleanup(func() { ns.Shutdown(); ns.WaitForShutdown() })
-	if !ns.ReadyForConnections(30 * time.Second) {
-		t.Fatal("nats not ready")
-	}
+	ns := startNATS(t, opts)
 	connect := func(user, passwordVar string) *bus.Bus {
 		t.Helper()
 		u, _ := url.Parse(ns.ClientURL())
@@ -734,6 +744,14 @@ func TestKubernetesNATSPermissions(t *testing.T) {
 			t.Errorf("stream %s holds %d messages, want %d", stream, got, want)
 		}
 	}
+
+	// A collector of one tenant, on a fresh server with the same config.
+	opts, err = parseNATSConf(m.configMaps[c].Data["nats.conf"])
+	if err != nil {
+		t.Fatal(err)
+	}
+	checkTenantCollector(t, opts, func(user string) string { return natsConfPassword(natsPasswordVar(user)) })
+	checkServiceWrites(t, opts, func(user string) string { return natsConfPassword(natsPasswordVar(user)) })
 }
 
 func streamMsgCount(t *testing.T, b *bus.Bus, name string) uint64 {

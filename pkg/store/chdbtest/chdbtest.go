@@ -4,9 +4,9 @@
 //
 // Import it from _test files only. chdb-go loads the library when the test
 // binary starts and panics when CHDB_LIB_PATH does not name it, so no binary
-// may depend on this package (sqlcompat checks that trilens does not), and
-// its tests live in services/trilens/sqlcompat, the one test package that
-// needs the library.
+// may depend on this package (sqlcompat checks that trilens does not). Its
+// tests live in services/trilens/sqlcompat and, for RestartAs, in
+// pkg/store/tenantusers.
 //
 // chDB allows one session per process: every test shares it, each in a
 // database of its own.
@@ -16,6 +16,7 @@ import (
 	"errors"
 	"fmt"
 	"os"
+	"path/filepath"
 	"regexp"
 	"strings"
 	"sync"
@@ -66,16 +67,9 @@ func open() (*Engine, error) {
 	if err != nil {
 		return nil, err
 	}
-	conn, err := chdb.NewConnectionFromConnString(dir)
-	if err != nil {
+	e := &Engine{dir: dir}
+	if err := e.connect(); err != nil {
 		os.RemoveAll(dir)
-		return nil, fmt.Errorf("start chDB (%s=%s): %w", EnvLib, os.Getenv(EnvLib), err)
-	}
-	e := &Engine{conn: conn, dir: dir}
-	// 18.16 servers run in UTC (chserver's config); so does this engine,
-	// whatever the machine's zone.
-	if err := e.Exec("SET session_timezone = 'UTC'"); err != nil {
-		e.close()
 		return nil, err
 	}
 	out, err := e.Query("SELECT version()", "TabSeparated")
@@ -94,6 +88,74 @@ func open() (*Engine, error) {
 	return e, nil
 }
 
+// connect starts a session on e.dir; extra are clickhouse-local options.
+func (e *Engine) connect(extra ...string) error {
+	argv := append([]string{"clickhouse", "--path=" + e.dir}, extra...)
+	conn, err := chdb.NewConnection(len(argv), argv)
+	if err != nil {
+		return fmt.Errorf("start chDB (%s=%s, %v): %w", EnvLib, os.Getenv(EnvLib), argv, err)
+	}
+	// 18.16 servers run in UTC (chserver's config); so does this engine,
+	// whatever the machine's zone.
+	// (The raw session: restart holds e.mu.)
+	res, err := conn.Query("SET session_timezone = 'UTC'", "TabSeparated")
+	if err == nil {
+		err = res.Error()
+		res.Free()
+	}
+	if err != nil {
+		conn.Close()
+		return fmt.Errorf("chDB: set the session time zone: %w", err)
+	}
+	e.conn = conn
+	return nil
+}
+
+// RestartAs ends the session and starts a new one on the same data whose
+// users come from usersD, a users.d file merged, as on a server, into a
+// users.xml that defines only the default profile and quota; the test's
+// cleanup restarts it with the built-in users again. chDB cannot switch
+// users within a session: its session always authenticates as the user
+// named default with an empty password (chdb-core
+// src/Client/LocalConnection.cpp, session->authenticate("default", "", ...)),
+// and its access storage is users.xml alone (LocalServer::setupUsers calls
+// setUsersConfig, never addStoragesFromMainConfig), so CREATE USER and
+// CREATE ROW POLICY fail with ACCESS_STORAGE_FOR_INSERTION_NOT_FOUND. To act
+// as a user, render it under the name default, with the password hash of "".
+func (e *Engine) RestartAs(t testing.TB, usersD []byte) {
+	t.Helper()
+	cfgDir := t.TempDir()
+	users, cfg := filepath.Join(cfgDir, "users.xml"), filepath.Join(cfgDir, "config.xml")
+	files := map[string]string{
+		users: "<clickhouse><profiles><default/></profiles><quotas><default/></quotas></clickhouse>\n",
+		cfg:   "<clickhouse><user_directories><users_xml><path>" + users + "</path></users_xml></user_directories></clickhouse>\n",
+		filepath.Join(cfgDir, "users.d", "tenants.xml"): string(usersD),
+	}
+	for name, body := range files {
+		if err := os.MkdirAll(filepath.Dir(name), 0o700); err != nil {
+			t.Fatal(err)
+		}
+		if err := os.WriteFile(name, []byte(body), 0o600); err != nil {
+			t.Fatal(err)
+		}
+	}
+	t.Cleanup(func() { e.restart(t) })
+	e.restart(t, "--config-file="+cfg)
+}
+
+func (e *Engine) restart(t testing.TB, extra ...string) {
+	t.Helper()
+	e.mu.Lock()
+	defer e.mu.Unlock()
+	if e.conn != nil {
+		e.conn.Close()
+		e.conn = nil
+	}
+	if err := e.connect(extra...); err != nil {
+		t.Fatalf("chdbtest: restart with %v: %v", extra, err)
+	}
+}
+
 // Close ends the process's session and removes its data; TestMain calls it
 // after m.Run.
 func Close() {
@@ -106,7 +168,9 @@ func Close() {
 }
 
 func (e *Engine) close() {
-	e.conn.Close()
+	if e.conn != nil {
+		e.conn.Close()
+	}
 	os.RemoveAll(e.dir)
 }
 

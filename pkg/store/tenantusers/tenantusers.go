@@ -10,7 +10,13 @@
 //     `trilens_tenants` (the server itself, as a user that may read them).
 //     The tenant profile sets prefer_localhost_replica=0 so the read really
 //     goes through that connection, not the tenant user's own rights.
-//   - Current servers (20.4 and later) have row policies: RowPolicies.
+//   - Current servers (20.4 and later) have row policies: RowPolicyUsersXML
+//     gives each user a row filter on `tenant` for every table of the
+//     database, in users.xml. Rendered as a users file rather than as SQL
+//     (CREATE ROW POLICY) because a users file needs no SQL-writable access
+//     storage: it is mounted like deploy/clickhouse/users.d, and chDB, whose
+//     in-process server has only the read-only users_xml storage, loads it
+//     too, so the policies are tested on 26.x exactly as rendered.
 package tenantusers
 
 import (
@@ -63,7 +69,11 @@ func (u User) Validate() error {
 // every one of them is covered, so a table added by a later migration is
 // covered as soon as the tenant schema is rendered again.
 func TenantTables(ctx context.Context, conn driver.Conn, db string) ([]string, error) {
-	rows, err := conn.Query(ctx, `SELECT DISTINCT table FROM system.columns WHERE database = ? AND name = 'tenant' ORDER BY table`, db)
+	q, err := TenantTablesSQL(db)
+	if err != nil {
+		return nil, err
+	}
+	rows, err := conn.Query(ctx, q)
 	if err != nil {
 		return nil, fmt.Errorf("tables with a tenant column: %w", err)
 	}
@@ -80,6 +90,15 @@ func TenantTables(ctx context.Context, conn driver.Conn, db string) ([]string, e
 		out = append(out, t)
 	}
 	return out, rows.Err()
+}
+
+// TenantTablesSQL is the query TenantTables runs: one column, the names of
+// db's tables and views with a tenant column, sorted.
+func TenantTablesSQL(db string) (string, error) {
+	if !identifier.MatchString(db) {
+		return "", fmt.Errorf("database %q: want letters, digits and underscores", db)
+	}
+	return "SELECT DISTINCT table FROM system.columns WHERE database = '" + db + "' AND name = 'tenant' ORDER BY table", nil
 }
 
 // Database is the database a tenant's user opens (18.16 mechanism).
@@ -136,16 +155,68 @@ func ClusterSchema(db, cluster string, tables []string, tenant string) ([]string
 
 type userXML struct {
 	XMLName        xml.Name
-	PasswordSHA256 string   `xml:"password_sha256_hex"`
-	Networks       []string `xml:"networks>ip"`
-	Profile        string   `xml:"profile"`
-	Quota          string   `xml:"quota"`
-	AllowDatabases []string `xml:"allow_databases>database"`
+	PasswordSHA256 string         `xml:"password_sha256_hex"`
+	Networks       []string       `xml:"networks>ip"`
+	Profile        string         `xml:"profile"`
+	Quota          string         `xml:"quota"`
+	AllowDatabases []string       `xml:"allow_databases>database"`
+	RowFilters     []dbFiltersXML `xml:"databases>x,omitempty"`
+}
+
+// dbFiltersXML is a users.xml row policy block: <db><table><filter>.
+type dbFiltersXML struct {
+	XMLName xml.Name
+	Tables  []filterXML
+}
+
+type filterXML struct {
+	XMLName xml.Name
+	Filter  string `xml:"filter"`
 }
 
 // UsersXML renders a users.d file (18.16 and current servers): the
 // read-only profile, and per user a login limited to its tenant's database.
 func UsersXML(db string, users []User) ([]byte, error) {
+	if !identifier.MatchString(db) {
+		return nil, fmt.Errorf("database %q: want letters, digits and underscores", db)
+	}
+	return renderUsers(users, func(u User, ux *userXML) {
+		ux.AllowDatabases = []string{Database(db, u.Tenant)}
+	})
+}
+
+// RowPolicyUsersXML renders a users.d file for servers with row policies
+// (ClickHouse 20.4 and later, 26.x included): each user opens db itself, and
+// every table of tables gets the row filter tenant = '<its tenant>', which
+// the server loads as a row policy of that user. tables should be every
+// table and view with a tenant column (TenantTables); render again after a
+// migration adds one.
+func RowPolicyUsersXML(db string, tables []string, users []User) ([]byte, error) {
+	if !identifier.MatchString(db) {
+		return nil, fmt.Errorf("database %q: want letters, digits and underscores", db)
+	}
+	for _, t := range tables {
+		if !identifier.MatchString(t) {
+			return nil, fmt.Errorf("table %q: unexpected name", t)
+		}
+	}
+	if len(tables) == 0 {
+		return nil, fmt.Errorf("database %s: no tables to filter; want the tables with a tenant column", db)
+	}
+	sorted := slices.Sorted(slices.Values(tables))
+	return renderUsers(users, func(u User, ux *userXML) {
+		filters := dbFiltersXML{XMLName: xml.Name{Local: db}}
+		for _, t := range sorted {
+			// ValidateTenant allows no quote, so the literal cannot be escaped from.
+			filters.Tables = append(filters.Tables, filterXML{XMLName: xml.Name{Local: t}, Filter: "tenant = '" + u.Tenant + "'"})
+		}
+		ux.AllowDatabases, ux.RowFilters = []string{db}, []dbFiltersXML{filters}
+	})
+}
+
+// renderUsers renders the read-only profile and one user per entry of users,
+// completed by scope.
+func renderUsers(users []User, scope func(User, *userXML)) ([]byte, error) {
 	type root struct {
 		XMLName  xml.Name `xml:"yandex"`
 		Profiles struct {
@@ -161,10 +232,11 @@ func UsersXML(db string, users []User) ([]byte, error) {
 			return nil, err
 		}
 		ux := userXML{XMLName: xml.Name{Local: u.Name}, PasswordSHA256: u.PasswordSHA256, Networks: u.Networks,
-			Profile: Profile, Quota: "default", AllowDatabases: []string{Database(db, u.Tenant)}}
+			Profile: Profile, Quota: "default"}
 		if len(ux.Networks) == 0 {
 			ux.Networks = []string{"127.0.0.1", "::1"}
 		}
+		scope(u, &ux)
 		r.Users = append(r.Users, ux)
 	}
 	out, err := xml.MarshalIndent(r, "", "  ")
@@ -172,27 +244,4 @@ func UsersXML(db string, users []User) ([]byte, error) {
 		return nil, err
 	}
 	return append(out, '\n'), nil
-}
-
-// RowPolicies renders row policies for servers that manage users in SQL
-// (ClickHouse 20.4 and later): one permissive SELECT policy per user and
-// table of db, so the user reads db directly and sees its tenant's rows.
-func RowPolicies(db string, tables []string, users []User) ([]string, error) {
-	if !identifier.MatchString(db) {
-		return nil, fmt.Errorf("database %q: want letters, digits and underscores", db)
-	}
-	var out []string
-	for _, u := range users {
-		if err := u.Validate(); err != nil {
-			return nil, err
-		}
-		for _, t := range tables {
-			if !identifier.MatchString(t) {
-				return nil, fmt.Errorf("table %q: unexpected name", t)
-			}
-			out = append(out, fmt.Sprintf("CREATE ROW POLICY OR REPLACE `tenant_%s` ON `%s`.`%s` AS permissive FOR SELECT USING tenant = '%s' TO %s",
-				u.Tenant, db, t, u.Tenant, u.Name))
-		}
-	}
-	return out, nil
 }

@@ -242,3 +242,48 @@ func TestAttackOpenServiceOnTheNetworkIsRefused(t *testing.T) {
 		t.Fatalf("OTLP without tokens on every interface: %v, want a refusal naming tracecollector.http_address", err)
 	}
 }
+
+// Security misconfiguration (API8) of the scrape: with auth.metrics_token,
+// /metrics joins the guarded routes: no token is refused, so are a tenant's
+// tokens (the counters span every tenant), and the scraper's token opens
+// /metrics and no other route.
+func TestAttackMetricsNeedTheScrapersToken(t *testing.T) {
+	cfg := config(t)
+	cfg.Auth.MetricsToken = true
+	r := startRig(t, cfg)
+	before := r.state()
+	open := slices.DeleteFunc(slices.Clone(public), func(p string) bool { return p == "GET /metrics" })
+	attacked := 0
+	for _, rt := range r.routes() {
+		if slices.Contains(open, rt.pattern) || rt.pattern == guardMount {
+			continue
+		}
+		if code, body := r.do(rt.method, rt.path, "", []byte(`{}`)); code != http.StatusUnauthorized {
+			t.Errorf("%s without a token: %d, want 401 (%s)", rt.pattern, code, body)
+		}
+		want := http.StatusForbidden
+		if rt.pattern == "GET /metrics" {
+			want = http.StatusOK
+		}
+		if code, body := r.do(rt.method, rt.path, "scraper", []byte(`{}`)); code != want {
+			t.Errorf("%s with the scraper's token: %d, want %d (%s)", rt.pattern, code, want, body)
+		}
+		attacked++
+	}
+	if attacked < 15 {
+		t.Fatalf("only %d routes found to attack", attacked)
+	}
+	for _, token := range []string{"acme-read", "acme-admin", "globex-ingest"} {
+		if code, body := r.do(http.MethodGet, "/metrics", token, nil); code != http.StatusForbidden {
+			t.Errorf("/metrics with %s's token: %d, want 403 (%s)", token, code, body)
+		}
+	}
+	for _, token := range []string{"scraper", "operator"} {
+		if code, body := r.do(http.MethodGet, "/metrics", token, nil); code != http.StatusOK || !strings.Contains(body, "go_goroutines") {
+			t.Errorf("/metrics with %s's token: %d, want 200 and the Go metrics (%.200s)", token, code, body)
+		}
+	}
+	if after := r.state(); after != before {
+		t.Errorf("refused requests changed data:\nbefore %s\nafter  %s", before, after)
+	}
+}

@@ -22,7 +22,8 @@ import (
 
 func TestMain(m *testing.M) { os.Exit(chtest.Run(m, natstest.LeakOptions()...)) }
 
-// The tokens of two tenants, each with every role, and an operator.
+// The tokens of two tenants, each with every role, an operator and a
+// Prometheus scraper.
 var tokens = []struct {
 	value, id, tenant string
 	role              collect.Role
@@ -34,6 +35,7 @@ var tokens = []struct {
 	{"globex-read", "viewer-globex", "globex", collect.RoleRead},
 	{"globex-admin", "admin-globex", "globex", collect.RoleAdmin},
 	{"operator", "operator", "", collect.RoleSystem},
+	{"scraper", "prometheus", "", collect.RoleMetrics},
 }
 
 // rig is one running Trilens with both tenants' scans scored.

@@ -24,7 +24,8 @@ token's SHA-256, so the configuration file reveals no token.
 Roles: ingest submits evidence and reads its own gate (CI); read sees the
 scorecard, findings, verdicts, report and page; admin also manages waivers
 and policy of its tenant; system is an operator's token for every tenant and
-the global KEV and EPSS catalogues.`,
+the global KEV and EPSS catalogues; metrics (no tenant) scrapes /metrics when
+auth.metrics_token closes it, and nothing else.`,
 		Example: `  trilens token new --id ci-shop --tenant shop --role ingest >> auth.yaml 2> token.txt`,
 		RunE: func(cmd *cobra.Command, _ []string) error {
 			raw := make([]byte, 32)
@@ -48,8 +49,8 @@ the global KEV and EPSS catalogues.`,
 	}
 	f := newCmd.Flags()
 	f.StringVar(&tok.ID, "id", "", "who holds the token (recorded on waivers and in logs)")
-	f.StringVar(&tok.Tenant, "tenant", "", "tenant the token acts for (empty for a system token)")
-	f.StringVar((*string)(&tok.Role), "role", string(collect.RoleIngest), "ingest, read, admin or system")
+	f.StringVar(&tok.Tenant, "tenant", "", "tenant the token acts for (empty for a system or metrics token)")
+	f.StringVar((*string)(&tok.Role), "role", string(collect.RoleIngest), "ingest, read, admin, system or metrics")
 	cmd.AddCommand(newCmd)
 	return cmd
 }
