@@ -23,21 +23,17 @@ type delta struct {
 
 func newDelta(res *GateResult, head, base *scorecard.Scorecard) delta {
 	var d delta
-	currency, money := "", map[string]float64{}
+	// The head's blocking items price the findings and name their owners.
+	currency, items := "", map[string]scorecard.Item{}
 	if head != nil {
 		currency = head.Currency
 		for _, it := range head.Items {
-			money[it.Key] = it.Risk.Money
+			items[it.Key] = it
 		}
-	}
-	cost := func(key string) string {
-		if v, ok := money[key]; ok {
-			return money2(v, currency)
-		}
-		return ""
 	}
 	for _, f := range res.Findings {
-		r := deltaRow{evidence.LensSecurity, f.Severity + " · " + describe(f.Finding), "", cost(f.Fingerprint)}
+		it := items[f.Fingerprint]
+		r := deltaRow{evidence.LensSecurity, f.Severity + " · " + describe(f.Finding), it.Owner, money2(it.Risk.Money, currency)}
 		switch {
 		case f.WaiverID != "":
 			r.owner = "waived: " + f.WaiverID

@@ -41,7 +41,7 @@ func SARIF(findings []scan.Finding) ([]byte, error) {
 		run.CreateResultForRule(rule).WithLevel(level).
 			WithMessage(sarif.NewTextMessage(message(f))).
 			AddLocation(sarif.NewLocation().WithPhysicalLocation(phys)).
-			AddPartialFingerprint("trilens/v1", f.Fingerprint)
+			WithPartialFingerprints(map[string]string{"trilens/v1": f.Fingerprint})
 	}
 	var buf bytes.Buffer
 	if err := sarif.NewReport().AddRun(run).Write(&buf); err != nil {
