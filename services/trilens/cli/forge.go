@@ -5,9 +5,11 @@ import (
 	"encoding/json"
 	"errors"
 	"fmt"
+	"io"
 	"net/http"
 	"net/url"
 	"os"
+	"path/filepath"
 	"strconv"
 	"strings"
 	"time"
@@ -162,7 +164,7 @@ func gitHubFromEnv(o *gateOptions) (*forge.GitHub, error) {
 	}
 	g := &forge.GitHub{Owner: owner, Repo: repo, PR: o.forge.pr, HeadSHA: o.forge.headSHA, CheckName: o.forge.checkName, Ref: os.Getenv("GITHUB_REF")}
 	if path := os.Getenv("GITHUB_EVENT_PATH"); path != "" {
-		data, err := os.ReadFile(path) // #nosec G304 -- the runner's own event file
+		data, err := readEventFile(path)
 		if err != nil {
 			return nil, fmt.Errorf("GITHUB_EVENT_PATH: %w", err)
 		}
@@ -191,6 +193,17 @@ func gitHubFromEnv(o *gateOptions) (*forge.GitHub, error) {
 	}
 	g.Client = c
 	return g, nil
+}
+
+// readEventFile reads the runner's event payload, a JSON file in its
+// temporary directory, opened within that directory and size-bounded.
+func readEventFile(path string) ([]byte, error) {
+	f, err := os.OpenInRoot(filepath.Dir(path), filepath.Base(path))
+	if err != nil {
+		return nil, err
+	}
+	defer f.Close()
+	return io.ReadAll(io.LimitReader(f, 32<<20))
 }
 
 func gitLabFromEnv(o *gateOptions) (*forge.GitLab, error) {
