@@ -12,6 +12,7 @@ import (
 	"encoding/base64"
 	"fmt"
 	"strings"
+	"unicode/utf8"
 )
 
 // Publication is what one gate run publishes.
@@ -76,10 +77,7 @@ func truncate(s string, n int) string {
 	}
 	const cut = "\n\n_… cut to fit the forge's limit; `trilens gate --format markdown` prints it all._\n"
 	s = s[:n-len(cut)]
-	for len(s) > 0 && s[len(s)-1]&0xC0 == 0x80 { // do not split a UTF-8 sequence
-		s = s[:len(s)-1]
-	}
-	if len(s) > 0 && s[len(s)-1] >= 0xC0 {
+	for !utf8.ValidString(s) { // do not split a UTF-8 sequence
 		s = s[:len(s)-1]
 	}
 	return s + cut
