@@ -40,7 +40,8 @@ Pull requests:
             project access token with the api scope: CI_JOB_TOKEN may not
             write notes), CI_API_V4_URL, CI_PROJECT_ID,
             CI_MERGE_REQUEST_IID, CI_COMMIT_SHA and CI_PIPELINE_URL.
-  The publication comes after the verdict is printed; if it fails the exit
+  The CI variables are checked before anything is submitted; the
+  publication comes after the verdict is printed; if either fails the exit
   code is 2.`
 
 // forgeOptions are the flags that publish the verdict on a pull request.
@@ -67,32 +68,43 @@ type publisher interface {
 	Publish(ctx context.Context, p forge.Publication) (forge.Result, error)
 }
 
-// publish sends the verdict to the forges asked for; a failure is exit 2.
-func publish(cmd *cobra.Command, o *gateOptions, res *GateResult) error {
-	if !o.forge.github && !o.forge.gitlab {
+// forges are the publishers --github and --gitlab ask for, resolved from
+// CI's environment before anything is submitted, so a missing token fails
+// the job at once (exit 2).
+type forges struct {
+	pubs  []publisher
+	names []string
+}
+
+func newForges(o *gateOptions) (*forges, error) {
+	var f forges
+	if o.forge.github {
+		g, err := gitHubFromEnv(o)
+		if err != nil {
+			return nil, &ExitError{Code: ExitUsage, Err: fmt.Errorf("--github: %w", err)}
+		}
+		f.pubs, f.names = append(f.pubs, g), append(f.names, "GitHub")
+	}
+	if o.forge.gitlab {
+		g, err := gitLabFromEnv(o)
+		if err != nil {
+			return nil, &ExitError{Code: ExitUsage, Err: fmt.Errorf("--gitlab: %w", err)}
+		}
+		f.pubs, f.names = append(f.pubs, g), append(f.names, "GitLab")
+	}
+	return &f, nil
+}
+
+// publish sends the verdict to the forges; a failure is exit 2.
+func (f *forges) publish(cmd *cobra.Command, o *gateOptions, res *GateResult) error {
+	if len(f.pubs) == 0 {
 		return nil
 	}
 	p, err := publication(cmd.Context(), o, res)
 	if err != nil {
 		return &ExitError{Code: ExitUsage, Err: err}
 	}
-	var pubs []publisher
-	var names []string
-	if o.forge.github {
-		g, err := gitHubFromEnv(o)
-		if err != nil {
-			return &ExitError{Code: ExitUsage, Err: fmt.Errorf("--github: %w", err)}
-		}
-		pubs, names = append(pubs, g), append(names, "GitHub")
-	}
-	if o.forge.gitlab {
-		g, err := gitLabFromEnv(o)
-		if err != nil {
-			return &ExitError{Code: ExitUsage, Err: fmt.Errorf("--gitlab: %w", err)}
-		}
-		pubs, names = append(pubs, g), append(names, "GitLab")
-	}
-	for i, pub := range pubs {
+	for i, pub := range f.pubs {
 		r, err := pub.Publish(cmd.Context(), p)
 		if err != nil {
 			return &ExitError{Code: ExitUsage, Err: err}
@@ -101,7 +113,7 @@ func publish(cmd *cobra.Command, o *gateOptions, res *GateResult) error {
 		if r.CommentCreated {
 			verb = "created"
 		}
-		fmt.Fprintf(cmd.ErrOrStderr(), "%s: comment %d %s, check %d", names[i], r.CommentID, verb, r.CheckID)
+		fmt.Fprintf(cmd.ErrOrStderr(), "%s: comment %d %s, check %d", f.names[i], r.CommentID, verb, r.CheckID)
 		if r.SARIFID != "" {
 			fmt.Fprintf(cmd.ErrOrStderr(), ", SARIF upload %s", r.SARIFID)
 		}

@@ -339,3 +339,17 @@ func TestGateHelpTeachesPullRequests(t *testing.T) {
 		}
 	}
 }
+
+// TestGateGitHubWithoutTokenFailsFirst: --github without GITHUB_TOKEN is
+// exit 2 before any report is submitted (the collector is not even reached).
+func TestGateGitHubWithoutTokenFailsFirst(t *testing.T) {
+	t.Setenv("GITHUB_TOKEN", "")
+	srv := httptest.NewServer(http.HandlerFunc(func(w http.ResponseWriter, r *http.Request) {
+		t.Errorf("the collector was called: %s %s", r.Method, r.URL.Path)
+	}))
+	defer srv.Close()
+	code, out := runCLI("gate", "--github", "--url", srv.URL, "--repo", "r", "--branch", "b", scanFixture("gosec.sarif"))
+	if code != ExitUsage || !strings.Contains(out, "--github: GITHUB_TOKEN is empty") {
+		t.Fatalf("exit %d, want 2 naming the token:\n%s", code, out)
+	}
+}

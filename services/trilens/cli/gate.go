@@ -87,8 +87,11 @@ func runGate(cmd *cobra.Command, o *gateOptions, files []string) error {
 	if o.scorerURL == "" {
 		o.scorerURL = o.sub.URL
 	}
+	forges, err := newForges(o)
+	if err != nil {
+		return err
+	}
 	var pol *policy.Policy
-	var err error
 	if o.policyPath == "server" {
 		pol, err = serverPolicy(cmd.Context(), o)
 	} else {
@@ -131,7 +134,7 @@ func runGate(cmd *cobra.Command, o *gateOptions, files []string) error {
 	default:
 		writeGateTable(out, res)
 	}
-	if err := publish(cmd, o, res); err != nil {
+	if err := forges.publish(cmd, o, res); err != nil {
 		return err
 	}
 	if !res.Pass {
