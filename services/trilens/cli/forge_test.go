@@ -277,6 +277,18 @@ func TestGateGitHubPullRequest(t *testing.T) {
 	if up.commit != headSHA || up.ref != "refs/pull/7/head" || len(up.log.Runs) != 1 || len(up.log.Runs[0].Results) != present || present < 4 {
 		t.Fatalf("run 1: SARIF for %s %s with %d results, want %s refs/pull/7/head with %d", up.commit, up.ref, len(up.log.Runs[0].Results), headSHA, present)
 	}
+	errors := 0
+	for _, r := range up.log.Runs[0].Results {
+		if r.PartialFingerprints["trilens/v1"] == "" || len(r.Locations) != 1 || r.Locations[0].PhysicalLocation.ArtifactLocation.URI == nil {
+			t.Errorf("run 1: SARIF result %s lacks the fingerprint or its location", *r.RuleID)
+		}
+		if r.Level == "error" {
+			errors++
+		}
+	}
+	if errors == 0 {
+		t.Error("run 1: no SARIF result is an error, though critical and high findings are present")
+	}
 
 	// Run 2: the critical is gone: the gate passes and edits the same comment.
 	code, out = gate("2", scanFixture("gosec.sarif"))
