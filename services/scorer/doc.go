@@ -21,9 +21,9 @@
 //	load                 load lens: capacity, load and web-vitals KPIs, load-run regressions (median-MAD band)
 //	regression           regression engine over every KPI series: prediction t-test, change points, verdicts
 //	ledger               risk ledger: waivers from the policy and the API, their changes, expiry sweeps
-//	vex                  VEX documents: vulnerability waivers out as OpenVEX and CycloneDX, not_affected statements in as waivers
+//	vex                  VEX documents: vulnerability waivers and fixes out as OpenVEX and CycloneDX, not_affected statements in as waivers
 //	scorecard            scorecard and gate, findings, severity in money, security and SLO KPIs, weekly report
-//	api                  the scorecard's HTTP routes (no SQL): scorecard, gate, findings, KPIs, verdicts, waivers, report
+//	api                  the scorecard's HTTP routes (no SQL): scorecard, gate, findings, KPIs, verdicts, waivers, report, VEX, badges
 //	dora                 DORA's four keys from changes and regression verdicts, GET /v1/dora, the deployed-unsigned gate
 //	tracker              issue trackers both ways: blocking gaps as GitHub or Jira issues, a won't-fix as a pending waiver
 //	internal/scorertest  helpers the tests of several packages share; no other package imports it

@@ -40,8 +40,9 @@ func New(card *scorecard.Service, log *slog.Logger) *Handler {
 //	POST   /v1/waivers     add or change a waiver
 //	DELETE /v1/waivers/{id} revoke a waiver
 //	GET    /v1/report      KPI deltas per lens, top risks by money, waivers expiring (?since=7d)
-//	GET    /v1/vex         the vulnerability waivers as OpenVEX or CycloneDX VEX (?format=)
+//	GET    /v1/vex         the vulnerability waivers and fixed vulnerabilities as OpenVEX or CycloneDX VEX (?format=)
 //	POST   /v1/vex         import a VEX document: its not_affected statements become waivers
+//	GET    /v1/badge/{service}.svg  the service's verdict as an SVG badge (pass, fail, no data)
 //
 // Every route takes ?tenant= (default "default"); the scorecard routes also
 // repo, service, branch, commit and release (see scorecard.Filter).
@@ -57,6 +58,7 @@ func (p *Handler) Register(mux server.Router) {
 	mux.HandleFunc("GET /v1/report", p.serveReport)
 	mux.HandleFunc("GET /v1/vex", p.serveVEXExport)
 	mux.HandleFunc("POST /v1/vex", p.serveVEXImport)
+	mux.HandleFunc("GET /v1/badge/{file}", p.serveBadge)
 }
 
 func filterOf(w http.ResponseWriter, q url.Values) (scorecard.Filter, bool) {

@@ -17,7 +17,7 @@ import (
 const defaultVEXTerm = 90 * 24 * time.Hour
 
 // serveVEXExport is GET /v1/vex?format=openvex|cyclonedx[&author=]: the
-// tenant's active vulnerability waivers as a VEX document.
+// tenant's active vulnerability waivers and fixed vulnerabilities as a VEX document.
 func (p *Handler) serveVEXExport(w http.ResponseWriter, r *http.Request) {
 	q := r.URL.Query()
 	t, ok := respond.Tenant(w, q)
@@ -38,12 +38,17 @@ func (p *Handler) serveVEXExport(w http.ResponseWriter, r *http.Request) {
 		p.fail(w, "vex", err)
 		return
 	}
+	fixed, err := p.FixedVulnerabilities(r.Context(), t)
+	if err != nil {
+		p.fail(w, "vex", err)
+		return
+	}
 	author := q.Get("author")
 	if author == "" {
 		author = "trilens tenant " + t
 	}
 	var buf bytes.Buffer
-	if err := write(&buf, ws, author, p.Now()); err != nil {
+	if err := write(&buf, ws, fixed, author, p.Now()); err != nil {
 		p.fail(w, "vex", err)
 		return
 	}

@@ -165,3 +165,38 @@ func GateCounts(ctx context.Context, st *store.Store, tenant, repo, service, bra
 	).Scan(&c.NewCritical, &c.CriticalOld, &c.HighOld, &c.Secrets, &c.Open)
 	return c, err
 }
+
+// FixedVulnerability is a vulnerability finding fixed wherever it was found
+// in a service: every branch that had it has it fixed.
+type FixedVulnerability struct {
+	Service string
+	// Key is the finding key, vuln|<id>|<package>|<version>|<location>.
+	Key          string
+	FixedVersion string
+	// FixedAt is when the last branch that had it fixed it.
+	FixedAt time.Time
+}
+
+// FixedVulnerabilities reads the tenant's vulnerability findings that no
+// branch of any repository of their service still has open, by service and key.
+func FixedVulnerabilities(ctx context.Context, st *store.Store, tenant string) ([]FixedVulnerability, error) {
+	rows, err := st.Conn().Query(ctx, `SELECT service, finding_key, max(fixed_at), max(fixed_version)
+		FROM `+st.Database()+`.finding_lifecycle FINAL
+		WHERE tenant = ? AND category = 'vulnerability' AND finding_key LIKE 'vuln|%'
+		GROUP BY service, finding_key
+		HAVING countIf(state != '`+StateFixed+`') = 0
+		ORDER BY service, finding_key`, tenant)
+	if err != nil {
+		return nil, fmt.Errorf("fixed vulnerabilities of %s: %w", tenant, err)
+	}
+	defer rows.Close()
+	var out []FixedVulnerability
+	for rows.Next() {
+		var f FixedVulnerability
+		if err := rows.Scan(&f.Service, &f.Key, &f.FixedAt, &f.FixedVersion); err != nil {
+			return nil, err
+		}
+		out = append(out, f)
+	}
+	return out, rows.Err()
+}

@@ -17,6 +17,7 @@ import (
 	eventv1 "github.com/trilens/trilens/proto/trilens/event/v1"
 	"github.com/trilens/trilens/services/scorer/evidence"
 	"github.com/trilens/trilens/services/scorer/ledger"
+	"github.com/trilens/trilens/services/scorer/scan"
 )
 
 // Service joins the lenses: it builds the scorecard, the gate, the weekly
@@ -121,4 +122,10 @@ func (p *Service) releaseCommit(ctx context.Context, f Filter) (string, error) {
 		return "", &UnknownRelease{f.Release}
 	}
 	return commit, nil
+}
+
+// FixedVulnerabilities are the tenant's vulnerabilities fixed wherever they
+// were found, what a VEX document states as fixed.
+func (p *Service) FixedVulnerabilities(ctx context.Context, tenant string) ([]scan.FixedVulnerability, error) {
+	return scan.FixedVulnerabilities(ctx, p.st, tenant)
 }

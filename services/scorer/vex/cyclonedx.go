@@ -8,6 +8,7 @@ import (
 
 	cdx "github.com/CycloneDX/cyclonedx-go"
 	"github.com/trilens/trilens/services/scorer/ledger"
+	"github.com/trilens/trilens/services/scorer/scan"
 )
 
 // Properties carrying what CycloneDX has no field for.
@@ -22,9 +23,10 @@ var cdxJustifications = []string{
 	string(cdx.IAJProtectedAtRuntime), string(cdx.IAJProtectedAtPerimeter), string(cdx.IAJProtectedByMitigatingControl),
 }
 
-// WriteCycloneDX writes the active vulnerability waivers as a CycloneDX
-// VEX document (a BOM holding only vulnerabilities and their analysis).
-func WriteCycloneDX(out io.Writer, ws []ledger.Waiver, author string, now time.Time) error {
+// WriteCycloneDX writes the active vulnerability waivers (not_affected) and
+// the fixed vulnerabilities (resolved) as a CycloneDX VEX document (a BOM
+// holding only vulnerabilities and their analysis).
+func WriteCycloneDX(out io.Writer, ws []ledger.Waiver, fixed []scan.FixedVulnerability, author string, now time.Time) error {
 	bom := cdx.NewBOM()
 	bom.Metadata = &cdx.Metadata{Timestamp: now.UTC().Format(time.RFC3339), Authors: &[]cdx.OrganizationalContact{{Name: author}}}
 	var vulns []cdx.Vulnerability
@@ -44,6 +46,19 @@ func WriteCycloneDX(out io.Writer, ws []ledger.Waiver, author string, now time.T
 			Analysis: &cdx.VulnerabilityAnalysis{State: cdx.IASNotAffected,
 				Justification: cdx.ImpactAnalysisJustification(c.Justification), Detail: c.Impact},
 			Affects: &[]cdx.Affects{{Ref: packagePURL(c.Package, c.Version, c.Location)}}}
+		if len(props) > 0 {
+			v.Properties = &props
+		}
+		vulns = append(vulns, v)
+	}
+	for _, c := range fixedClaims(fixed) {
+		var props []cdx.Property
+		if c.Product != "" {
+			props = append(props, cdx.Property{Name: propScope, Value: c.Product})
+		}
+		v := cdx.Vulnerability{BOMRef: c.ID, ID: c.Vulnerability,
+			Analysis: &cdx.VulnerabilityAnalysis{State: cdx.IASResolved, Detail: c.notes(), LastUpdated: c.At.Format(time.RFC3339)},
+			Affects:  &[]cdx.Affects{{Ref: packagePURL(c.Package, "", c.Location)}}}
 		if len(props) > 0 {
 			v.Properties = &props
 		}

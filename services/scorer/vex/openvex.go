@@ -9,6 +9,7 @@ import (
 
 	govex "github.com/openvex/go-vex/pkg/vex"
 	"github.com/trilens/trilens/services/scorer/ledger"
+	"github.com/trilens/trilens/services/scorer/scan"
 )
 
 var openvexJustifications = []string{
@@ -17,9 +18,11 @@ var openvexJustifications = []string{
 	string(govex.InlineMitigationsAlreadyExist),
 }
 
-// WriteOpenVEX writes the active vulnerability waivers as one OpenVEX
-// document by author, its id derived from its statements.
-func WriteOpenVEX(out io.Writer, ws []ledger.Waiver, author string, now time.Time) error {
+// WriteOpenVEX writes the active vulnerability waivers (not_affected) and
+// the fixed vulnerabilities (fixed) as one OpenVEX document by author, its
+// id derived from its statements. A fixed statement names the package
+// without a version: the product no longer holds the vulnerable one.
+func WriteOpenVEX(out io.Writer, ws []ledger.Waiver, fixed []scan.FixedVulnerability, author string, now time.Time) error {
 	doc := govex.New()
 	doc.Author, doc.Tooling = author, "trilens"
 	ts := now.UTC().Truncate(time.Second)
@@ -39,6 +42,19 @@ func WriteOpenVEX(out io.Writer, ws []ledger.Waiver, author string, now time.Tim
 			ID: c.ID, Vulnerability: govex.Vulnerability{Name: govex.VulnerabilityID(c.Vulnerability)},
 			Products: []govex.Product{product}, Status: govex.StatusNotAffected,
 			Justification: govex.Justification(c.Justification), ImpactStatement: c.Impact, StatusNotes: c.Notes,
+		})
+	}
+	for _, c := range fixedClaims(fixed) {
+		pkg := govex.Component{ID: packagePURL(c.Package, "", c.Location)}
+		pkg.Identifiers = map[govex.IdentifierType]string{govex.PURL: pkg.ID}
+		product := govex.Product{Component: pkg}
+		if c.Product != "" {
+			product = govex.Product{Component: govex.Component{ID: c.Product}, Subcomponents: []govex.Subcomponent{{Component: pkg}}}
+		}
+		at := c.At
+		doc.Statements = append(doc.Statements, govex.Statement{
+			ID: c.ID, Vulnerability: govex.Vulnerability{Name: govex.VulnerabilityID(c.Vulnerability)}, Timestamp: &at,
+			Products: []govex.Product{product}, Status: govex.StatusFixed, StatusNotes: c.notes(),
 		})
 	}
 	id, err := doc.GenerateCanonicalID()

@@ -1,7 +1,9 @@
 // Package vex speaks VEX for the risk ledger: it writes the ledger's
-// vulnerability waivers as OpenVEX or CycloneDX VEX documents, and reads
-// such documents back, so a supplier's not_affected statements become
-// waivers carrying their justification.
+// vulnerability waivers (not_affected) and the vulnerabilities fixed
+// wherever they were found (fixed; CycloneDX: resolved) as OpenVEX or
+// CycloneDX VEX documents, and reads such documents back, so a supplier's
+// not_affected statements become waivers carrying their justification
+// (fixed statements waive nothing).
 //
 // A vulnerability waiver targets a finding key vuln|<id>|<package>|<version>|<location>
 // (see scan.FindingKey) in a scope (a service). In a document the vulnerability
@@ -16,6 +18,7 @@ package vex
 import (
 	"fmt"
 	"strings"
+	"time"
 
 	"github.com/package-url/packageurl-go"
 	"github.com/trilens/trilens/pkg/events"
@@ -84,6 +87,37 @@ func claimOf(w ledger.Waiver, justifications []string) (Claim, bool) {
 		}
 	}
 	return c, true
+}
+
+// FixedClaim is one fixed statement: the vulnerability in the package is
+// fixed in the product (the service; the package itself when none).
+type FixedClaim struct {
+	ID, Vulnerability, Product, Package, Version, Location, FixedVersion string
+	At                                                                   time.Time
+}
+
+// fixedClaims turns the fixed findings into statements; keys that are not
+// a vulnerability in a package are skipped.
+func fixedClaims(fixed []scan.FixedVulnerability) []FixedClaim {
+	var out []FixedClaim
+	for _, f := range fixed {
+		id, pkg, version, loc, ok := vulnTarget(f.Key)
+		if !ok {
+			continue
+		}
+		out = append(out, FixedClaim{ID: "fixed-" + events.ID(f.Key, f.Service)[:12], Vulnerability: id, Product: f.Service,
+			Package: pkg, Version: version, Location: loc, FixedVersion: f.FixedVersion, At: f.FixedAt.UTC()})
+	}
+	return out
+}
+
+// notes says what was fixed: the vulnerable version and the fix.
+func (c FixedClaim) notes() string {
+	n := "fixed on every branch that had " + c.Package + "@" + c.Version
+	if c.FixedVersion != "" {
+		n += "; fix version " + c.FixedVersion
+	}
+	return n
 }
 
 // packagePURL names a package as a purl: the generic type unless known.

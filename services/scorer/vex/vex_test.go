@@ -5,8 +5,12 @@ import (
 	"context"
 	"log/slog"
 	"os"
+	"strings"
 	"testing"
 	"time"
+
+	cdx "github.com/CycloneDX/cyclonedx-go"
+	govex "github.com/openvex/go-vex/pkg/vex"
 
 	"github.com/trilens/trilens/pkg/policy"
 	"github.com/trilens/trilens/pkg/store/chtest"
@@ -48,8 +52,8 @@ func TestVEXRoundTrip(t *testing.T) {
 		t.Fatal(err)
 	}
 	for tenant, write := range map[string]func(*bytes.Buffer) error{
-		"beta":  func(b *bytes.Buffer) error { return WriteOpenVEX(b, ws, "team-pay", now) },
-		"gamma": func(b *bytes.Buffer) error { return WriteCycloneDX(b, ws, "team-pay", now) },
+		"beta":  func(b *bytes.Buffer) error { return WriteOpenVEX(b, ws, nil, "team-pay", now) },
+		"gamma": func(b *bytes.Buffer) error { return WriteCycloneDX(b, ws, nil, "team-pay", now) },
 	} {
 		var doc bytes.Buffer
 		if err := write(&doc); err != nil {
@@ -120,5 +124,82 @@ func TestRealOpenVEXImports(t *testing.T) {
 	}
 	if w.Owner != "Unknown Author" || w.Lens != evidence.LensSecurity || w.Scope != "" {
 		t.Errorf("waiver %+v: want owner Unknown Author, security lens, every scope", w)
+	}
+}
+
+// TestVEXExportsFixedStates: a vulnerability fixed on every branch that had
+// it is exported as fixed (OpenVEX) and resolved (CycloneDX) for its
+// service; one still open on a branch, a fixed secret and another tenant's
+// fixes are not; a fixed statement imports as no waiver.
+func TestVEXExportsFixedStates(t *testing.T) {
+	st := chtest.Store(t)
+	ctx := context.Background()
+	fixedAt := time.Date(2026, 11, 18, 9, 30, 0, 0, time.UTC)
+	const fixedKey = "vuln|CVE-2023-45288|golang.org/x/net|v0.17.0|go.mod"
+	batch, err := st.Conn().PrepareBatch(ctx, `INSERT INTO `+st.Database()+`.finding_lifecycle (tenant, repository, service, branch, tool,
+		fingerprint, state, fixed_at, category, finding_key, package_name, installed_version, fixed_version, path)`)
+	if err != nil {
+		t.Fatal(err)
+	}
+	for _, r := range []struct{ tenant, branch, fp, state, category, key string }{
+		{"acme", "main", "f1", "fixed", "vulnerability", fixedKey},
+		{"acme", "feature", "f1", "fixed", "vulnerability", fixedKey},
+		{"acme", "main", "f2", "fixed", "vulnerability", "vuln|CVE-2023-39325|golang.org/x/net|v0.17.0|go.mod"},
+		{"acme", "feature", "f2", "open", "vulnerability", "vuln|CVE-2023-39325|golang.org/x/net|v0.17.0|go.mod"},
+		{"acme", "main", "f3", "fixed", "secret", "secret|aws|config.yaml|3"},
+		{"globex", "main", "f4", "fixed", "vulnerability", "vuln|CVE-2021-44228|org.apache.logging.log4j:log4j-core|2.14.1|"},
+	} {
+		if err := batch.Append(r.tenant, "acme/shop", "checkout", r.branch, "grype", r.fp, r.state, fixedAt, r.category, r.key,
+			"golang.org/x/net", "v0.17.0", "v0.23.0", "go.mod"); err != nil {
+			t.Fatal(err)
+		}
+	}
+	if err := batch.Send(); err != nil {
+		t.Fatal(err)
+	}
+	fixed, err := scan.FixedVulnerabilities(ctx, st, "acme")
+	if err != nil {
+		t.Fatal(err)
+	}
+	if len(fixed) != 1 || fixed[0].Key != fixedKey || fixed[0].Service != "checkout" || !fixed[0].FixedAt.Equal(fixedAt) || fixed[0].FixedVersion != "v0.23.0" {
+		t.Fatalf("fixed vulnerabilities %+v, want only %s in checkout, fixed at %s in v0.23.0", fixed, fixedKey, fixedAt)
+	}
+	now := fixedAt.Add(48 * time.Hour)
+	var ov bytes.Buffer
+	if err := WriteOpenVEX(&ov, nil, fixed, "team-pay", now); err != nil {
+		t.Fatal(err)
+	}
+	doc, err := govex.Parse(ov.Bytes())
+	if err != nil {
+		t.Fatalf("%v\n%s", err, ov.String())
+	}
+	if len(doc.Statements) != 1 {
+		t.Fatalf("%d OpenVEX statements, want 1:\n%s", len(doc.Statements), ov.String())
+	}
+	s := doc.Statements[0]
+	if s.Status != govex.StatusFixed || s.Vulnerability.Name != "CVE-2023-45288" || len(s.Products) != 1 || s.Products[0].ID != "checkout" ||
+		len(s.Products[0].Subcomponents) != 1 || s.Products[0].Subcomponents[0].ID != "pkg:generic/golang.org/x/net?file_path=go.mod" ||
+		s.Timestamp == nil || !s.Timestamp.Equal(fixedAt) {
+		t.Errorf("OpenVEX statement %+v, want CVE-2023-45288 fixed in checkout's golang.org/x/net at %s", s, fixedAt)
+	}
+	var cd bytes.Buffer
+	if err := WriteCycloneDX(&cd, nil, fixed, "team-pay", now); err != nil {
+		t.Fatal(err)
+	}
+	var bom cdx.BOM
+	if err := cdx.NewBOMDecoder(bytes.NewReader(cd.Bytes()), cdx.BOMFileFormatJSON).Decode(&bom); err != nil {
+		t.Fatal(err)
+	}
+	if bom.Vulnerabilities == nil || len(*bom.Vulnerabilities) != 1 {
+		t.Fatalf("CycloneDX vulnerabilities, want 1:\n%s", cd.String())
+	}
+	v := (*bom.Vulnerabilities)[0]
+	if v.ID != "CVE-2023-45288" || v.Analysis == nil || v.Analysis.State != cdx.IASResolved || !strings.Contains(v.Analysis.Detail, "v0.23.0") {
+		t.Errorf("CycloneDX vulnerability %+v, want CVE-2023-45288 resolved", v)
+	}
+	for name, data := range map[string][]byte{"OpenVEX": ov.Bytes(), "CycloneDX": cd.Bytes()} {
+		if _, claims, err := Parse(data); err != nil || len(claims) != 0 {
+			t.Errorf("%s: fixed statements parse as %d claims (%v), want none: they waive nothing", name, len(claims), err)
+		}
 	}
 }

@@ -3,8 +3,10 @@ package attack
 import (
 	"encoding/json"
 	"fmt"
+	"io"
 	"net"
 	"net/http"
+	"net/url"
 	"slices"
 	"strings"
 	"testing"
@@ -90,6 +92,44 @@ func TestAttackTenantCannotReachAnotherTenant(t *testing.T) {
 	t.Logf("attacked %d routes across tenants", attacked)
 }
 
+// Injection through a badge (XSS in SVG): the service named in the path is
+// escaped in the badge, which carries a policy forbidding scripts; a real
+// service's badge tells the verdict its gate tells.
+func TestAttackBadgeEscapesTheServiceName(t *testing.T) {
+	r := newRig(t)
+	before := r.state()
+	code, body := r.do(http.MethodGet, "/v1/badge/"+url.PathEscape(`<script>alert(1)</script><svg onload="x">`)+".svg", "acme-read", nil)
+	if code != http.StatusOK || strings.Contains(body, "<script") || strings.Contains(body, "<svg onload") || !strings.Contains(body, "&lt;script&gt;") || !strings.Contains(body, "no data") {
+		t.Errorf("badge of a script-named service: %d\n%s", code, body)
+	}
+	req, _ := http.NewRequest(http.MethodGet, r.url+"/v1/badge/checkout.svg", nil)
+	req.Header.Set("Authorization", "Bearer acme-read")
+	resp, err := http.DefaultClient.Do(req)
+	if err != nil {
+		t.Fatal(err)
+	}
+	svg, _ := io.ReadAll(resp.Body)
+	resp.Body.Close()
+	if csp := resp.Header.Get("Content-Security-Policy"); resp.StatusCode != http.StatusOK || !strings.HasPrefix(resp.Header.Get("Content-Type"), "image/svg+xml") || !strings.Contains(csp, "default-src 'none'") {
+		t.Fatalf("badge: %d %s, CSP %q", resp.StatusCode, resp.Header.Get("Content-Type"), csp)
+	}
+	code, body = r.do(http.MethodGet, "/v1/gate?service=checkout", "acme-read", nil)
+	var gate struct{ Pass bool }
+	if err := json.Unmarshal([]byte(body), &gate); code != http.StatusOK || err != nil {
+		t.Fatalf("gate: %d %v", code, err)
+	}
+	want := map[bool]string{true: ">pass<", false: ">fail<"}[gate.Pass]
+	if !strings.Contains(string(svg), want) {
+		t.Errorf("badge of checkout (gate pass=%v) lacks %s:\n%s", gate.Pass, want, svg)
+	}
+	if code, _ := r.do(http.MethodGet, "/v1/badge/checkout.png", "acme-read", nil); code != http.StatusNotFound {
+		t.Errorf("badge without .svg: %d, want 404", code)
+	}
+	if after := r.state(); after != before {
+		t.Errorf("badges changed data:\nbefore %s\nafter  %s", before, after)
+	}
+}
+
 // Broken function-level authorization (API5): each role does its job only.
 func TestAttackRolesAreEnforced(t *testing.T) {
 	r := newRig(t)
@@ -102,6 +142,7 @@ func TestAttackRolesAreEnforced(t *testing.T) {
 	}{
 		{"CI reads the findings", "GET", "/v1/findings", "acme-ingest", nil, 403},
 		{"CI reads the scorecard", "GET", "/v1/scorecard", "acme-ingest", nil, 403},
+		{"CI reads a badge", "GET", "/v1/badge/checkout.svg", "acme-ingest", nil, 403},
 		{"CI opens the page", "GET", "/", "acme-ingest", nil, 403},
 		{"CI waives its own findings", "POST", "/v1/waivers", "acme-ingest", waiver, 403},
 		{"CI revokes a waiver", "DELETE", "/v1/waivers/w1", "acme-ingest", nil, 403},

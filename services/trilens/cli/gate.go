@@ -32,6 +32,7 @@ type gateOptions struct {
 	allLenses  bool
 	onUnknown  string
 	scope      ScanScope
+	forge      forgeOptions
 }
 
 // newGateCommand is `trilens gate [FILE...]`.
@@ -52,14 +53,19 @@ from the later of its first sighting and its KEV date), at most
 secrets_allowed secrets. A waiver in the policy names a finding by its
 fingerprint.
 
+--github (in GitHub Actions) and --gitlab (in GitLab CI) also publish the
+verdict on the pull (merge) request: see "Pull requests" below.
+
 Exit codes: 0 every budget holds, 1 a budget is broken, 2 bad usage, or a
 collector or the scorer could not be reached or did not score in time.`,
 		Example: `  trilens gate --repo acme/shop --commit $SHA --branch feature-x --base-branch main gosec.sarif trivy.json
   trilens gate --format markdown --report 3f2a... > comment.md`,
 		RunE: func(cmd *cobra.Command, files []string) error { return runGate(cmd, &o, files) },
 	}
+	cmd.Long += forgeHelp
 	o.sub.Register(cmd)
 	o.scope.Register(cmd)
+	o.forge.register(cmd)
 	f := cmd.Flags()
 	f.StringVar(&o.scorerURL, "scorer-url", "", "base URL of the scorer API (default: --url)")
 	f.StringVar(&o.policyPath, "policy", "trilens.yaml", `policy file with the security budgets and waivers, or "server" for the policy the scorer runs with (a pull request cannot loosen its own budgets)`)
@@ -81,8 +87,11 @@ func runGate(cmd *cobra.Command, o *gateOptions, files []string) error {
 	if o.scorerURL == "" {
 		o.scorerURL = o.sub.URL
 	}
+	forges, err := newForges(o)
+	if err != nil {
+		return err
+	}
 	var pol *policy.Policy
-	var err error
 	if o.policyPath == "server" {
 		pol, err = serverPolicy(cmd.Context(), o)
 	} else {
@@ -124,6 +133,9 @@ func runGate(cmd *cobra.Command, o *gateOptions, files []string) error {
 		writeGateMarkdown(out, res)
 	default:
 		writeGateTable(out, res)
+	}
+	if err := forges.publish(cmd, o, res); err != nil {
+		return err
 	}
 	if !res.Pass {
 		return &ExitError{Code: ExitBroken}
@@ -245,6 +257,9 @@ type GateResult struct {
 	Violations []Violation   `json:"violations"`
 	Reports    []string      `json:"reports"`
 	Findings   []GateFinding `json:"findings"`
+	// lensCard is the scorer's gate over every lens (--all-lenses), kept
+	// for the pull request comment's money and lens gaps.
+	lensCard *scorecard.Scorecard
 }
 
 // evaluate checks the scorecard against the security budgets.

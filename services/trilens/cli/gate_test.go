@@ -21,6 +21,7 @@ import (
 	"github.com/prometheus/client_golang/prometheus"
 	"github.com/trilens/trilens/pkg/collect"
 	"github.com/trilens/trilens/pkg/natstest"
+	"github.com/trilens/trilens/pkg/policy"
 	"github.com/trilens/trilens/pkg/store"
 	"github.com/trilens/trilens/pkg/store/chtest"
 	"github.com/trilens/trilens/services/scancollector"
@@ -55,6 +56,12 @@ func (s *scanStack) setClock(t time.Time) {
 
 func newScanStack(t testing.TB, partSize int) *scanStack {
 	t.Helper()
+	return newScanStackPolicy(t, partSize, nil)
+}
+
+// newScanStackPolicy is newScanStack with the scorer running pol.
+func newScanStackPolicy(t testing.TB, partSize int, pol *policy.Policy) *scanStack {
+	t.Helper()
 	st := chtest.Store(t) // TestMain (demo_test.go) runs the package's ClickHouse
 	log := slog.New(slog.DiscardHandler)
 	b := natstest.Bus(t)
@@ -66,7 +73,7 @@ func newScanStack(t testing.TB, partSize int) *scanStack {
 	if err != nil {
 		t.Fatal(err)
 	}
-	srv := collecttest.Serve(t, coll, startScorer(t, b, st, nil))
+	srv := collecttest.Serve(t, coll, startScorer(t, b, st, pol))
 	s.url = srv.URL
 	return s
 }

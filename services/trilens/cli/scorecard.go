@@ -321,6 +321,7 @@ func mergeLensGate(ctx context.Context, o *gateOptions, res *GateResult, now tim
 	if err := c.call(ctx, http.MethodGet, "/v1/gate", q, nil, &card); err != nil {
 		return err
 	}
+	res.lensCard = &card
 	for _, it := range card.Items {
 		if it.Kind == scorecard.ItemFinding && it.Lens == evidence.LensSecurity {
 			continue // the security check above judged the scan findings

@@ -28,11 +28,16 @@ func newVEXExportCommand() *cobra.Command {
 	var format, author, out string
 	cmd := &cobra.Command{
 		Use:   "export",
-		Short: "Write the tenant's active vulnerability waivers as an OpenVEX or CycloneDX VEX document",
+		Short: "Write the tenant's vulnerability waivers and fixes as an OpenVEX or CycloneDX VEX document",
 		Long: `export asks the scorer for the tenant's active waivers of vulnerability
 findings and writes them as one VEX document: each is a not_affected
 statement on the vulnerability, in the package (a purl), in the service it
-is limited to, with its reason as justification and impact statement.`,
+is limited to, with its reason as justification and impact statement.
+
+Vulnerabilities the ledger has fixed on every branch of a service that had
+them are fixed statements (CycloneDX: resolved) for that service, dated when
+the last branch fixed them, with the vulnerable and the fix version in the
+notes. Importing a document turns only not_affected statements into waivers.`,
 		Example: `  trilens vex export --tenant acme --format cyclonedx -o acme.cdx.json`,
 		Args:    cobra.NoArgs,
 		RunE: func(cmd *cobra.Command, _ []string) error {

@@ -218,6 +218,7 @@ func runFlow(t *testing.T) *flow {
 		"/v1/verdicts?tenant=" + f.tenant,
 		"/v1/gate?tenant=" + f.tenant + "&repo=" + repo + "&commit=" + headCommit,
 		"/v1/scorecard/scans?tenant=" + f.tenant + "&repo=" + repo + "&branch=feature-x&base=main&commit=" + headCommit,
+		"/v1/badge/checkout-api.svg?tenant=" + f.tenant + "&branch=main",
 	} {
 		get(t, base+path)
 	}
