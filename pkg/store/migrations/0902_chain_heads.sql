@@ -19,9 +19,3 @@ FROM {{.DB}}.{{.Local "evidence_log"}}
 WHERE chain_seq > 0
 GROUP BY tenant;
 
--- The chains linked before this migration (running it twice inserts the same heads).
-INSERT INTO {{.DB}}.evidence_chain_heads
-SELECT tenant, max(chain_seq) AS head_seq, argMax(chain_digest, chain_seq) AS head_digest
-FROM {{.DB}}.evidence_log
-WHERE chain_seq > 0
-GROUP BY tenant;

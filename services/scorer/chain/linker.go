@@ -26,7 +26,7 @@ const lockTTL = 2 * time.Minute
 // bucketRetry how often a bucket that could not be created is tried again.
 const (
 	lockWait    = 10 * time.Second
-	bucketRetry = 30 * time.Second
+	bucketRetry = 10 * time.Second
 )
 
 // Linker gives new evidence_log rows their place in their tenant's chain.
@@ -192,11 +192,17 @@ func (l *Linker) linkTenant(ctx context.Context, rows *store.EvidenceLogRows, te
 // Head is the last entry of tenant's chain: its seq and chain digest (0,
 // "" when empty), from evidence_chain_heads, which a materialized view
 // keeps on every insert into the log: constant cost, however long the log.
+// A chain with no head there (linked before the view existed, or empty)
+// is read from the log once; its next insert records the head.
 func Head(ctx context.Context, st *store.Store, tenant string) (uint64, string, error) {
 	var seq uint64
 	var digest string
 	err := st.Conn().QueryRow(ctx, `SELECT max(head_seq), argMax(head_digest, head_seq) FROM `+st.Database()+`.evidence_chain_heads
 		WHERE tenant = ?`, tenant).Scan(&seq, &digest)
+	if err == nil && seq == 0 {
+		err = st.Conn().QueryRow(ctx, `SELECT max(chain_seq), argMax(chain_digest, chain_seq) FROM `+st.Database()+`.evidence_log
+			WHERE tenant = ? AND chain_seq > 0`, tenant).Scan(&seq, &digest)
+	}
 	if err != nil {
 		return 0, "", fmt.Errorf("chain head of %s: %w", tenant, err)
 	}
