@@ -53,7 +53,8 @@ type Linker struct {
 	locks     map[string]*sync.Mutex
 	kv        jetstream.KeyValue
 	kvRetryAt time.Time
-	pending   map[string]bool // tenants with unchained envelopes
+	pending   map[string]bool      // tenants with unchained envelopes
+	busy      map[string]time.Time // tenants whose lock another replica held past lockWait, until when
 }
 
 // NewLinker links rows of st. js (may be nil) holds the cross-replica
@@ -62,7 +63,7 @@ type Linker struct {
 // batches are stored unchained.
 func NewLinker(ctx context.Context, st *store.Store, js jetstream.JetStream, signer *Signer, every int, now func() time.Time) (*Linker, error) {
 	l := &Linker{st: st, js: js, signer: signer, every: uint64(max(every, 1)), now: now, log: slog.Default(),
-		locks: map[string]*sync.Mutex{}, pending: map[string]bool{}}
+		locks: map[string]*sync.Mutex{}, pending: map[string]bool{}, busy: map[string]time.Time{}}
 	if js != nil {
 		if _, err := l.bucket(ctx); err != nil {
 			l.log.Warn("chain lock bucket unavailable; envelopes are stored unchained and chained once it is", "err", err)
@@ -270,10 +271,20 @@ func (l *Linker) lock(ctx context.Context, tenant string) (unlock func(), locked
 		return m.Unlock, false, nil
 	}
 	key := "t." + tenant // tenant names are valid KV key tokens
+	// A lock held past lockWait (likely a replica that died holding it) is
+	// only tried once per batch until its TTL has surely freed it.
 	deadline := time.Now().Add(lockWait)
+	l.mu.Lock()
+	if l.busy[tenant].After(time.Now()) {
+		deadline = time.Now()
+	}
+	l.mu.Unlock()
 	for {
 		rev, err := kv.Create(ctx, key, []byte(l.now().UTC().Format(time.RFC3339Nano)))
 		if err == nil {
+			l.mu.Lock()
+			delete(l.busy, tenant)
+			l.mu.Unlock()
 			return func() {
 				_ = kv.Delete(context.Background(), key, jetstream.LastRevision(rev))
 				m.Unlock()
@@ -283,7 +294,12 @@ func (l *Linker) lock(ctx context.Context, tenant string) (unlock func(), locked
 			m.Unlock()
 			return nil, false, ctx.Err()
 		}
-		if !errors.Is(err, jetstream.ErrKeyExists) || time.Now().After(deadline) {
+		if !errors.Is(err, jetstream.ErrKeyExists) || !time.Now().Before(deadline) {
+			if errors.Is(err, jetstream.ErrKeyExists) {
+				l.mu.Lock()
+				l.busy[tenant] = time.Now().Add(lockTTL)
+				l.mu.Unlock()
+			}
 			l.log.Warn("chain lock unavailable; the batch is stored unchained and chained later", "tenant", tenant, "err", err)
 			return m.Unlock, false, nil
 		}
