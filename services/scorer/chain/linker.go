@@ -38,9 +38,7 @@ const (
 // never stops scoring: when it cannot be taken, the batch's envelopes are
 // stored unchained (chain_seq 0) and the tenant is marked pending; CatchUp,
 // run by the scorer in the background, later takes the lock and appends
-// them to the chain in the order they were stored. Tamper evidence is
-// late, never lost: a deleted unchained row is as visible to verify-log as
-// a missing envelope of the JetStream copy.
+// them to the chain in the order they were stored (see the package doc).
 type Linker struct {
 	st     *store.Store
 	js     jetstream.JetStream // nil: one process only
