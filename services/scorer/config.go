@@ -26,10 +26,11 @@ type Config struct {
 	// replayed). It stays far below the evidence stream's age limit.
 	MaxAge time.Duration `yaml:"max_age"`
 	// Chain links every stored envelope into its tenant's digest chain
-	// (trilens verify-log). Opt-in for now: the chain's cross-replica lock
-	// writes to JetStream, so a full NATS store stalls scoring, and the
-	// chaos suite's kill-during-insert case fails with it on.
-	Chain bool `yaml:"chain"`
+	// (trilens verify-log). Its cross-replica lock is a JetStream write;
+	// when that fails (a full NATS store) batches are stored unchained and
+	// a background pass appends them every ChainCatchUp once it can.
+	Chain        bool          `yaml:"chain"`
+	ChainCatchUp time.Duration `yaml:"chain_catch_up"`
 	// CheckpointKey is a PEM ed25519 private key file; with it the evidence
 	// chain gets a signed checkpoint every CheckpointEvery entries per tenant.
 	CheckpointKey   string `yaml:"checkpoint_key"`
@@ -45,7 +46,9 @@ func (c *Config) RegisterFlags(prefix string, fs *flag.FlagSet) {
 	fs.IntVar(&c.MaxDeliver, prefix+"max-deliver", 10, "deliveries before a message is dead-lettered")
 	fs.DurationVar(&c.SweepInterval, prefix+"sweep-interval", time.Minute, "how often expired waivers are swept when no evidence arrives")
 	fs.DurationVar(&c.MaxAge, prefix+"max-age", 24*time.Hour, "how long failing evidence is retried, an outage included, before it is dead-lettered")
-	fs.BoolVar(&c.Chain, prefix+"chain", false, "link every stored envelope into its tenant's digest chain (trilens verify-log)")
+	fs.BoolVar(&c.Chain, prefix+"chain", true, "link every stored envelope into its tenant's digest chain (trilens verify-log)")
+	fs.DurationVar(&c.ChainCatchUp, prefix+"chain-catch-up", 10*time.Second,
+		"how often envelopes stored unchained (the chain lock was unavailable) are appended to their chain")
 	fs.StringVar(&c.CheckpointKey, prefix+"checkpoint-key", "", "PEM ed25519 private key that signs evidence chain checkpoints (none: no checkpoints)")
 	fs.IntVar(&c.CheckpointEvery, prefix+"checkpoint-every", 1000, "evidence chain entries per tenant between signed checkpoints")
 }
@@ -67,6 +70,9 @@ func (c *Config) Validate() error {
 	}
 	if c.SweepInterval <= 0 {
 		errs = append(errs, errors.New("sweep_interval: must be positive"))
+	}
+	if c.Chain && c.ChainCatchUp <= 0 {
+		errs = append(errs, errors.New("chain_catch_up: must be positive"))
 	}
 	if c.CheckpointEvery < 1 {
 		errs = append(errs, errors.New("checkpoint_every: must be at least 1"))

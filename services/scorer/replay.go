@@ -23,7 +23,7 @@ import (
 // skipped and counted.
 func Replay(ctx context.Context, from, into *store.Store, pol *policy.Policy, tenant string, since, asOf time.Time) (replayed, skipped int, err error) {
 	set := Settings{Store: into, Policy: pol, Now: func() time.Time { return asOf }}
-	s, err := New(Config{Durable: "replay", BatchRows: 1, BatchWait: time.Second, AckWait: time.Second, MaxDeliver: 1, CheckpointEvery: 1, Chain: true,
+	s, err := New(Config{Durable: "replay", BatchRows: 1, BatchWait: time.Second, AckWait: time.Second, MaxDeliver: 1, CheckpointEvery: 1, Chain: true, ChainCatchUp: time.Minute,
 		SweepInterval: time.Minute, MaxAge: time.Hour}, set)
 	if err != nil {
 		return 0, 0, err

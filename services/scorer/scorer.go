@@ -103,7 +103,45 @@ func (s *Scorer) Start(startCtx context.Context) error {
 		defer s.sweeping.Done()
 		s.sweepEvery(ctx, s.cfg.SweepInterval)
 	}()
+	if s.chain != nil {
+		s.sweeping.Add(1)
+		go func() {
+			defer s.sweeping.Done()
+			s.catchUpEvery(ctx, s.cfg.ChainCatchUp)
+		}()
+	}
 	return nil
+}
+
+// catchUpEvery appends the envelopes stored unchained to their tenants'
+// chains until ctx ends; the first pass also finds those a previous run
+// left. A failure is logged and retried at the next tick.
+func (s *Scorer) catchUpEvery(ctx context.Context, every time.Duration) {
+	found := false
+	t := time.NewTicker(every)
+	defer t.Stop()
+	for {
+		if !found {
+			if err := s.chain.FindPending(ctx); err != nil && ctx.Err() == nil {
+				s.set.Logger.Warn("finding unchained evidence failed; retrying at the next tick", "err", err)
+			} else {
+				found = true
+			}
+		}
+		for _, tenant := range s.chain.Pending() {
+			n, err := s.chain.CatchUp(ctx, tenant)
+			if err != nil && ctx.Err() == nil {
+				s.set.Logger.Warn("evidence chain catch-up failed; retrying at the next tick", "tenant", tenant, "err", err)
+			} else if n > 0 {
+				s.set.Logger.Info("evidence chain caught up", "tenant", tenant, "entries", n)
+			}
+		}
+		select {
+		case <-ctx.Done():
+			return
+		case <-t.C:
+		}
+	}
 }
 
 // sweepEvery runs the processors' time-driven work (waiver expiry) until
@@ -166,7 +204,8 @@ func (s *Scorer) handle(ctx context.Context, batch []bus.Delivery) error {
 }
 
 // insertChained (with scorer.chain) links the batch's envelopes into their tenants' evidence
-// chains and inserts the rows while the chains are locked.
+// chains and inserts the rows while the chains are locked (a tenant whose
+// lock is unavailable gets its envelopes stored unchained, see chain.Linker).
 func (s *Scorer) insertChained(ctx context.Context, rows *evidence.Rows) error {
 	if s.chain == nil {
 		return s.set.Store.Insert(ctx, rows.Tables()...)

@@ -24,6 +24,27 @@
 // are stored one at a time; batches of different tenants still go in
 // parallel. An envelope delivered again (a replica crashed before its ack)
 // keeps the place it was given, so redelivery never breaks the chain.
+//
+// # A lock that never stalls scoring
+//
+// The lock is a JetStream write, and JetStream refuses writes when its
+// store is full. Of the ways out, a reserved bucket does not help (the
+// server checks its total usage on every message, so a MaxBytes
+// reservation secures the bucket's creation, not its writes); an
+// in-process lock for a declared single replica is unsafe the day a second
+// replica starts with the default; and a Merkle root per batch still needs
+// the previous root. So the chain is decoupled from scoring instead: when
+// the lock cannot be taken (JetStream refuses, or another replica held it
+// past lockWait) the batch is stored unchained (chain_seq 0) and the
+// scorer's catch-up (Linker.CatchUp, every scorer.chain_catch_up) appends
+// those envelopes, oldest stored first, once it holds the lock. Tamper
+// evidence is late, never lost: the unchained rows stay in the log (and
+// in JetStream while retained, where verify-log lists them as not yet in
+// the chain) until they are linked.
+//
+// The head (last seq and digest) is read from evidence_chain_heads, which
+// a materialized view keeps on every insert into evidence_log, so the cost
+// of linking a batch does not grow with the log.
 package chain
 
 import (

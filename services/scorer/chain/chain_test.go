@@ -160,25 +160,43 @@ func editRow(t *testing.T, st *store.Store, seq uint64) {
 func TestChainDeletedRow(t *testing.T) {
 	st := chtest.Store(t)
 	store10(t, st, nil)
+	deleteEntry(t, st, 3)
+	res := verify(t, st, nil)
+	if res.Break == nil || res.Break.Seq != 3 || !strings.Contains(res.Break.Reason, "missing") || res.Entries != 2 {
+		t.Fatalf("deleted entry 3: %+v break %+v", res, res.Break)
+	}
+}
+
+// TestChainDeletedTail: the last entry deleted leaves no gap in the walk,
+// but the chain's recorded head still names it.
+func TestChainDeletedTail(t *testing.T) {
+	st := chtest.Store(t)
+	store10(t, st, nil)
+	deleteEntry(t, st, 10)
+	res := verify(t, st, nil)
+	if res.Break == nil || res.Break.Seq != 10 || !strings.Contains(res.Break.Reason, "missing") || res.Entries != 9 {
+		t.Fatalf("deleted last entry 10: %+v break %+v", res, res.Break)
+	}
+}
+
+// deleteEntry deletes entry seq of shop's chain and waits for the mutation.
+func deleteEntry(t *testing.T, st *store.Store, seq uint64) {
+	t.Helper()
 	ctx := context.Background()
 	db := st.Database()
-	if err := st.Conn().Exec(ctx, `ALTER TABLE `+db+`.evidence_log DELETE WHERE chain_seq = 3`); err != nil {
+	if err := st.Conn().Exec(ctx, `ALTER TABLE `+db+`.evidence_log DELETE WHERE chain_seq = ?`, seq); err != nil {
 		t.Fatal(err)
 	}
 	for deadline := time.Now().Add(20 * time.Second); ; time.Sleep(50 * time.Millisecond) {
 		var n uint64
-		if err := st.Conn().QueryRow(ctx, `SELECT count() FROM `+db+`.evidence_log WHERE chain_seq = 3`).Scan(&n); err != nil {
+		if err := st.Conn().QueryRow(ctx, `SELECT count() FROM `+db+`.evidence_log WHERE chain_seq = ?`, seq).Scan(&n); err != nil {
 			t.Fatal(err)
 		}
 		if n == 0 {
-			break
+			return
 		}
 		if time.Now().After(deadline) {
 			t.Fatal("the delete mutation did not finish")
 		}
-	}
-	res := verify(t, st, nil)
-	if res.Break == nil || res.Break.Seq != 3 || !strings.Contains(res.Break.Reason, "missing") || res.Entries != 2 {
-		t.Fatalf("deleted entry 3: %+v break %+v", res, res.Break)
 	}
 }

@@ -93,8 +93,14 @@ var errStop = errors.New("stop")
 // checked too.
 func Verify(ctx context.Context, st *store.Store, tenant string, pub ed25519.PublicKey) (*Result, error) {
 	res := &Result{Tenant: tenant}
+	// The recorded head, read first: entries stored during the walk are
+	// in it; the walk must reach at least this one.
+	head, _, err := Head(ctx, st, tenant)
+	if err != nil {
+		return nil, err
+	}
 	digests := map[uint64]string{}
-	err := Walk(ctx, st, tenant, func(e store.EvidenceLog) error {
+	err = Walk(ctx, st, tenant, func(e store.EvidenceLog) error {
 		if why := checkEntry(e, res.Entries+1, res.Head); why != "" {
 			res.Break = &Break{Seq: min(e.ChainSeq, res.Entries+1), EventID: e.EventID, Reason: why}
 			return errStop
@@ -105,6 +111,10 @@ func Verify(ctx context.Context, st *store.Store, tenant string, pub ed25519.Pub
 	})
 	if err != nil && !errors.Is(err, errStop) {
 		return nil, err
+	}
+	if res.Break == nil && head > res.Entries {
+		res.Break = &Break{Seq: res.Entries + 1,
+			Reason: fmt.Sprintf("entries %d to %d are missing: the chain's recorded head is %d", res.Entries+1, head, head)}
 	}
 	if pub == nil {
 		return res, nil

@@ -28,9 +28,10 @@
 //     environment is production or unnamed, as production traces often
 //     are). A verdict is attributed to the last production deploy of its
 //     service before the verdict's point: for a regression that is the
-//     point that regressed; a change_point verdict is dated by the point
-//     that confirmed the shift, at most a few points after it began, so
-//     when deploys come faster than that it names a later deploy.
+//     point that regressed; a change_point verdict is dated by the first
+//     point of the new regime, so it names the deploy after which the
+//     series changed, even when a later deploy went out before enough
+//     points confirmed the shift.
 //     Incidents without a service count for the tenant only.
 //   - Time to restore service: how long it takes to recover from a failure
 //     in production: from an incident's start to its resolution, and from a

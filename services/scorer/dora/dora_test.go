@@ -7,6 +7,7 @@ import (
 	"math"
 	"net/http"
 	"net/http/httptest"
+	"strings"
 	"testing"
 	"time"
 
@@ -215,5 +216,78 @@ func TestDeployedUnsigned(t *testing.T) {
 	var n uint64
 	if err := st.Conn().QueryRow(ctx, `SELECT count() FROM `+st.Database()+`.kpi_points FINAL WHERE kpi = ?`, dora.KPIDeployedUnsigned).Scan(&n); err != nil || n != 1 {
 		t.Errorf("%d points (%v): want the point replaced, not a second one", n, err)
+	}
+}
+
+// TestShiftAttributedToItsStart: the p95 of checkout shifts up after d1,
+// slowly enough that no single window is a regression; the change point is
+// only certain once d2 is out. The failed change is d1, after which the
+// series changed, not d2, after which the shift was noticed.
+func TestShiftAttributedToItsStart(t *testing.T) {
+	pol, err := policy.Parse([]byte(scenarioPolicy), "trilens.yaml")
+	if err != nil {
+		t.Fatal(err)
+	}
+	st := chtest.Store(t)
+	set := evidence.Settings{Store: st, Policy: pol, Now: func() time.Time { return at(7, 0, 0) }}
+	procs := []evidence.Processor{trace.New(set), regression.New(set), dora.New(set)}
+	ctx := context.Background()
+	run := func(evs ...*eventv1.Event) {
+		t.Helper()
+		for _, ev := range evs {
+			scorertest.StoreRaw(t, st, ev)
+			for _, p := range procs {
+				if err := p.Process(ctx, []*eventv1.Event{ev}); err != nil {
+					t.Fatal(err)
+				}
+			}
+		}
+	}
+	prod := eventv1.Environment_ENVIRONMENT_PRODUCTION
+	run(change(deploy("d1", at(0, 10, 0), "checkout 1.0", commit("c1", at(0, 8, 0))), prod))
+	// A noisy p95 (sd 40 ms): a window 30 % slower is no regression alone.
+	for i, z := range []float64{0.3, -1.2, 0.8, 1.5, -0.4, 1.1, 0.6, 0.1, -0.7, -1.0} {
+		run(window(i, at(0, 11, i), 200+40*z))
+	}
+	run(window(10, at(1, 8, 0), 262))
+	if regs, err := dora.LoadRegressions(ctx, st, "shop", monday, at(7, 0, 0)); err != nil || len(regs) != 0 {
+		t.Fatalf("before d2: %+v %v, want no verdict yet (the shift is not certain)", regs, err)
+	}
+	run(change(deploy("d2", at(1, 10, 0), "checkout 1.1", commit("c2", at(1, 9, 0))), prod))
+	for i := range 4 {
+		run(window(11+i, at(1, 11, i), 258+float64(i%2)))
+	}
+	regs, err := dora.LoadRegressions(ctx, st, "shop", monday, at(7, 0, 0))
+	if err != nil {
+		t.Fatal(err)
+	}
+	var reasons []string
+	var shift *dora.Regression
+	for i, r := range regs {
+		var reason string
+		if err := st.Conn().QueryRow(ctx, `SELECT reason FROM `+st.Database()+`.verdicts FINAL WHERE verdict_id = ?`, r.ID).Scan(&reason); err != nil {
+			t.Fatal(err)
+		}
+		reasons = append(reasons, reason+" "+r.At.Format(time.RFC3339))
+		if reason == regression.ReasonChangePoint {
+			shift = &regs[i]
+		}
+	}
+	if shift == nil {
+		t.Fatalf("regression verdicts %v: want a change point", reasons)
+	}
+	// The shift is dated by its first slow window (a noisy one may join
+	// it), never by the window after d2 that made it certain.
+	for i, r := range regs {
+		if !strings.HasPrefix(reasons[i], regression.ReasonChangePoint) || !r.At.Before(at(1, 10, 0)) {
+			t.Fatalf("regression verdicts %v: want only change points, dated before d2", reasons)
+		}
+	}
+	rep, err := dora.Build(ctx, st, pol, dora.Filter{Tenant: "shop", Window: dora.Window{Since: monday, Until: at(7, 0, 0)}})
+	if err != nil {
+		t.Fatal(err)
+	}
+	if f := rep.All.Failures; len(f) != 1 || f[0].Deploy != "d1" || f[0].Causes[0] != dora.CauseRegression {
+		t.Errorf("failures %+v: want d1, after which the series changed, failed by the regression", f)
 	}
 }

@@ -21,6 +21,7 @@ import (
 	"github.com/trilens/trilens/services/scorer/load"
 	"github.com/trilens/trilens/services/scorer/owners"
 	"github.com/trilens/trilens/services/scorer/sbom"
+	"google.golang.org/protobuf/types/known/timestamppb"
 )
 
 // Verdict reasons of the regression engine.
@@ -275,13 +276,18 @@ func (p *Engine) verdicts(pt newPoint, history []sample) []*eventv1.Event {
 		if pv < (1-reg.Confidence)/splits && change > reg.Threshold {
 			shift := p.verdict(pt, ReasonChangePoint, before, pv, owner,
 				shiftSummary(pt.KPIScope, pt.KPI, change, len(series)-at, before, after, pv))
-			// One verdict per shift: its id is the series and the time it began.
+			// One verdict per shift: its id is the series and the time it
+			// began, and so is its time (the first point of the new regime),
+			// so DORA attributes it to the last deploy before the series
+			// changed, not before it was noticed, and each re-judging of the
+			// shift writes the same row.
 			began := pt.ObservedAt
 			if at < len(history) {
 				began = history[at].at
 			}
 			id := events.ID(pt.Tenant, "verdict", ReasonChangePoint, pt.series(), began.UTC().Format(time.RFC3339))
 			shift.GetVerdict().VerdictId, shift.Envelope.EventId = id, id
+			shift.Envelope.ObservedAt = timestamppb.New(began)
 			out = append(out, shift)
 		}
 	}

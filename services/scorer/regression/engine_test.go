@@ -210,8 +210,8 @@ regression: { min_samples: 5, baseline_runs: 10, threshold: 0.1, confidence: 0.9
 			}
 		}
 	}
-	rows, err := st.Conn().Query(ctx, `SELECT reason, value, summary FROM `+st.Database()+`.verdicts FINAL
-		WHERE kpi = ? ORDER BY observed_at, reason`, trace.KPIJourneyP95)
+	rows, err := st.Conn().Query(ctx, `SELECT reason, value, summary, observed_at FROM `+st.Database()+`.verdicts FINAL
+		WHERE kpi = ? ORDER BY reason = 'change_point', observed_at`, trace.KPIJourneyP95)
 	if err != nil {
 		t.Fatal(err)
 	}
@@ -220,10 +220,15 @@ regression: { min_samples: 5, baseline_runs: 10, threshold: 0.1, confidence: 0.9
 	for rows.Next() {
 		var reason, summary string
 		var v float64
-		if err := rows.Scan(&reason, &v, &summary); err != nil {
+		var at time.Time
+		if err := rows.Scan(&reason, &v, &summary, &at); err != nil {
 			t.Fatal(err)
 		}
 		got = append(got, fmt.Sprintf("%s %.0f: %s", reason, v, summary))
+		// A shift is dated by its first slow window, not the window that revealed it.
+		if firstSlow := t0.Add(11 * time.Minute); reason == ReasonChangePoint && !at.Equal(firstSlow) {
+			t.Errorf("change point verdict at %s, want %s (the first point of the new regime)", at, firstSlow)
+		}
 	}
 	if len(got) < 2 || !strings.HasPrefix(got[0], "regression 251") {
 		t.Fatalf("verdicts %q: want the first slow window (251 ms) a regression", got)

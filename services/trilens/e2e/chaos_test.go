@@ -21,6 +21,7 @@ import (
 	changev1 "github.com/trilens/trilens/proto/trilens/change/v1"
 	eventv1 "github.com/trilens/trilens/proto/trilens/event/v1"
 	"github.com/trilens/trilens/services/scorer"
+	"github.com/trilens/trilens/services/scorer/chain"
 )
 
 // The chaos suite: one fault per test, injected while evidence flows, each
@@ -376,11 +377,32 @@ func TestChaosNATSStoreFull(t *testing.T) {
 	if inStream < acked {
 		t.Fatalf("%d events acknowledged, %d in the stream", acked, inStream)
 	}
-	runScorer(t, b, st, nil)
+	// The evidence chain is on (the default), its lock a JetStream write
+	// the full store refuses: scoring goes on, the envelopes unchained.
+	runScorer(t, b, st, func(c *scorer.Config) { c.ChainCatchUp = time.Second })
 	c := waitStored(t, st, tenant, inStream, 2*time.Minute)
 	figures{name: "nats-store-full", sent: inStream, stored: c.distinct, rows: c.rows, deadlettered: deadLetterCount(t, b),
 		refused: attempted - inStream}.print(t)
 	if c.distinct < acked {
 		t.Fatalf("%d acknowledged events, %d stored", acked, c.distinct)
 	}
+	if res, err := chain.Verify(ctx, st, tenant, nil); err != nil || res.Break != nil || res.Entries != 0 {
+		t.Fatalf("chain while the store is full: %+v %v, want every envelope stored unchained", res, err)
+	}
+	// Space freed (the stored evidence purged), the lock works again and
+	// the catch-up chains every stored envelope.
+	evidenceStream, err := b.JetStream().Stream(ctx, bus.StreamEvidence)
+	if err == nil {
+		err = evidenceStream.Purge(ctx)
+	}
+	if err != nil {
+		t.Fatal(err)
+	}
+	waitFor(t, 2*time.Minute, fmt.Sprintf("%d envelopes of %s chained", c.distinct, tenant), func() bool {
+		res, err := chain.Verify(ctx, st, tenant, nil)
+		if err != nil || res.Break != nil {
+			t.Fatalf("chain of %s: %+v %v", tenant, res, err)
+		}
+		return res.Entries >= c.distinct
+	})
 }

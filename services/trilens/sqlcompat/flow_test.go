@@ -21,12 +21,14 @@ import (
 	"time"
 
 	"github.com/trilens/trilens/pkg/events"
+	"github.com/trilens/trilens/pkg/natstest"
 	"github.com/trilens/trilens/pkg/policy"
 	"github.com/trilens/trilens/pkg/store"
 	"github.com/trilens/trilens/pkg/store/chtest"
 	changev1 "github.com/trilens/trilens/proto/trilens/change/v1"
 	eventv1 "github.com/trilens/trilens/proto/trilens/event/v1"
 	"github.com/trilens/trilens/services/scorer/chain"
+	scored "github.com/trilens/trilens/services/scorer/evidence"
 	"github.com/trilens/trilens/services/trilens"
 	"github.com/trilens/trilens/services/trilens/cli"
 )
@@ -236,8 +238,50 @@ func runFlow(t *testing.T) *flow {
 	if _, _, err := chain.Resolve(ctx, app.Store, f.tenant, []string{pointID, "no-such-evidence"}); err != nil {
 		t.Fatal(err)
 	}
+	catchUpChain(t, app.Store, f.tenant, res.Entries)
 	mark("evidence chain")
 	return f
+}
+
+// catchUpChain stores an envelope while the chain lock is unavailable (a
+// closed NATS connection), then catches the chain up: what the scorer
+// reads when JetStream refuses its lock, and to append later.
+func catchUpChain(t *testing.T, st *store.Store, tenant string, entries uint64) {
+	t.Helper()
+	ctx := context.Background()
+	closed := natstest.Bus(t)
+	js := closed.JetStream()
+	if err := closed.Close(); err != nil {
+		t.Fatal(err)
+	}
+	down, err := chain.NewLinker(ctx, st, js, nil, 1000, time.Now)
+	if err != nil {
+		t.Fatal(err)
+	}
+	var rows scored.Rows
+	env := events.NewEnvelope("flow-unchained", tenant, eventv1.Kind_KIND_CHANGE, &eventv1.Producer{Collector: "flow"}, &eventv1.Subject{}, time.Now())
+	rows.AddMessage(&eventv1.Event{Envelope: env}, []byte("flow-unchained"))
+	cps, release, err := down.Link(ctx, &rows.EvidenceLog)
+	if err == nil {
+		err = st.Insert(ctx, append(rows.Tables(), cps)...)
+		release()
+	}
+	if err != nil {
+		t.Fatal(err)
+	}
+	up, err := chain.NewLinker(ctx, st, nil, nil, 1000, time.Now)
+	if err == nil {
+		err = up.FindPending(ctx)
+	}
+	if err != nil {
+		t.Fatal(err)
+	}
+	if n, err := up.CatchUp(ctx, tenant); n != 1 || err != nil {
+		t.Fatalf("caught up %d entries, %v: want the one stored unchained", n, err)
+	}
+	if res, err := chain.Verify(ctx, st, tenant, nil); err != nil || res.Break != nil || res.Entries != entries+1 {
+		t.Fatalf("chain after catching up: %+v %v, want %d entries", res, err, entries+1)
+	}
 }
 
 // checkpointKey writes a fresh ed25519 key for the chain's checkpoints.
