@@ -15,7 +15,7 @@ import (
 // TestSweepDocumentsPastRetentionOnceScored: a document older than the
 // retention cutoff is kept while evidence published after it is unscored,
 // deleted (and its bytes leave its tenant's usage) once that evidence is
-// acknowledged; a younger document stays.
+// acknowledged; a younger document, and one stored again since, stay.
 func TestSweepDocumentsPastRetentionOnceScored(t *testing.T) {
 	b := newBus(t)
 	ctx := context.Background()
@@ -24,11 +24,19 @@ func TestSweepDocumentsPastRetentionOnceScored(t *testing.T) {
 	if err != nil {
 		t.Fatal(err)
 	}
+	again, err := b.PutDocument(acme, "report stored again", "text/plain", bytes.NewReader(bytes.Repeat([]byte{'a'}, 1000)))
+	if err != nil {
+		t.Fatal(err)
+	}
 	time.Sleep(50 * time.Millisecond)
 	cutoff := time.Now()
 	time.Sleep(50 * time.Millisecond)
 	young, err := b.PutDocument(acme, "young report", "text/plain", bytes.NewReader(bytes.Repeat([]byte{'y'}, 2000)))
 	if err != nil {
+		t.Fatal(err)
+	}
+	// Uploaded again after the cutoff: a new event needs it.
+	if _, err := b.PutDocument(acme, "report stored again", "text/plain", bytes.NewReader(bytes.Repeat([]byte{'a'}, 1000))); err != nil {
 		t.Fatal(err)
 	}
 	cons, err := b.JetStream().CreateConsumer(ctx, bus.StreamEvidence, jetstream.ConsumerConfig{Durable: "sweep", AckPolicy: jetstream.AckExplicitPolicy})
@@ -59,15 +67,17 @@ func TestSweepDocumentsPastRetentionOnceScored(t *testing.T) {
 	if _, err := b.GetDocument(ctx, old.GetSha256()); err == nil {
 		t.Fatal("the old document is still stored")
 	}
-	r, err := b.GetDocument(ctx, young.GetSha256())
-	if err != nil {
-		t.Fatalf("the young document was deleted: %v", err)
+	for name, sha := range map[string]string{"young": young.GetSha256(), "stored again": again.GetSha256()} {
+		r, err := b.GetDocument(ctx, sha)
+		if err != nil {
+			t.Fatalf("the %s document was deleted: %v", name, err)
+		}
+		_ = r.Close()
 	}
-	_ = r.Close()
-	if used, err := b.DocumentUsage(ctx, "acme"); err != nil || used != 2000 {
-		t.Fatalf("acme uses %d bytes (err %v), want 2000: the deleted document's bytes leave its usage", used, err)
+	if used, err := b.DocumentUsage(ctx, "acme"); err != nil || used != 3000 {
+		t.Fatalf("acme uses %d bytes (err %v), want 3000: the deleted document's bytes leave its usage", used, err)
 	}
-	want := map[string]float64{"trilens_bus_documents_deleted_total": 1, "trilens_bus_documents_deleted_bytes_total": 3000, "trilens_bus_documents_stored": 1}
+	want := map[string]float64{"trilens_bus_documents_deleted_total": 1, "trilens_bus_documents_deleted_bytes_total": 3000, "trilens_bus_documents_stored": 2}
 	families, err := reg.Gather()
 	if err != nil {
 		t.Fatal(err)
