@@ -124,6 +124,9 @@ func alertState(t *testing.T, url, name string) string {
 		return "" // not up yet
 	}
 	defer resp.Body.Close()
+	if resp.StatusCode == http.StatusServiceUnavailable {
+		return "" // starting
+	}
 	var body struct {
 		Data struct {
 			Alerts []struct {
