@@ -118,6 +118,15 @@ type Delivery struct {
 	// Stored is when the stream stored the message.
 	Stored time.Time
 	msg    jetstream.Msg
+	seq    uint64
+	flight *inFlight
+}
+
+// done lets the consumer forget d: acked, or handed back / dead-lettered.
+func (d Delivery) done(acked bool) {
+	if d.flight != nil {
+		d.flight.release(d.seq, acked)
+	}
 }
 
 // Handler stores a batch. nil acks every message. An error marked with
@@ -195,22 +204,30 @@ func (b *Bus) Consume(ctx context.Context, spec ConsumerSpec, opts BatchOptions,
 
 	flushCtx, cancelFlush := context.WithCancel(context.WithoutCancel(ctx))
 	defer cancelFlush()
-	batches := make(chan []Delivery, 1)
+	// A batch is kept alive from when it is handed over, so one queued
+	// behind a slow flush does not come back while it waits.
+	type queued struct {
+		batch []Delivery
+		stop  func()
+	}
+	batches := make(chan queued, 1)
 	var wg sync.WaitGroup
 	wg.Add(1)
 	go func() {
 		defer wg.Done()
-		for batch := range batches {
-			b.flush(flushCtx, spec, opts, h, batch)
+		for q := range batches {
+			b.flush(flushCtx, spec, opts, h, q.batch)
+			q.stop()
 		}
 	}()
 
+	flight := newInFlight()
 	var batch []Delivery
 	rows := 0
 	var first time.Time
 	send := func() {
 		if len(batch) > 0 {
-			batches <- batch
+			batches <- queued{batch, keepAlive(batch, spec.AckWait/3)}
 		}
 		batch, rows = nil, 0
 	}
@@ -233,9 +250,13 @@ func (b *Bus) Consume(ctx context.Context, spec ConsumerSpec, opts BatchOptions,
 			continue
 		}
 		d, reason, err := b.decode(ctx, msg)
+		if !flight.take(d.seq) {
+			continue // a copy of a message held or just stored
+		}
 		if err != nil {
 			b.log.Warn("message not readable yet; handed back", "consumer", spec.Durable, "err", err)
 			_ = msg.NakWithDelay(retryDelay(d.Delivered))
+			flight.release(d.seq, false)
 			continue
 		}
 		if reason == "" && d.Delivered > uint64(spec.MaxDeliver) {
@@ -243,8 +264,10 @@ func (b *Bus) Consume(ctx context.Context, spec ConsumerSpec, opts BatchOptions,
 		}
 		if reason != "" {
 			b.deadLetter(ctx, spec, opts.Metrics, msg, reason)
+			flight.release(d.seq, false)
 			continue
 		}
+		d.flight = flight
 		opts.Metrics.delivered()
 		if len(batch) == 0 {
 			first = time.Now()
@@ -273,7 +296,7 @@ func (b *Bus) Consume(ctx context.Context, spec ConsumerSpec, opts BatchOptions,
 func (b *Bus) decode(ctx context.Context, msg jetstream.Msg) (Delivery, string, error) {
 	d := Delivery{Data: msg.Data(), Subject: msg.Subject(), msg: msg, Delivered: 1, Stored: time.Now()}
 	if md, err := msg.Metadata(); err == nil {
-		d.Delivered, d.Stored = md.NumDelivered, md.Timestamp
+		d.Delivered, d.Stored, d.seq = md.NumDelivered, md.Timestamp, md.Sequence.Stream
 	}
 	if t := msg.Headers().Get(events.HeaderType); t != "" && t != events.MessageType {
 		return d, fmt.Sprintf("message type %q, want %q", t, events.MessageType), nil
@@ -300,9 +323,8 @@ func (b *Bus) decode(ctx context.Context, msg jetstream.Msg) (Delivery, string, 
 }
 
 // flush stores a batch with h and acks it; see Handler for the error rules.
+// The caller keeps the batch alive meanwhile.
 func (b *Bus) flush(ctx context.Context, spec ConsumerSpec, opts BatchOptions, h Handler, batch []Delivery) {
-	stop := keepAlive(batch, spec.AckWait/3)
-	defer stop()
 	start := time.Now()
 	err := b.retryBatch(ctx, spec, opts, h, batch)
 	switch {
@@ -313,6 +335,7 @@ func (b *Bus) flush(ctx context.Context, spec ConsumerSpec, opts BatchOptions, h
 		// rather than after AckWait.
 		for _, d := range batch {
 			_ = d.msg.Nak()
+			d.done(false)
 		}
 	default:
 		b.log.Warn("batch failed; splitting it to find the messages that fail", "consumer", spec.Durable, "messages", len(batch), "err", err)
@@ -323,6 +346,7 @@ func (b *Bus) flush(ctx context.Context, spec ConsumerSpec, opts BatchOptions, h
 func ack(batch []Delivery, m *ConsumerMetrics, took time.Duration) {
 	for _, d := range batch {
 		_ = d.msg.Ack()
+		d.done(true)
 	}
 	m.flushed(len(batch), took)
 }
@@ -374,11 +398,24 @@ func (b *Bus) isolate(ctx context.Context, spec ConsumerSpec, opts BatchOptions,
 	mid := len(batch) / 2
 	for _, half := range [][]Delivery{batch[:mid], batch[mid:]} {
 		start := time.Now()
-		if err := h(ctx, half); err != nil {
-			b.isolate(ctx, spec, opts, h, half, err)
-			continue
+		err := h(ctx, half)
+		if err != nil && !IsPermanent(err) && opts.Healthy != nil && opts.Healthy(ctx) != nil {
+			// The store went down mid-split: wait it out in place, as
+			// retryBatch does, rather than hand every message back one by
+			// one, each spending a delivery the outage is not its fault of.
+			err = b.retryBatch(ctx, spec, opts, h, half)
 		}
-		ack(half, opts.Metrics, time.Since(start))
+		switch {
+		case err == nil:
+			ack(half, opts.Metrics, time.Since(start))
+		case !IsPermanent(err) && ctx.Err() != nil:
+			for _, d := range half {
+				_ = d.msg.Nak()
+				d.done(false)
+			}
+		default:
+			b.isolate(ctx, spec, opts, h, half, err)
+		}
 	}
 }
 
@@ -386,6 +423,7 @@ func (b *Bus) isolate(ctx context.Context, spec ConsumerSpec, opts BatchOptions,
 // is permanent or its deliveries or age are spent, and otherwise hands it
 // back with a delay, behind the messages that follow it.
 func (b *Bus) giveUp(ctx context.Context, spec ConsumerSpec, opts BatchOptions, d Delivery, err error) {
+	defer d.done(false)
 	switch age := time.Since(d.Stored); {
 	case IsPermanent(err):
 		b.deadLetter(ctx, spec, opts.Metrics, d.msg, err.Error())

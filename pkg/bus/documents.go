@@ -43,13 +43,18 @@ const HeaderTenant = "Trilens-Tenant"
 // PutDocumentFile stores r, whose sha256 and size ref already gives. Under
 // WithTenant a new document counts against the tenant's DocumentQuota and
 // is refused with a *QuotaError past it; a document already stored is not
-// stored nor counted again.
+// stored nor counted again, but its retention restarts.
 func (b *Bus) PutDocumentFile(ctx context.Context, ref *eventv1.DocumentRef, r io.Reader) error {
 	store, err := b.js.ObjectStore(ctx, DocumentBucket)
 	if err != nil {
 		return fmt.Errorf("object store %s: %w", DocumentBucket, err)
 	}
-	if _, err := store.GetInfo(ctx, ref.GetSha256()); err == nil {
+	if info, err := store.GetInfo(ctx, ref.GetSha256()); err == nil {
+		// Stored again, needed again: its retention (SweepDocuments, by
+		// the time of its metadata) starts anew.
+		if err := store.UpdateMeta(ctx, info.Name, info.ObjectMeta); err != nil {
+			return fmt.Errorf("refresh document %s: %w", ref.GetSha256(), err)
+		}
 		return nil
 	} else if !errors.Is(err, jetstream.ErrObjectNotFound) {
 		return fmt.Errorf("look up document %s: %w", ref.GetSha256(), err)

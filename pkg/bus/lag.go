@@ -17,16 +17,26 @@ const lagEvery = 15 * time.Second
 // that old is not scored yet, and an age near the stream's MaxAge means
 // it is about to expire unscored.
 func (b *Bus) OldestUnacked(ctx context.Context, stream, durable string) (time.Duration, error) {
+	at, pending, err := b.oldestUnackedAt(ctx, stream, durable)
+	if err != nil || !pending {
+		return 0, err
+	}
+	return max(time.Since(at), 0), nil
+}
+
+// oldestUnackedAt is when the oldest message durable has not acknowledged
+// was stored; pending is false when it has acknowledged everything.
+func (b *Bus) oldestUnackedAt(ctx context.Context, stream, durable string) (at time.Time, pending bool, err error) {
 	cons, err := b.js.Consumer(ctx, stream, durable)
 	if err != nil {
-		return 0, fmt.Errorf("consumer %s on %s: %w", durable, stream, err)
+		return at, false, fmt.Errorf("consumer %s on %s: %w", durable, stream, err)
 	}
 	info, err := cons.Info(ctx)
 	if err != nil {
-		return 0, fmt.Errorf("consumer %s info: %w", durable, err)
+		return at, false, fmt.Errorf("consumer %s info: %w", durable, err)
 	}
 	if info.NumPending+uint64(info.NumAckPending) == 0 {
-		return 0, nil
+		return at, false, nil
 	}
 	subject := ">"
 	if f := info.Config.FilterSubjects; len(f) == 1 {
@@ -36,16 +46,16 @@ func (b *Bus) OldestUnacked(ctx context.Context, stream, durable string) (time.D
 	}
 	st, err := b.js.Stream(ctx, stream)
 	if err != nil {
-		return 0, fmt.Errorf("stream %s: %w", stream, err)
+		return at, false, fmt.Errorf("stream %s: %w", stream, err)
 	}
 	m, err := st.GetMsg(ctx, info.AckFloor.Stream+1, jetstream.WithGetMsgSubject(subject))
 	if errors.Is(err, jetstream.ErrMsgNotFound) {
-		return 0, nil
+		return at, false, nil
 	}
 	if err != nil {
-		return 0, fmt.Errorf("oldest unacknowledged message of %s: %w", durable, err)
+		return at, false, fmt.Errorf("oldest unacknowledged message of %s: %w", durable, err)
 	}
-	return max(time.Since(m.Time), 0), nil
+	return m.Time, true, nil
 }
 
 // watchLag updates m's oldest-unacknowledged gauge until ctx ends.

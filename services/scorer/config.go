@@ -35,7 +35,17 @@ type Config struct {
 	// chain gets a signed checkpoint every CheckpointEvery entries per tenant.
 	CheckpointKey   string `yaml:"checkpoint_key"`
 	CheckpointEvery int    `yaml:"checkpoint_every"`
+	// DocumentRetention is how long object-store documents (claim-checked
+	// events, uploaded reports) are kept once their evidence is scored; 0
+	// follows the evidence: store.retention's evidence_log period, else
+	// DefaultDocumentRetention. DocumentSweepEvery is how often they are swept.
+	DocumentRetention  time.Duration `yaml:"document_retention"`
+	DocumentSweepEvery time.Duration `yaml:"document_sweep_every"`
 }
+
+// DefaultDocumentRetention keeps documents when store.retention gives
+// evidence_log no period: as long as evidence is commonly kept.
+const DefaultDocumentRetention = 400 * 24 * time.Hour
 
 // RegisterFlags sets the defaults and binds the flags under prefix.
 func (c *Config) RegisterFlags(prefix string, fs *flag.FlagSet) {
@@ -51,6 +61,8 @@ func (c *Config) RegisterFlags(prefix string, fs *flag.FlagSet) {
 		"how often envelopes stored unchained (the chain lock was unavailable) are appended to their chain")
 	fs.StringVar(&c.CheckpointKey, prefix+"checkpoint-key", "", "PEM ed25519 private key that signs evidence chain checkpoints (none: no checkpoints)")
 	fs.IntVar(&c.CheckpointEvery, prefix+"checkpoint-every", 1000, "evidence chain entries per tenant between signed checkpoints")
+	fs.DurationVar(&c.DocumentRetention, prefix+"document-retention", 0, "how long object-store documents are kept once their evidence is scored (0: store.retention's evidence_log period, else 400 days)")
+	fs.DurationVar(&c.DocumentSweepEvery, prefix+"document-sweep-every", time.Hour, "how often documents past their retention are deleted")
 }
 
 // Validate reports unusable settings.
@@ -73,6 +85,12 @@ func (c *Config) Validate() error {
 	}
 	if c.Chain && c.ChainCatchUp <= 0 {
 		errs = append(errs, errors.New("chain_catch_up: must be positive"))
+	}
+	if c.DocumentRetention < 0 {
+		errs = append(errs, errors.New("document_retention: must not be negative (0 follows evidence_log's retention)"))
+	}
+	if c.DocumentSweepEvery <= 0 {
+		errs = append(errs, errors.New("document_sweep_every: must be positive"))
 	}
 	if c.CheckpointEvery < 1 {
 		errs = append(errs, errors.New("checkpoint_every: must be at least 1"))

@@ -1,6 +1,7 @@
 package scorer
 
 import (
+	"cmp"
 	"context"
 	"errors"
 	"fmt"
@@ -30,7 +31,9 @@ type Scorer struct {
 	set        Settings
 	processors []evidence.Processor
 	metrics    *bus.ConsumerMetrics
-	chain      *chain.Linker
+	// sweepMetrics count the documents deleted past their retention.
+	sweepMetrics *bus.SweepMetrics
+	chain        *chain.Linker
 
 	cancel   context.CancelFunc
 	done     chan error
@@ -51,7 +54,7 @@ func New(cfg Config, set Settings) (*Scorer, error) {
 	if set.Policy == nil {
 		set.Policy = policy.Default()
 	}
-	s := &Scorer{cfg: cfg, set: set, metrics: bus.NewConsumerMetrics(set.Registerer, cfg.Durable)}
+	s := &Scorer{cfg: cfg, set: set, metrics: bus.NewConsumerMetrics(set.Registerer, cfg.Durable), sweepMetrics: bus.NewSweepMetrics(set.Registerer)}
 	s.processors = newProcessors(set)
 	return s, nil
 }
@@ -98,10 +101,15 @@ func (s *Scorer) Start(startCtx context.Context) error {
 		Healthy: s.set.Store.Ping,
 	}
 	go func() { s.done <- s.set.Bus.Consume(ctx, spec, opts, s.handle) }()
-	s.sweeping.Add(1)
+	s.sweeping.Add(2)
 	go func() {
 		defer s.sweeping.Done()
 		s.sweepEvery(ctx, s.cfg.SweepInterval)
+	}()
+	go func() {
+		defer s.sweeping.Done()
+		retention := cmp.Or(s.cfg.DocumentRetention, DefaultDocumentRetention)
+		s.set.Bus.StartDocumentSweep(ctx, retention, s.cfg.DocumentSweepEvery, s.cfg.Durable, s.sweepMetrics)
 	}()
 	if s.chain != nil {
 		s.sweeping.Add(1)

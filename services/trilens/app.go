@@ -212,7 +212,12 @@ func (a *App) module(name string) lifecycle.Service {
 	case modScorer:
 		return module{name: name,
 			start: func(ctx context.Context) error {
-				s, err := scorer.New(a.cfg.Scorer, scorer.Settings{Logger: a.log.With("service", name), Bus: a.Bus, Store: a.Store, Policy: a.Policy, Registerer: a.reg})
+				cfg := a.cfg.Scorer
+				if cfg.DocumentRetention == 0 {
+					// Documents follow the evidence they belong to.
+					cfg.DocumentRetention = time.Duration(a.cfg.Store.Retention["evidence_log"])
+				}
+				s, err := scorer.New(cfg, scorer.Settings{Logger: a.log.With("service", name), Bus: a.Bus, Store: a.Store, Policy: a.Policy, Registerer: a.reg})
 				if err != nil {
 					return err
 				}

@@ -168,6 +168,16 @@ func checkServiceWrites(t *testing.T, opts *natsserver.Options, password func(us
 		t.Errorf("the collectors' user cannot store a tenant's document: %v", err)
 	}
 	consumer := busAs(t, ns, "consumer", password("consumer"), true, make(chan error, 16))
+	// The scorer deletes documents past retention and gives their bytes back to the tenant.
+	if _, err := consumer.JetStream().CreateOrUpdateConsumer(ctx, bus.StreamEvidence, jetstream.ConsumerConfig{Durable: "scorer", AckPolicy: jetstream.AckExplicitPolicy}); err != nil {
+		t.Fatalf("the consumers' user cannot create the scorer's consumer: %v", err)
+	}
+	if n, err := consumer.SweepDocuments(ctx, time.Now().Add(time.Hour), bus.StreamEvidence, "scorer", nil); err != nil || n != 1 {
+		t.Errorf("the consumers' user swept %d documents (%v), want the 1 stored", n, err)
+	}
+	if used, err := consumer.DocumentUsage(ctx, "acme"); err != nil || used != 0 {
+		t.Errorf("tenant acme's document usage after the sweep = %d (%v), want 0", used, err)
+	}
 	for _, bucket := range []string{chain.LockBucket, alerter.StateBucket, tracker.LeaseBucket} {
 		kv, err := consumer.JetStream().CreateOrUpdateKeyValue(ctx, jetstream.KeyValueConfig{Bucket: bucket})
 		if err != nil {

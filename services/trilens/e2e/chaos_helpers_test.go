@@ -22,7 +22,7 @@ import (
 	loadtestv1 "github.com/trilens/trilens/proto/trilens/loadtest/v1"
 )
 
-func chtestServer(t *testing.T) interface {
+func chtestServer(t testing.TB) interface {
 	Stop(context.Context) error
 	Restart(context.Context) error
 } {
@@ -34,13 +34,13 @@ func chtestServer(t *testing.T) interface {
 	return srv
 }
 
-func chtestStore(t *testing.T) *store.Store { return chtest.Store(t) }
+func chtestStore(t testing.TB) *store.Store { return chtest.Store(t) }
 
 func natsStart(t *testing.T) *natsserver.Server { return natstest.Start(t) }
 
 // natsStartAt runs a NATS server on a fixed port and store, so that a test
 // can restart it as an external server would be.
-func natsStartAt(t *testing.T, dir string, port int) *natsserver.Server {
+func natsStartAt(t testing.TB, dir string, port int) *natsserver.Server {
 	t.Helper()
 	s, err := natsserver.Start(natsserver.Config{Listen: fmt.Sprintf("127.0.0.1:%d", port), StoreDir: dir, MaxPayload: 1 << 20})
 	if err != nil {
@@ -67,7 +67,7 @@ func natsStartLimited(t *testing.T, maxStore int64) *server.Server {
 	return s
 }
 
-func freePort(t *testing.T) int {
+func freePort(t testing.TB) int {
 	t.Helper()
 	l, err := net.Listen("tcp", "127.0.0.1:0")
 	if err != nil {

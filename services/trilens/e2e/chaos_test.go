@@ -35,10 +35,32 @@ type figures struct {
 	name                        string
 	sent, stored, deadlettered  uint64
 	refused, rows, scoredWithin uint64
+	// eventsPerSecond is the soak's throughput, sent over the time until
+	// the last event was stored; the chaos tests pace their publishers.
+	eventsPerSecond float64
 }
 
-func (f figures) print(t *testing.T) {
-	lost := int64(f.sent) - int64(f.stored) - int64(f.deadlettered)
+// figuresHeader heads the Markdown table of chaos and soak figures that
+// make test and make bench print, as BENCHMARKS.md records it.
+const figuresHeader = "| run | sent | stored | dead-lettered | refused | lost | rows | scored within (s) | events/s |\n" +
+	"| --- | ---: | ---: | ---: | ---: | ---: | ---: | ---: | ---: |"
+
+func (f figures) lost() int64 { return int64(f.sent) - int64(f.stored) - int64(f.deadlettered) }
+
+// row is f as a line of the figures table.
+func (f figures) row() string {
+	within, rate := "", ""
+	if f.scoredWithin > 0 {
+		within = fmt.Sprint(f.scoredWithin)
+	}
+	if f.eventsPerSecond > 0 {
+		rate = fmt.Sprintf("%.0f", f.eventsPerSecond)
+	}
+	return fmt.Sprintf("| %s | %d | %d | %d | %d | %d | %d | %s | %s |", f.name, f.sent, f.stored, f.deadlettered, f.refused, f.lost(), f.rows, within, rate)
+}
+
+func (f figures) print(t testing.TB) {
+	lost := f.lost()
 	line := fmt.Sprintf("chaos %s sent=%d stored=%d deadlettered=%d lost=%d", f.name, f.sent, f.stored, f.deadlettered, lost)
 	if f.refused > 0 {
 		line += fmt.Sprintf(" refused=%d", f.refused)
@@ -47,18 +69,32 @@ func (f figures) print(t *testing.T) {
 		line += fmt.Sprintf(" scored_within=%ds", f.scoredWithin)
 	}
 	fmt.Println(line)
-	// go test hides a passing package's output: make test prints this file.
+	// go test hides a passing package's output: make test prints this
+	// file, a Markdown table in the shape of BENCHMARKS.md's.
 	if path := os.Getenv("TRILENS_CHAOS_FIGURES"); path != "" {
-		f, err := os.OpenFile(path, os.O_APPEND|os.O_CREATE|os.O_WRONLY, 0o644)
-		if err != nil {
-			t.Fatalf("figures file: %v", err)
+		if err := appendRow(path, f.row()); err != nil {
+			t.Fatalf("figures file %s: %v", path, err)
 		}
-		_, _ = fmt.Fprintln(f, line)
-		_ = f.Close()
 	}
 	if lost != 0 || f.rows != f.stored {
 		t.Fatalf("%s: %d rows for %d distinct events, %d lost", line, f.rows, f.stored, lost)
 	}
+}
+
+// appendRow appends row to the figures table at path, heading a new file.
+func appendRow(path, row string) error {
+	f, err := os.OpenFile(path, os.O_APPEND|os.O_CREATE|os.O_WRONLY, 0o600)
+	if err != nil {
+		return err
+	}
+	defer f.Close()
+	if fi, err := f.Stat(); err == nil && fi.Size() == 0 {
+		if _, err := fmt.Fprintln(f, figuresHeader); err != nil {
+			return err
+		}
+	}
+	_, err = fmt.Fprintln(f, row)
+	return err
 }
 
 // runScorer runs a scorer in process on b and st until the test ends.
@@ -86,7 +122,7 @@ func runScorer(t *testing.T, b *bus.Bus, st *store.Store, tune func(*scorer.Conf
 }
 
 // connectBus connects a provisioned bus to url.
-func connectBus(t *testing.T, url string, tune func(*bus.Config)) *bus.Bus {
+func connectBus(t testing.TB, url string, tune func(*bus.Config)) *bus.Bus {
 	t.Helper()
 	cfg := bus.DefaultConfig()
 	cfg.URL = url
@@ -119,7 +155,7 @@ func changeCounts(ctx context.Context, st *store.Store, tenant string) (counts, 
 	return c, err
 }
 
-func deadLetterCount(t *testing.T, b *bus.Bus) uint64 {
+func deadLetterCount(t testing.TB, b *bus.Bus) uint64 {
 	t.Helper()
 	dls, err := b.DeadLetters(context.Background(), "", 1, 100_000)
 	if err != nil {
@@ -130,7 +166,7 @@ func deadLetterCount(t *testing.T, b *bus.Bus) uint64 {
 
 // waitStored waits until want distinct change events of tenant are stored
 // and returns the final counts.
-func waitStored(t *testing.T, st *store.Store, tenant string, want uint64, timeout time.Duration) counts {
+func waitStored(t testing.TB, st *store.Store, tenant string, want uint64, timeout time.Duration) counts {
 	t.Helper()
 	var last counts
 	waitFor(t, timeout, fmt.Sprintf("%d events of %s stored", want, tenant), func() bool {
@@ -240,7 +276,7 @@ const poisonCount = 5
 
 // publishPoison publishes one message of every poison kind and returns the
 // reason each must be dead-lettered with, by kind.
-func publishPoison(t *testing.T, b *bus.Bus) map[string]string {
+func publishPoison(t testing.TB, b *bus.Bus) map[string]string {
 	t.Helper()
 	ctx := context.Background()
 	js := b.JetStream()

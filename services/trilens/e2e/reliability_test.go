@@ -29,7 +29,8 @@ type scorerProcess struct {
 	done chan error
 }
 
-func startScorer(t *testing.T, natsURL string, st *store.Store) *scorerProcess {
+// startScorer runs the scorer process on natsURL and st; extra adds flags.
+func startScorer(t testing.TB, natsURL string, st *store.Store, extra ...string) *scorerProcess {
 	p := &scorerProcess{t: t, args: []string{
 		"--target=scorer",
 		"--bus.url=" + natsURL,
@@ -42,6 +43,7 @@ func startScorer(t *testing.T, natsURL string, st *store.Store) *scorerProcess {
 		"--scorer.ack-wait=3s",
 		"--log.level=warn",
 	}}
+	p.args = append(p.args, extra...)
 	p.start()
 	t.Cleanup(func() { p.kill(syscall.SIGKILL) })
 	return p
@@ -109,7 +111,7 @@ func evidenceCounts(ctx context.Context, st *store.Store, tenant string) (counts
 }
 
 // waitFor polls until cond holds or the timeout passes.
-func waitFor(t *testing.T, timeout time.Duration, what string, cond func() bool) {
+func waitFor(t testing.TB, timeout time.Duration, what string, cond func() bool) {
 	t.Helper()
 	deadline := time.Now().Add(timeout)
 	for !cond() {
