@@ -12,10 +12,11 @@ import (
 	"github.com/trilens/trilens/pkg/store/chtest"
 )
 
-// TestKPILatestBackfill: kpi_latest holds the latest state of points stored
-// before its migration ran (the backfill) and after (the materialized
-// view), the same as argMax over the raw points; running the migration
-// again (an interrupted migrate) changes nothing.
+// TestKPILatestBackfill: the rollups (kpi_latest, kpi_daily) hold the
+// points stored before their migrations ran (the backfill) and after (the
+// materialized views): kpi_latest the same as argMax over the raw points,
+// kpi_daily the same counts as FINAL; running the migrations again (an
+// interrupted migrate) changes nothing.
 func TestKPILatestBackfill(t *testing.T) {
 	ctx := context.Background()
 	st, err := store.Open(ctx, chtest.Config(t))
@@ -67,13 +68,23 @@ func TestKPILatestBackfill(t *testing.T) {
 		if fmt.Sprint(raw) != fmt.Sprint(dash) || len(dash) != 2 {
 			t.Errorf("%s: dash_kpi_latest = %q, raw points say %q", when, dash, raw)
 		}
+		// kpi_daily: the replayed e3 counted once (the backfill reads FINAL).
+		weekly := strings1(t, st, `SELECT concat(toString(week), ' ', toString(points), ' ', toString(failing), ' ', toString(pass_ratio))
+			FROM `+st.Database()+`.dash_kpi_weekly WHERE tenant = 't'`)
+		if fmt.Sprint(weekly) != "[2026-10-26 5 3 0.4]" {
+			t.Errorf("%s: dash_kpi_weekly = %q, want 5 points, 3 failing, 0.4 passing in the week of 2026-10-26", when, weekly)
+		}
 	}
 	check("after migrate")
-	again, err := os.ReadFile("migrations/0810_kpi_latest.sql")
-	if err != nil {
-		t.Fatal(err)
+	again := fstest.MapFS{}
+	for i, f := range []string{"0810_kpi_latest.sql", "0811_kpi_daily.sql"} {
+		b, err := os.ReadFile("migrations/" + f)
+		if err != nil {
+			t.Fatal(err)
+		}
+		again[fmt.Sprintf("migrations/%04d_again.sql", 8900+i)] = &fstest.MapFile{Data: b}
 	}
-	if err := st.MigrateFS(ctx, fstest.MapFS{"migrations/0811_again.sql": {Data: again}}); err != nil {
+	if err := st.MigrateFS(ctx, again); err != nil {
 		t.Fatal(err)
 	}
 	check("after the migration ran again")
