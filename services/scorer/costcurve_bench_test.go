@@ -186,6 +186,22 @@ func seedCostCurve(ctx context.Context, st *store.Store, from, to int) error {
 			5.0, [concat('CVE-2024-', toString(n % 5000))], 'pkg', '1.0', '1.1',
 			concat('src/', toString(n % 100), '/x.go'), 1
 		FROM ` + nums(from/10, to/10),
+		// What the findings panels read: the latest state and one sighting of each.
+		`INSERT INTO ` + db + `.findings (tenant, event_id, repository, commit, branch, environment, service, journey, observed_at,
+			fingerprint, report_id, tool, rule_id, title, severity, category, cvss_score, cvss_vector, aliases, cwes, package_name,
+			package_type, purl, installed_version, fixed_version, path, start_line, end_line, help_uri, message)
+		SELECT 'bench', 'report', if(n < ` + strconv.Itoa(findingsOfGateRepo) + `, 'acme/shop', concat('acme/r', toString(intDiv(n, ` + strconv.Itoa(findingsOfGateRepo) + `)))),
+			'c', 'main', 'ci', concat('svc-', toString(n % 200)), '', toDateTime(` + strconv.Itoa(costT0) + ` + n * 3),
+			toString(n), 'report', 'trivy', 'CVE', 'a vulnerability', ['low', 'medium', 'high', 'critical'][intDiv(n, 3) % 4 + 1],
+			'vulnerability', 5.0, '', [concat('CVE-2024-', toString(n % 5000))], emptyArrayString(), 'pkg', 'golang', '', '1.0', '1.1',
+			concat('src/', toString(n % 100), '/x.go'), 1, 1, '', ''
+		FROM ` + nums(from/10, to/10),
+		`INSERT INTO ` + db + `.finding_observations (tenant, event_id, repository, commit, branch, environment, service, journey, observed_at,
+			fingerprint, report_id, part_index, part_count, tool, rule_id, severity, category)
+		SELECT 'bench', 'report', if(n < ` + strconv.Itoa(findingsOfGateRepo) + `, 'acme/shop', concat('acme/r', toString(intDiv(n, ` + strconv.Itoa(findingsOfGateRepo) + `)))),
+			'c', 'main', 'ci', concat('svc-', toString(n % 200)), '', toDateTime(` + strconv.Itoa(costT0) + ` + n * 3),
+			toString(n), 'report', 0, 1, 'trivy', 'CVE', ['low', 'medium', 'high', 'critical'][intDiv(n, 3) % 4 + 1], 'vulnerability'
+		FROM ` + nums(from/10, to/10),
 	} {
 		if err := st.Conn().Exec(ctx, q); err != nil {
 			return fmt.Errorf("seed %d..%d: %w", from, to, err)
