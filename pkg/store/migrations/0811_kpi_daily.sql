@@ -22,7 +22,8 @@ ORDER BY (tenant, lens, day);
 -- The backfill runs before the view exists, so no point is counted by
 -- both; points stored between the two statements are missed (a migration
 -- runs at start, before the scorer consumes). It runs only while kpi_daily
--- is empty, so a migration interrupted after it does not count twice.
+-- is empty, so a migration interrupted after it does not count twice; two
+-- migrators running it at the very same moment could both see it empty.
 INSERT INTO {{.DB}}.kpi_daily
 SELECT tenant, lens, toDate(observed_at) AS day,
   countState(), countIfState(status = 'pass'), countIfState(status = 'fail')
