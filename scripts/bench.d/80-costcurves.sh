@@ -10,4 +10,4 @@ set -euo pipefail
 cd "$(dirname "$0")/../../services/scorer"
 echo "## Cost curves: read paths as history grows"
 echo
-go test -run '^$' -bench 'BenchmarkCostCurves' -benchtime 1x -count 1 -timeout 120m . | grep -E '^(\||costcurve-|seeded )' | sed 's/^seeded /Seeded /'
+go test -run '^$' -bench 'BenchmarkCostCurves' -benchtime 1x -count 1 -timeout 120m . | grep -E '^(\||costcurve-|seeded |$)' | sed 's/^seeded /Seeded /'
