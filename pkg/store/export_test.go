@@ -14,3 +14,19 @@ func (s *Store) MigrateFS(ctx context.Context, fsys fs.FS) error {
 	}
 	return s.migrate(ctx, ms)
 }
+
+// MigrateBefore applies the embedded migrations older than version, to
+// store rows as a server that has not yet run version would.
+func (s *Store) MigrateBefore(ctx context.Context, version uint32) error {
+	ms, err := loadMigrations(migrationFiles)
+	if err != nil {
+		return err
+	}
+	var older []migration
+	for _, m := range ms {
+		if m.version < version {
+			older = append(older, m)
+		}
+	}
+	return s.migrate(ctx, older)
+}

@@ -54,6 +54,16 @@ func (d templateData) ReplacingMergeTree(table string, version ...string) string
 	return "ReplicatedReplacingMergeTree(" + strings.Join(args, ", ") + ")"
 }
 
+// AggregatingMergeTree is the engine of a rollup table: AggregatingMergeTree()
+// on one server, ReplicatedAggregatingMergeTree on a per-shard ZooKeeper
+// path on a cluster, as ReplacingMergeTree.
+func (d templateData) AggregatingMergeTree(table string) string {
+	if d.cluster == "" {
+		return "AggregatingMergeTree()"
+	}
+	return fmt.Sprintf("ReplicatedAggregatingMergeTree('/clickhouse/tables/{shard}/%s/%s', '{replica}')", d.DB, localTable(table, d.cluster))
+}
+
 // Distributed is, on a cluster, the statements (each with its ';') that
 // (re)create table as a Distributed table over <table>_local's current
 // columns, sharded by key; nothing on one server. Migrations call it after

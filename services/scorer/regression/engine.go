@@ -7,6 +7,7 @@ import (
 	"context"
 	"fmt"
 	"log/slog"
+	"maps"
 	"slices"
 	"strings"
 	"time"
@@ -184,51 +185,29 @@ func (p *Engine) judge(ctx context.Context, tenant string, pts []newPoint, envs 
 	}
 	var out []*eventv1.Event
 	for base, list := range byBase {
-		var tuples, envs []string
 		latest := list[0].ObservedAt
 		for _, pt := range list {
-			t := "(" + quote(pt.Lens) + ", " + quote(pt.KPI) + ", " + quote(pt.KPIScope) + ", " + quote(pt.Service) + ")"
-			if !slices.Contains(tuples, t) {
-				tuples = append(tuples, t)
-			}
-			if e := quote(pt.Environment); !slices.Contains(envs, e) {
-				envs = append(envs, e)
-			}
 			latest = maxTime(latest, pt.ObservedAt)
 		}
-		db := p.st.Database()
-		// The tuple is a prefix of kpi_points' key, so only the series' ranges
-		// are read. Duplicates of a point (replayed inserts) collapse in the
-		// GROUP BY instead of a FINAL. Twice n per series: several points of
-		// one series in a batch each need the n values before their own time.
-		q := `SELECT lens, kpi, scope, service, environment, observed_at, any(value) FROM ` + db + `.kpi_points
-			WHERE tenant = ? AND (lens, kpi, scope, service) IN (` + strings.Join(tuples, ", ") + `)
-			  AND environment IN (` + strings.Join(envs, ", ") + `) AND branch = ?
-			  AND observed_at <= ? AND NOT has(?, event_id)
-			  AND event_id NOT IN (SELECT event_id FROM ` + db + `.kpi_points
-			    WHERE tenant = ? AND lens = '` + evidence.LensScalability + `' AND kpi IN ('` + strings.Join(notSeries, "', '") + `') AND value > 0)
-			  AND event_id NOT IN (SELECT event_id FROM ` + db + `.load_runs
-			    WHERE tenant = ? AND scenario = '' AND (thresholds_passed = 0 OR requests = 0))
-			GROUP BY lens, kpi, scope, service, environment, observed_at, event_id
-			ORDER BY observed_at DESC LIMIT ` + fmt.Sprint(2*n) + ` BY lens, kpi, scope, service, environment`
-		rows, err := p.st.Conn().Query(ctx, q, tenant, base, latest, batchIDs, tenant, tenant)
+		// The recent window first, so the cost does not grow with the
+		// series' history; a series with fewer than 2n points in it reads
+		// its whole history again, so the baselines are the same either way.
+		history, err := p.baselines(ctx, tenant, base, list, latest, batchIDs, latest.Add(-baselineWindow), 2*n)
 		if err != nil {
-			return nil, fmt.Errorf("kpi baselines: %w", err)
+			return nil, err
 		}
-		history := map[string][]sample{} // newest first
-		for rows.Next() {
-			var lens, kpi, scope, service, env string
-			var s sample
-			if err := rows.Scan(&lens, &kpi, &scope, &service, &env, &s.at, &s.value); err != nil {
-				rows.Close()
+		var short []newPoint
+		for _, pt := range list {
+			if len(history[pt.series()]) < 2*n {
+				short = append(short, pt)
+			}
+		}
+		if len(short) > 0 {
+			older, err := p.baselines(ctx, tenant, base, short, latest, batchIDs, time.Unix(0, 0), 2*n)
+			if err != nil {
 				return nil, err
 			}
-			k := strings.Join([]string{lens, kpi, scope, service, env}, "\x00")
-			history[k] = append(history[k], s)
-		}
-		rows.Close()
-		if err := rows.Err(); err != nil {
-			return nil, err
+			maps.Copy(history, older)
 		}
 		for _, pt := range list {
 			var baseline []sample // oldest first
@@ -242,6 +221,56 @@ func (p *Engine) judge(ctx context.Context, tenant string, pts []newPoint, envs 
 		}
 	}
 	return out, nil
+}
+
+// baselineWindow is how far back the baselines are read first.
+const baselineWindow = 30 * 24 * time.Hour
+
+// baselines reads, for the series of pts, the newest perSeries values on
+// base at or before latest and not before since, newest first, by series.
+func (p *Engine) baselines(ctx context.Context, tenant, base string, pts []newPoint, latest time.Time, batchIDs []string,
+	since time.Time, perSeries int) (map[string][]sample, error) {
+	var tuples, envs []string
+	for _, pt := range pts {
+		t := "(" + quote(pt.Lens) + ", " + quote(pt.KPI) + ", " + quote(pt.KPIScope) + ", " + quote(pt.Service) + ")"
+		if !slices.Contains(tuples, t) {
+			tuples = append(tuples, t)
+		}
+		if e := quote(pt.Environment); !slices.Contains(envs, e) {
+			envs = append(envs, e)
+		}
+	}
+	db := p.st.Database()
+	// The tuple is a prefix of kpi_points' key, so only the series' ranges
+	// are read. Duplicates of a point (replayed inserts) collapse in the
+	// GROUP BY instead of a FINAL. Twice n per series: several points of
+	// one series in a batch each need the n values before their own time.
+	q := `SELECT lens, kpi, scope, service, environment, observed_at, any(value) FROM ` + db + `.kpi_points
+		WHERE tenant = ? AND (lens, kpi, scope, service) IN (` + strings.Join(tuples, ", ") + `)
+		  AND environment IN (` + strings.Join(envs, ", ") + `) AND branch = ?
+		  AND observed_at <= ? AND observed_at >= ? AND NOT has(?, event_id)
+		  AND event_id NOT IN (SELECT event_id FROM ` + db + `.kpi_points
+		    WHERE tenant = ? AND lens = '` + evidence.LensScalability + `' AND kpi IN ('` + strings.Join(notSeries, "', '") + `') AND value > 0)
+		  AND event_id NOT IN (SELECT event_id FROM ` + db + `.load_runs
+		    WHERE tenant = ? AND scenario = '' AND (thresholds_passed = 0 OR requests = 0))
+		GROUP BY lens, kpi, scope, service, environment, observed_at, event_id
+		ORDER BY observed_at DESC LIMIT ` + fmt.Sprint(perSeries) + ` BY lens, kpi, scope, service, environment`
+	rows, err := p.st.Conn().Query(ctx, q, tenant, base, latest, since, batchIDs, tenant, tenant)
+	if err != nil {
+		return nil, fmt.Errorf("kpi baselines: %w", err)
+	}
+	defer rows.Close()
+	history := map[string][]sample{} // newest first
+	for rows.Next() {
+		var lens, kpi, scope, service, env string
+		var s sample
+		if err := rows.Scan(&lens, &kpi, &scope, &service, &env, &s.at, &s.value); err != nil {
+			return nil, err
+		}
+		k := strings.Join([]string{lens, kpi, scope, service, env}, "\x00")
+		history[k] = append(history[k], s)
+	}
+	return history, rows.Err()
 }
 
 // verdicts judges one point against its baseline (oldest first).

@@ -229,19 +229,24 @@ func (f Filter) selector() evidence.Selector {
 // kpiItems reads the newest point of every KPI series (lens, KPI, scope,
 // service) in the filter, counts them per lens into card.Lenses and returns
 // those not passing. A release (commit) reads kpi_points_by_commit, ordered
-// by commit, so the gate stays fast however many points are stored.
+// by commit; without one, the series' latest state in kpi_latest: either
+// way the cost does not grow with the history stored.
 func (b *builder) kpiItems(ctx context.Context, f Filter, now time.Time, card *Scorecard) ([]Item, error) {
-	table := "kpi_points"
-	if f.Commit != "" {
-		table = "kpi_points_by_commit"
-	}
 	where, args := f.where(true)
 	q := `SELECT lens, kpi, scope, service,
 		argMax(journey, observed_at), argMax(value, observed_at), argMax(budget, observed_at),
 		argMax(status, observed_at), argMax(owner, observed_at), argMax(evidence_ids, observed_at),
 		maxIf(observed_at, status = 'pass'), minIf(observed_at, status != 'pass')
-		FROM ` + b.st.Database() + `.` + table + ` WHERE ` + where + `
+		FROM ` + b.st.Database() + `.kpi_points_by_commit WHERE ` + where + `
 		GROUP BY lens, kpi, scope, service`
+	if f.Commit == "" {
+		q = `SELECT lens, kpi, scope, service,
+		argMaxMerge(journey_state), argMaxMerge(value_state), argMaxMerge(budget_state),
+		argMaxMerge(status_state), argMaxMerge(owner_state), argMaxMerge(evidence_ids_state),
+		maxIfMerge(last_pass), minIfMerge(first_fail)
+		FROM ` + b.st.Database() + `.kpi_latest WHERE ` + where + `
+		GROUP BY lens, kpi, scope, service`
+	}
 	rows, err := b.st.Conn().Query(ctx, q, args...)
 	if err != nil {
 		return nil, fmt.Errorf("kpi items: %w", err)

@@ -74,10 +74,15 @@ func (p *Service) Report(ctx context.Context, f Filter, from, to time.Time) (*Re
 	prev := from.Add(-to.Sub(from))
 	where, args := f.where(true)
 	args = append([]any{from, from, from, from, from}, append(args, prev, to)...)
-	rows, err := p.st.Conn().Query(ctx, `SELECT lens, kpi, scope, argMax(budget, observed_at),
-		avgIf(value, observed_at >= ?), avgIf(value, observed_at < ?), countIf(observed_at < ?),
-		countIf(observed_at >= ? AND status = 'fail'), countIf(observed_at >= ?)
-		FROM `+p.st.Database()+`.kpi_points FINAL WHERE `+where+` AND observed_at >= ? AND observed_at <= ?
+	// No FINAL: on 18.16 it merges every part of the two periods in one
+	// thread (seconds per million points); a point stored twice (a replayed
+	// insert) collapses in the inner GROUP BY over its identity instead.
+	rows, err := p.st.Conn().Query(ctx, `SELECT lens, kpi, scope, argMax(b, at),
+		avgIf(v, at >= ?), avgIf(v, at < ?), countIf(at < ?),
+		countIf(at >= ? AND s = 'fail'), countIf(at >= ?)
+		FROM (SELECT lens, kpi, scope, observed_at AS at, any(budget) AS b, any(value) AS v, any(status) AS s
+			FROM `+p.st.Database()+`.kpi_points WHERE `+where+` AND observed_at >= ? AND observed_at <= ?
+			GROUP BY lens, kpi, scope, service, observed_at, event_id) AS points
 		GROUP BY lens, kpi, scope ORDER BY lens, kpi, scope`, args...)
 	if err != nil {
 		return nil, err

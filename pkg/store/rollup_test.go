@@ -1,0 +1,91 @@
+package store_test
+
+import (
+	"context"
+	"fmt"
+	"os"
+	"testing"
+	"testing/fstest"
+	"time"
+
+	"github.com/trilens/trilens/pkg/store"
+	"github.com/trilens/trilens/pkg/store/chtest"
+)
+
+// TestKPILatestBackfill: the rollups (kpi_latest, kpi_daily) hold the
+// points stored before their migrations ran (the backfill) and after (the
+// materialized views): kpi_latest the same as argMax over the raw points,
+// kpi_daily the same counts as FINAL; running the migrations again (an
+// interrupted migrate) changes nothing.
+func TestKPILatestBackfill(t *testing.T) {
+	ctx := context.Background()
+	st, err := store.Open(ctx, chtest.Config(t))
+	if err != nil {
+		t.Fatal(err)
+	}
+	defer st.Close()
+	if err := st.MigrateBefore(ctx, 810); err != nil {
+		t.Fatal(err)
+	}
+	t0 := time.Date(2026, 11, 1, 0, 0, 0, 0, time.UTC)
+	insert := func(id, kpi, status string, value float64, at time.Time) {
+		t.Helper()
+		// Literal values: the driver sends an INSERT with arguments as a batch.
+		err := st.Conn().Exec(ctx, fmt.Sprintf(`INSERT INTO %s.kpi_points (tenant, event_id, repository, commit, branch, environment,
+			service, journey, observed_at, lens, kpi, scope, value, budget, status, owner, evidence_ids)
+			SELECT 't', '%s', 'r', 'c', 'main', 'ci', 'svc', 'checkout', toDateTime(%d), 'performance', '%s', 'checkout', %g, 100, '%s', 'team', ['%s']`,
+			st.Database(), id, at.Unix(), kpi, value, status, id))
+		if err != nil {
+			t.Fatal(err)
+		}
+	}
+	insert("e1", "p95", "pass", 90, t0)
+	insert("e2", "p95", "fail", 120, t0.Add(time.Hour))
+	insert("e3", "p95", "pass", 95, t0.Add(2*time.Hour))
+	insert("e3", "p95", "pass", 95, t0.Add(2*time.Hour)) // replayed
+	insert("e4", "errors", "fail", 3, t0.Add(time.Hour))
+	if err := st.Migrate(ctx); err != nil {
+		t.Fatal(err)
+	}
+	insert("e5", "p95", "fail", 130, t0.Add(3*time.Hour)) // through the view
+	want := []string{
+		"errors fail 3 e4 last_pass=0 first_fail=" + fmt.Sprint(t0.Add(time.Hour).Unix()),
+		"p95 fail 130 e5 last_pass=" + fmt.Sprint(t0.Add(2*time.Hour).Unix()) + " first_fail=" + fmt.Sprint(t0.Add(time.Hour).Unix()),
+	}
+	check := func(when string) {
+		t.Helper()
+		got := strings1(t, st, `SELECT concat(kpi, ' ', argMaxMerge(status_state), ' ', toString(argMaxMerge(value_state)), ' ',
+			arrayStringConcat(argMaxMerge(evidence_ids_state), ','), ' last_pass=', toString(toUInt32(maxIfMerge(last_pass))),
+			' first_fail=', toString(toUInt32(minIfMerge(first_fail))))
+			FROM `+st.Database()+`.kpi_latest WHERE tenant = 't' GROUP BY kpi ORDER BY kpi`)
+		if fmt.Sprint(got) != fmt.Sprint(want) {
+			t.Errorf("%s: kpi_latest = %q, want %q", when, got, want)
+		}
+		raw := strings1(t, st, `SELECT concat(kpi, ' ', argMax(status, observed_at), ' ', toString(argMax(value, observed_at)))
+			FROM `+st.Database()+`.kpi_points FINAL WHERE tenant = 't' GROUP BY kpi ORDER BY kpi`)
+		dash := strings1(t, st, `SELECT concat(kpi, ' ', status, ' ', toString(value))
+			FROM `+st.Database()+`.dash_kpi_latest WHERE tenant = 't' ORDER BY kpi`)
+		if fmt.Sprint(raw) != fmt.Sprint(dash) || len(dash) != 2 {
+			t.Errorf("%s: dash_kpi_latest = %q, raw points say %q", when, dash, raw)
+		}
+		// kpi_daily: the replayed e3 counted once (the backfill reads FINAL).
+		weekly := strings1(t, st, `SELECT concat(toString(week), ' ', toString(points), ' ', toString(failing), ' ', toString(pass_ratio))
+			FROM `+st.Database()+`.dash_kpi_weekly WHERE tenant = 't'`)
+		if fmt.Sprint(weekly) != "[2026-10-26 5 3 0.4]" {
+			t.Errorf("%s: dash_kpi_weekly = %q, want 5 points, 3 failing, 0.4 passing in the week of 2026-10-26", when, weekly)
+		}
+	}
+	check("after migrate")
+	again := fstest.MapFS{}
+	for i, f := range []string{"0810_kpi_latest.sql", "0811_kpi_daily.sql"} {
+		b, err := os.ReadFile("migrations/" + f)
+		if err != nil {
+			t.Fatal(err)
+		}
+		again[fmt.Sprintf("migrations/%04d_again.sql", 8900+i)] = &fstest.MapFile{Data: b}
+	}
+	if err := st.MigrateFS(ctx, again); err != nil {
+		t.Fatal(err)
+	}
+	check("after the migration ran again")
+}
