@@ -87,11 +87,19 @@ func New(nc *nats.Conn, cfg Config, log *slog.Logger) (*Bus, error) {
 // JetStream exposes the client for tests and tools.
 func (b *Bus) JetStream() jetstream.JetStream { return b.js }
 
+// errInsufficientResources is nats-server's JSInsufficientResourcesErr: the
+// server cannot reserve a stream's MaxBytes in its store.
+const errInsufficientResources jetstream.ErrorCode = 10047
+
 // Provision creates or updates every stream and the document bucket. It is
 // idempotent, so every replica of every service may call it at start.
 func (b *Bus) Provision(ctx context.Context) error {
 	for _, sc := range b.cfg.Streams() {
 		if _, err := b.js.CreateOrUpdateStream(ctx, sc); err != nil {
+			if apiErr := (*jetstream.APIError)(nil); sc.MaxBytes > 0 && errors.As(err, &apiErr) && apiErr.ErrorCode == errInsufficientResources {
+				return fmt.Errorf("provision stream %s: the NATS server cannot reserve its bound of %d bytes (--bus.evidence-max-bytes): "+
+					"lower it, or give JetStream more room (--nats.max-store for the embedded server, max_file_store in nats.conf): %w", sc.Name, sc.MaxBytes, err)
+			}
 			return fmt.Errorf("provision stream %s: %w", sc.Name, err)
 		}
 	}

@@ -344,7 +344,7 @@ func TestConsumerSurvivesServerRestart(t *testing.T) {
 	dir := t.TempDir()
 	port := freePort(t)
 	start := func() *natsserver.Server {
-		s, err := natsserver.Start(natsserver.Config{Listen: fmt.Sprintf("127.0.0.1:%d", port), StoreDir: dir, MaxPayload: 1 << 20})
+		s, err := natsserver.Start(natsserver.Config{Listen: fmt.Sprintf("127.0.0.1:%d", port), StoreDir: dir, MaxPayload: 1 << 20, MaxStore: natsserver.DefaultMaxStore})
 		if err != nil {
 			t.Fatal(err)
 		}
@@ -402,4 +402,27 @@ func freePort(t *testing.T) int {
 	}
 	defer l.Close()
 	return l.Addr().(*net.TCPAddr).Port
+}
+
+// TestProvisionPastTheStoreSaysWhatToChange: a server whose store is smaller than
+// the evidence stream's bound refuses to create it; the error names both settings.
+func TestProvisionPastTheStoreSaysWhatToChange(t *testing.T) {
+	srv, err := natsserver.Start(natsserver.Config{Listen: "127.0.0.1:-1", StoreDir: t.TempDir(), MaxPayload: 1 << 20, MaxStore: 64 << 20})
+	if err != nil {
+		t.Fatal(err)
+	}
+	defer srv.Shutdown()
+	cfg := bus.DefaultConfig()
+	cfg.URL = srv.ClientURL()
+	b, err := bus.Connect(context.Background(), cfg, slog.New(slog.DiscardHandler))
+	if err != nil {
+		t.Fatal(err)
+	}
+	defer b.Close()
+	err = b.Provision(context.Background())
+	for _, want := range []string{"--bus.evidence-max-bytes", "--nats.max-store", "insufficient storage"} {
+		if err == nil || !strings.Contains(err.Error(), want) {
+			t.Errorf("provision on a 64 MiB store: %v, want it to name %q", err, want)
+		}
+	}
 }

@@ -27,12 +27,25 @@ type Config struct {
 	StoreDir string `yaml:"store_dir"`
 	// MaxPayload bounds one message; events stay far below it (claim check).
 	MaxPayload int32 `yaml:"max_payload"`
+	// MaxStore bounds JetStream's files. The streams reserve their bounds
+	// against it when they are created (the evidence stream 8 GiB), so
+	// nats-server's own default, 75% of the disk's free space at start, would
+	// refuse to start Trilens on a disk with a few GiB free; a disk that fills
+	// first refuses publishes with the disk's error instead. 0 keeps
+	// nats-server's default.
+	MaxStore int64 `yaml:"max_store"`
 }
+
+// DefaultMaxStore is the embedded server's JetStream bound: room for every
+// stream's reservation, whatever the disk had free when it started.
+const DefaultMaxStore = 64 << 30
 
 // RegisterFlags sets the defaults and binds the flags under prefix.
 func (c *Config) RegisterFlags(prefix string, fs *flag.FlagSet) {
 	fs.StringVar(&c.Listen, prefix+"listen", "127.0.0.1:4222", "address outside NATS clients connect to; empty serves in-process clients only")
 	fs.StringVar(&c.StoreDir, prefix+"store-dir", ".run/nats", "directory of JetStream's files")
+	fs.Int64Var(&c.MaxStore, prefix+"max-store", DefaultMaxStore,
+		"bytes JetStream may store (the streams' bounds must fit in it); 0: 75% of the disk's free space at start, as nats-server decides")
 	c.MaxPayload = 1 << 20
 }
 
@@ -65,6 +78,8 @@ func Start(cfg Config) (*Server, error) {
 		NoLog:      true,
 		MaxPayload: cfg.MaxPayload,
 		ServerName: "trilens",
+		// 0 leaves JetStreamMaxStore unset: nats-server's default.
+		JetStreamMaxStore: cfg.MaxStore,
 	}
 	if cfg.Listen == "" {
 		opts.DontListen = true
@@ -96,18 +111,21 @@ type Node struct {
 	Routes []string
 	// Tags are the server tags stream placement selects on.
 	Tags []string
+	// MaxStore is Config.MaxStore of this node.
+	MaxStore int64
 }
 
 // StartNode runs one clustered JetStream server and waits until it accepts
 // client connections (the JetStream cluster may still be forming).
 func StartNode(n Node) (*Server, error) {
 	opts := &server.Options{
-		JetStream:  true,
-		StoreDir:   n.StoreDir,
-		NoSigs:     true,
-		NoLog:      true,
-		MaxPayload: 1 << 20,
-		ServerName: n.Name,
+		JetStream:         true,
+		StoreDir:          n.StoreDir,
+		NoSigs:            true,
+		NoLog:             true,
+		MaxPayload:        1 << 20,
+		ServerName:        n.Name,
+		JetStreamMaxStore: n.MaxStore,
 	}
 	var err error
 	if opts.Host, opts.Port, err = splitListen(n.Listen); err != nil {

@@ -57,6 +57,7 @@ func StartCluster(t testing.TB, n int) *Cluster {
 			Routes:        slices.Clone(routes),
 			Cluster:       "trilens-test",
 			Tags:          []string{ClusterTag, "node:" + name},
+			MaxStore:      natsserver.DefaultMaxStore,
 		}
 		s, err := natsserver.StartNode(node)
 		if err != nil {

@@ -18,7 +18,7 @@ func Start(t testing.TB) *natsserver.Server {
 // server on the same data.
 func StartDir(t testing.TB, dir string) *natsserver.Server {
 	t.Helper()
-	s, err := natsserver.Start(natsserver.Config{Listen: "127.0.0.1:-1", StoreDir: dir, MaxPayload: 1 << 20})
+	s, err := natsserver.Start(natsserver.Config{Listen: "127.0.0.1:-1", StoreDir: dir, MaxPayload: 1 << 20, MaxStore: natsserver.DefaultMaxStore})
 	if err != nil {
 		t.Fatalf("start nats: %v", err)
 	}

@@ -19,11 +19,11 @@ import (
 
 	"github.com/trilens/trilens/pkg/bus"
 	"github.com/trilens/trilens/pkg/events"
+	changev1 "github.com/trilens/trilens/proto/trilens/change/v1"
+	eventv1 "github.com/trilens/trilens/proto/trilens/event/v1"
 	"github.com/trilens/trilens/services/alerter"
 	"github.com/trilens/trilens/services/scorer/chain"
 	"github.com/trilens/trilens/services/scorer/tracker"
-	changev1 "github.com/trilens/trilens/proto/trilens/change/v1"
-	eventv1 "github.com/trilens/trilens/proto/trilens/event/v1"
 )
 
 // startNATS runs a real nats-server with opts, its listeners and cluster swapped for a

@@ -42,7 +42,7 @@ func natsStart(t *testing.T) *natsserver.Server { return natstest.Start(t) }
 // can restart it as an external server would be.
 func natsStartAt(t testing.TB, dir string, port int) *natsserver.Server {
 	t.Helper()
-	s, err := natsserver.Start(natsserver.Config{Listen: fmt.Sprintf("127.0.0.1:%d", port), StoreDir: dir, MaxPayload: 1 << 20})
+	s, err := natsserver.Start(natsserver.Config{Listen: fmt.Sprintf("127.0.0.1:%d", port), StoreDir: dir, MaxPayload: 1 << 20, MaxStore: natsserver.DefaultMaxStore})
 	if err != nil {
 		t.Fatal(err)
 	}
