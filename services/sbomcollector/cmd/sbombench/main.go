@@ -4,7 +4,9 @@
 // streaming, stores it in the NATS object store and publishes its components
 // to an embedded JetStream. It prints key=value pairs: packages, bytes,
 // gen_s, ingest_s, seconds (both), cpu_s (this process and its children:
-// syft runs `go list`) and peak_rss_mb of this process.
+// syft runs `go list`), peak_rss_mb until the SBOM is written (what the
+// `trilens sbom` process holds; its collector is another process) and
+// process_rss_mb, the peak with this process's own collector and NATS.
 package main
 
 import (
@@ -66,6 +68,8 @@ func run(dir, format string) error {
 		return err
 	}
 	gen := time.Since(start)
+	var genUsage syscall.Rusage
+	_ = syscall.Getrusage(syscall.RUSAGE_SELF, &genUsage)
 	debug.FreeOSMemory()
 	size, _ := out.Seek(0, io.SeekCurrent)
 	if _, err := out.Seek(0, io.SeekStart); err != nil {
@@ -83,9 +87,9 @@ func run(dir, format string) error {
 	var self, children syscall.Rusage
 	_ = syscall.Getrusage(syscall.RUSAGE_SELF, &self)
 	_ = syscall.Getrusage(syscall.RUSAGE_CHILDREN, &children) // syft's `go list` runs
-	fmt.Printf("packages=%d bytes=%d events=%d gen_s=%.3f ingest_s=%.3f seconds=%.3f cpu_s=%.1f peak_rss_mb=%.1f\n",
+	fmt.Printf("packages=%d bytes=%d events=%d gen_s=%.3f ingest_s=%.3f seconds=%.3f cpu_s=%.1f peak_rss_mb=%.1f process_rss_mb=%.1f\n",
 		res.Packages, size, r.Events, gen.Seconds(), ingest.Seconds(), time.Since(start).Seconds(),
-		cpuSeconds(self)+cpuSeconds(children), float64(self.Maxrss)/1024)
+		cpuSeconds(self)+cpuSeconds(children), float64(genUsage.Maxrss)/1024, float64(self.Maxrss)/1024)
 	return nil
 }
 
