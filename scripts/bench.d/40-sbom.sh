@@ -50,7 +50,13 @@ rounds="${SBOM_BENCH_ROUNDS:-3}"
 trilens_run() {
 	# sbombench prints key=value pairs: packages bytes events gen_s ingest_s seconds cpu_s
 	# peak_rss_mb (until the SBOM is written) process_rss_mb (with its in-process collector).
-	eval "$("$work/sbombench" -dir "$dir" -cpuprofile "$work/trilens.prof" 2>/dev/null | tr ' ' '\n')"
+	local out
+	out="$("$work/sbombench" -dir "$dir" -cpuprofile "$work/trilens.prof" 2>"$work/sbombench.err")" || {
+		echo "sbombench failed on $dir:" >&2
+		tail -20 "$work/sbombench.err" >&2
+		exit 1
+	}
+	eval "$(tr ' ' '\n' <<<"$out")"
 }
 syft_run() {
 	# %U + %S count the `go list` children too, as sbombench's cpu_s does.
