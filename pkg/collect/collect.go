@@ -5,7 +5,6 @@ package collect
 
 import (
 	"bufio"
-	"compress/gzip"
 	"encoding/json"
 	"errors"
 	"fmt"
@@ -15,6 +14,7 @@ import (
 	"strings"
 	"time"
 
+	"github.com/klauspost/compress/gzip"
 	"github.com/prometheus/client_golang/prometheus"
 	"github.com/trilens/trilens/pkg/bus"
 	"github.com/trilens/trilens/pkg/events"

@@ -47,3 +47,7 @@ printf 'collector / jq time: %.2f. Targets: < 10 s (%s), < 300 MB RSS (%s); %d e
 echo 'Peak RSS is the whole bench process of the first row: collector, HTTP client and the embedded NATS server.'
 echo 'The second row runs collector and scorer in one test process with ClickHouse beside it; its time includes'
 echo 'the CLI compressing the upload.'
+echo
+printf 'scan ratio %.3f\n' "$(echo "$seconds / $jq_s" | bc -l)"
+# The whole path (lifecycle applied) over the collector alone; target <= 1.5.
+printf 'scan-lifecycle ratio %.3f\n' "$(echo "$e2e_s / $seconds" | bc -l)"

@@ -5,10 +5,14 @@
 # directory. The directory is a subset of the Go module cache: the first
 # SBOM_BENCH_MODULES modules (default 150), hard-linked into a temp dir (copied
 # when hard links are not possible), never committed.
+# The syft CLI is syftprof: syft's own cmd/syft/cli at the version go.mod pins,
+# built against the same dependencies as the library path (the released
+# binary would bring its own x/tools and friends) and CPU-profiled the same
+# way, so both profiles print below. Wall time moves with the machine's load;
+# CPU seconds (the process and its `go list` children) move far less.
 set -euo pipefail
 root="$(cd "$(dirname "$0")/../.." && pwd)"
 export PATH="$root/.bin:$PATH"
-command -v syft >/dev/null || { echo "syft missing: run make deps" >&2; exit 1; }
 work="$(mktemp -d)"
 # Only directories are made writable to remove them: the files are hard links
 # into the read-only module cache.
@@ -30,34 +34,87 @@ mb=$(du -sm "$dir" | cut -f1)
 
 cd "$root/services/sbomcollector"
 go build -o "$work/sbombench" ./cmd/sbombench
-cat "$(command -v syft)" >/dev/null
+go build -o "$work/syft" ./cmd/syftprof
 find "$dir" -type f -exec cat {} + >/dev/null # warm the page cache for both runs
 # Warm the Go build cache for both runs too: syft's Go cataloger loads every
 # go.mod with golang.org/x/tools/go/packages, which runs `go list` and caches
 # its answers in GOCACHE. Whichever run comes first pays for that (twice the
 # time on a 20-module sample), so an untimed run goes first.
-syft scan "dir:$dir" -q -o "syft-json=$work/warmup.json"
+"$work/syft" scan "dir:$dir" -q -o "syft-json=$work/warmup.json"
 
-# sbombench prints key=value pairs: packages bytes events gen_s ingest_s seconds peak_rss_mb.
-eval "$("$work/sbombench" -dir "$dir" -cpuprofile "$work/trilens.prof" 2>/dev/null | tr ' ' '\n')"
-/usr/bin/time -f '%e %M' -o "$work/syft.time" syft scan "dir:$dir" -q -o "syft-json=$work/syft.json"
-read -r syft_s syft_rss_kb <"$work/syft.time"
+# Rounds (SBOM_BENCH_ROUNDS, default 3), each running both sides, the order
+# alternating so neither always inherits the other's caches; the ratios are
+# the medians of the rounds' ratios, with their range. The last round's
+# profiles print below.
+rounds="${SBOM_BENCH_ROUNDS:-3}"
+trilens_run() {
+	# sbombench prints key=value pairs: packages bytes events gen_s ingest_s seconds cpu_s
+	# peak_rss_mb (until the SBOM is written) process_rss_mb (with its in-process collector).
+	local out
+	out="$("$work/sbombench" -dir "$dir" -cpuprofile "$work/trilens.prof" 2>"$work/sbombench.err")" || {
+		echo "sbombench failed on $dir:" >&2
+		tail -20 "$work/sbombench.err" >&2
+		exit 1
+	}
+	eval "$(tr ' ' '\n' <<<"$out")"
+}
+syft_run() {
+	# %U + %S count the `go list` children too, as sbombench's cpu_s does.
+	SYFTPROF_CPU="$work/syft.prof" /usr/bin/time -f '%e %U %S %M' -o "$work/syft.time" \
+		"$work/syft" scan "dir:$dir" -q -o "syft-json=$work/syft.json"
+	read -r syft_s syft_user syft_sys syft_rss_kb <"$work/syft.time"
+	syft_cpu=$(echo "$syft_user + $syft_sys" | bc -l)
+	syft_rss_mb=$(echo "$syft_rss_kb / 1024" | bc -l)
+}
+: >"$work/rounds"
+for ((i = 1; i <= rounds; i++)); do
+	if ((i % 2)); then trilens_run; syft_run; else syft_run; trilens_run; fi
+	echo "$i $seconds $cpu_s $peak_rss_mb $syft_s $syft_cpu $syft_rss_mb" >>"$work/rounds"
+done
 syft_packages=$(jq '.artifacts | length' "$work/syft.json")
-syft_rss_mb=$(echo "$syft_rss_kb / 1024" | bc -l)
+# stat COLUMN: "median min max" of a column of $work/rounds (an awk expression of $2..$7).
+stat() {
+	awk "{ print $1 }" "$work/rounds" | sort -g | awk '{ v[NR] = $1 } END {
+		m = NR % 2 ? v[(NR + 1) / 2] : (v[NR / 2] + v[NR / 2 + 1]) / 2
+		printf "%.3f %.3f %.3f\n", m, v[1], v[NR] }'
+}
+read -r t_s _ <<<"$(stat '$2')"
+read -r t_cpu _ <<<"$(stat '$3')"
+read -r t_rss _ <<<"$(stat '$4')"
+read -r s_s _ <<<"$(stat '$5')"
+read -r s_cpu _ <<<"$(stat '$6')"
+read -r s_rss _ <<<"$(stat '$7')"
+read -r r_time r_time_min r_time_max <<<"$(stat '$2 / $5')"
+read -r r_cpu r_cpu_min r_cpu_max <<<"$(stat '$3 / $6')"
+read -r r_rss r_rss_min r_rss_max <<<"$(stat '$4 / $7')"
 
 echo "## SBOM lens: generation + ingest of a Go module cache subset ($modules modules, $files files, $mb MB)"
 echo
-echo "| run | packages | seconds | peak RSS (MB) |"
-echo "| --- | ---: | ---: | ---: |"
-printf '| trilens sbom (syft library, generation %.2f s + ingest %.2f s: collector -> object store + JetStream, %d events) | %d | %.2f | %.0f |\n' \
-	"$gen_s" "$ingest_s" "$events" "$packages" "$seconds" "$peak_rss_mb"
-printf '| syft scan dir: -o syft-json (CLI v1.54.1) | %d | %.2f | %.0f |\n' "$syft_packages" "$syft_s" "$syft_rss_mb"
-printf '| ratio trilens / syft CLI | | %.2f | %.2f |\n' "$(echo "$seconds / $syft_s" | bc -l)" "$(echo "$peak_rss_mb / $syft_rss_mb" | bc -l)"
+echo "Medians of $rounds rounds, each running both sides (order alternating)."
 echo
-printf 'sbom ratio %.2f\n' "$(echo "$seconds / $syft_s" | bc -l)"
+echo "| run | packages | seconds | CPU s (with go list) | peak RSS (MB) |"
+echo "| --- | ---: | ---: | ---: | ---: |"
+printf '| trilens sbom (syft library, generation %.2f s + ingest %.2f s: collector -> object store + JetStream, %d events; last round; peak RSS until the SBOM is written, %.0f MB with the in-process collector and NATS) | %d | %.2f | %.1f | %.0f |\n' \
+	"$gen_s" "$ingest_s" "$events" "$process_rss_mb" "$packages" "$t_s" "$t_cpu" "$t_rss"
+printf '| syft scan dir: -o syft-json (CLI %s) | %d | %.2f | %.1f | %.0f |\n' "$("$work/syft" version | awk '/^Version:/{print $2}')" \
+	"$syft_packages" "$s_s" "$s_cpu" "$s_rss"
+printf '| ratio trilens / syft CLI (median, min-max of the rounds) | | %.2f (%.2f-%.2f) | %.2f (%.2f-%.2f) | %.2f (%.2f-%.2f) |\n' \
+	"$r_time" "$r_time_min" "$r_time_max" "$r_cpu" "$r_cpu_min" "$r_cpu_max" "$r_rss" "$r_rss_min" "$r_rss_max"
 echo
-echo "CPU profile of trilens sbom (in-process only; \`go list\` runs in child processes):"
+printf 'sbom ratio %.2f\n' "$r_time"
+printf 'sbom-cpu ratio %.2f\n' "$r_cpu"
+printf 'sbom-rss ratio %.2f\n' "$r_rss"
+# pprof_top PROFILE BINARY: the 15 heaviest functions (in process only; `go list` runs in children).
+pprof_top() { go tool pprof -top -nodecount=15 "$2" "$1" 2>/dev/null | sed -n "2,25p"; }
+echo
+echo "CPU profile of trilens sbom (sbombench, in process, last round):"
 echo
 echo '```'
-go tool pprof -top -nodecount=15 "$work/sbombench" "$work/trilens.prof" 2>/dev/null | sed -n '4,22p'
+pprof_top "$work/trilens.prof" "$work/sbombench"
+echo '```'
+echo
+echo "CPU profile of the syft CLI (syftprof, in process, last round):"
+echo
+echo '```'
+pprof_top "$work/syft.prof" "$work/syft"
 echo '```'

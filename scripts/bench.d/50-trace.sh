@@ -47,3 +47,5 @@ echo "Per core = spans per CPU second of the whole bench process (HTTP client, c
 echo "embedded NATS, scorer), so other load on the machine does not count; ClickHouse runs"
 printf 'in its own process. The %.0f MB request corpus is out of the process during the overload;\n' "$corpus"
 echo "the collector, embedded NATS and the scorer are in it."
+echo
+printf 'trace ratio %.3f\n' "$ratio"

@@ -36,3 +36,5 @@ printf 'collector / wc -l throughput: %.3f. Targets: >= 100 MB/s (%s), < 200 MB 
 	"$([ "$(echo "$mb_per_s >= 100" | bc)" = 1 ] && echo met || echo MISSED)" \
 	"$([ "$(echo "$peak_rss_mb < 200" | bc)" = 1 ] && echo met || echo MISSED)"
 echo 'Peak RSS is the whole bench process: collector, HTTP client and embedded NATS server.'
+echo
+printf 'load ratio %.3f\n' "$(echo "$mb_per_s / $wc_mbs" | bc -l)"

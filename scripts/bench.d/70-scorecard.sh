@@ -10,4 +10,8 @@ echo "## Scorecard: gate answer time"
 echo
 echo "| KPI points | findings | load (s) | requests | KPIs in the last answer | blocking items | p50 (ms) | p95 (ms) | p95 < 300 ms |"
 echo "| ---: | ---: | ---: | ---: | ---: | ---: | ---: | ---: | --- |"
-go test -run '^$' -bench 'BenchmarkGateAnswer' -benchtime 1x -count 1 -timeout 30m ./api | grep '^|'
+rows="$(go test -run '^$' -bench 'BenchmarkGateAnswer' -benchtime 1x -count 1 -timeout 30m ./api | grep '^|')"
+echo "$rows"
+# No tool answers a gate, so the ratio is the p95 over the 300 ms target (<= 1 met).
+echo
+awk -F'|' 'NR == 1 { gsub(/ /, "", $9); printf "gate ratio %.3f\n", $9 / 300 }' <<<"$rows"

@@ -226,11 +226,9 @@ func (p *Lifecycle) apply(ctx context.Context, k reportKey) error {
 	out := lifecycleRows{rows: findingTransitions(k, m, state, current, srcs.rows)}
 	scored := &evidence.RowTable{Table: "scan_reports_scored", Cols: []string{"tenant", "report_id", "scored_at"},
 		Rows: [][]any{{k.tenant, k.id, p.now().UTC()}}}
-	// The lifecycle before the mark the gate waits for.
-	if err := p.st.Insert(ctx, &srcs); err != nil {
-		return err
-	}
-	if err := p.st.Insert(ctx, &out); err != nil {
+	// Sources and findings at once (a retry rewrites both the same), and
+	// both before the mark the gate waits for.
+	if err := p.st.Insert(ctx, &srcs, &out); err != nil {
 		return err
 	}
 	return p.st.Insert(ctx, scored)
