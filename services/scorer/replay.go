@@ -2,6 +2,7 @@ package scorer
 
 import (
 	"context"
+	"flag"
 	"fmt"
 	"time"
 
@@ -23,8 +24,12 @@ import (
 // skipped and counted.
 func Replay(ctx context.Context, from, into *store.Store, pol *policy.Policy, tenant string, since, asOf time.Time) (replayed, skipped int, err error) {
 	set := Settings{Store: into, Policy: pol, Now: func() time.Time { return asOf }}
-	s, err := New(Config{Durable: "replay", BatchRows: 1, BatchWait: time.Second, AckWait: time.Second, MaxDeliver: 1, CheckpointEvery: 1, Chain: true, ChainCatchUp: time.Minute,
-		SweepInterval: time.Minute, MaxAge: time.Hour}, set)
+	// The scorer's defaults, so that a new setting validates here too; replay
+	// never starts the consumer nor its sweeps, it only runs the processors.
+	var cfg Config
+	cfg.RegisterFlags("", flag.NewFlagSet("replay", flag.ContinueOnError))
+	cfg.Durable, cfg.BatchRows, cfg.MaxDeliver, cfg.CheckpointEvery, cfg.Chain = "replay", 1, 1, 1, true
+	s, err := New(cfg, set)
 	if err != nil {
 		return 0, 0, err
 	}
