@@ -8,6 +8,7 @@ import (
 	"net/http"
 	"net/http/httptest"
 	"os"
+	"slices"
 	"strings"
 	"sync"
 	"syscall"
@@ -66,16 +67,19 @@ func TestClusterReplicasSurviveFailures(t *testing.T) {
 		return []string{"--bus.url=" + nc.URLs(i), "--bus.replicas=3", "--server.http-address=127.0.0.1:0",
 			"--clickhouse.start=false", "--policy.file=" + os.DevNull + ".absent", "--log.level=warn"}
 	}
+	// Scorers and alerters (whose issue tracker sync reads the scorecard) use the store.
+	storeFlags := func(i int) []string {
+		return []string{"--store.dsn=" + dsn(i), "--store.database=" + replicas[0].Database(), "--store.cluster=" + ch.Name}
+	}
 	var scorers []*scorerProcess
 	for i := range 2 {
-		scorers = append(scorers, startChild(t, append(common(i), "--target=scorer",
-			"--store.dsn="+dsn(i), "--store.database="+replicas[0].Database(), "--store.cluster="+ch.Name,
+		scorers = append(scorers, startChild(t, slices.Concat(common(i), storeFlags(i), []string{"--target=scorer",
 			// A killed scorer's unacknowledged messages come back after AckWait.
-			"--scorer.ack-wait=3s")))
+			"--scorer.ack-wait=3s"})))
 	}
 	for i := range 2 {
-		startChild(t, append(common(i+1), "--target=alerter", "--alerter.default-webhook="+hook.URL+"/hook",
-			"--alerter.egress-allow=127.0.0.1", "--alerter.group-wait=1s", "--alerter.retry-initial=100ms"))
+		startChild(t, slices.Concat(common(i+1), storeFlags(i), []string{"--target=alerter", "--alerter.default-webhook=" + hook.URL + "/hook",
+			"--alerter.egress-allow=127.0.0.1", "--alerter.group-wait=1s", "--alerter.retry-initial=100ms"}))
 	}
 
 	// Baselines first, so the slow runs have something to regress against.
