@@ -4,11 +4,14 @@ import (
 	"context"
 	"fmt"
 	"log/slog"
+	"math"
 	"sync"
+	"sync/atomic"
 	"testing"
 	"time"
 
 	"github.com/nats-io/nats.go"
+	"github.com/nats-io/nats.go/jetstream"
 	"github.com/trilens/trilens/pkg/bus"
 	"github.com/trilens/trilens/pkg/natsserver"
 )
@@ -106,5 +109,63 @@ func TestStoredMessageWithLostAckIsNeverDeadLettered(t *testing.T) {
 	}
 	if info.NumAckPending != 0 {
 		t.Fatalf("%d stored messages still unacknowledged, want 0", info.NumAckPending)
+	}
+}
+
+// TestSpentDeliveriesAloneDeadLetterNothing: a replica stores a batch and
+// dies before acking it, several times over (or the copies of a held batch
+// spend its deliveries while a slow store keeps it): the delivery count is
+// past MaxDeliver, but the messages never failed. The next consumer tries
+// them and acks them; only a failure, or MaxAge, dead-letters a message.
+func TestSpentDeliveriesAloneDeadLetterNothing(t *testing.T) {
+	b := newBus(t)
+	ctx := context.Background()
+	const n = 200
+	if err := b.Publish(ctx, changeEvents(n)...); err != nil {
+		t.Fatal(err)
+	}
+	spec := evidenceSpec("spent")
+	spec.AckWait = time.Second
+	cons, err := b.JetStream().CreateOrUpdateConsumer(ctx, spec.Stream, jetstream.ConsumerConfig{
+		Durable: spec.Durable, AckPolicy: jetstream.AckExplicitPolicy, AckWait: spec.AckWait, DeliverPolicy: jetstream.DeliverAllPolicy,
+	})
+	if err != nil {
+		t.Fatal(err)
+	}
+	for range spec.MaxDeliver {
+		got := 0
+		for got < n {
+			msgs, err := cons.Fetch(n-got, jetstream.FetchMaxWait(3*spec.AckWait))
+			if err != nil {
+				t.Fatal(err)
+			}
+			for range msgs.Messages() {
+				got++ // stored, then the replica dies: no ack
+			}
+		}
+		time.Sleep(spec.AckWait + 200*time.Millisecond)
+	}
+	var least atomic.Uint64 // the fewest deliveries a message came with
+	least.Store(math.MaxUint64)
+	c := &collector{stored: map[string]int{}, fail: func(batch []bus.Delivery) error {
+		for _, d := range batch {
+			for old := least.Load(); d.Delivered < old && !least.CompareAndSwap(old, d.Delivered); old = least.Load() {
+			}
+		}
+		return nil
+	}}
+	consumeUntil(t, b, spec, bus.BatchOptions{MaxWait: 20 * time.Millisecond}, c, func() bool { return c.count() == n })
+	if dead := streamMsgs(t, b, bus.StreamDeadLetter); dead != 0 {
+		dls, _ := b.DeadLetters(ctx, "", 1, 3)
+		for _, d := range dls {
+			t.Logf("dead letter: %s", d.Reason)
+		}
+		t.Fatalf("%d events dead-lettered for deliveries they never failed, want 0", dead)
+	}
+	if got := c.count(); got != n {
+		t.Fatalf("stored %d distinct events, want %d", got, n)
+	}
+	if got := least.Load(); got <= uint64(spec.MaxDeliver) {
+		t.Fatalf("a message came with %d deliveries, want each past max-deliver %d", got, spec.MaxDeliver)
 	}
 }
