@@ -268,10 +268,11 @@ func (b *Bus) Consume(ctx context.Context, spec ConsumerSpec, opts BatchOptions,
 			continue
 		}
 		// Deliveries are spent without the message being tried (copies
-		// while a batch is held, a killed replica's stored but unacked
-		// batch), so a spent count alone only sends the message to be
-		// tried once more: giveUp dead-letters it if that fails. Its age
-		// bounds a message that kills every replica that tries it.
+		// while a batch is held, pulled messages the client dropped as a
+		// slow consumer, a killed replica's stored but unacked batch), so a
+		// spent count alone only sends the message to be tried once more:
+		// giveUp dead-letters it if that fails. Its age bounds a message
+		// that kills every replica that tries it.
 		if reason == "" && d.Delivered > uint64(spec.MaxDeliver) && time.Since(d.Stored) > spec.MaxAge {
 			reason = fmt.Sprintf("delivered %d times and not stored within %s of its publication", d.Delivered-1, spec.MaxAge)
 		}
