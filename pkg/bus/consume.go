@@ -250,8 +250,16 @@ func (b *Bus) Consume(ctx context.Context, spec ConsumerSpec, opts BatchOptions,
 			continue
 		}
 		d, reason, err := b.decode(ctx, msg)
-		if !flight.take(d.seq) {
-			continue // a copy of a message held or just stored
+		switch flight.take(d.seq) {
+		case copyOfHeld:
+			continue // the held one is acknowledged or handed back
+		case copyOfAcked:
+			// Its ack was lost (sent as the server went away, or dropped
+			// with a full reconnect buffer): ack the copy, or it comes
+			// back every AckWait, spending deliveries, until a consumer
+			// that forgot it dead-letters a stored message.
+			_ = msg.Ack()
+			continue
 		}
 		if err != nil {
 			b.log.Warn("message not readable yet; handed back", "consumer", spec.Durable, "err", err)
@@ -259,8 +267,14 @@ func (b *Bus) Consume(ctx context.Context, spec ConsumerSpec, opts BatchOptions,
 			flight.release(d.seq, false)
 			continue
 		}
-		if reason == "" && d.Delivered > uint64(spec.MaxDeliver) {
-			reason = fmt.Sprintf("delivered %d times without being stored", d.Delivered-1)
+		// Deliveries are spent without the message being tried (copies
+		// while a batch is held, pulled messages the client dropped as a
+		// slow consumer, a killed replica's stored but unacked batch), so a
+		// spent count alone only sends the message to be tried once more:
+		// giveUp dead-letters it if that fails. Its age bounds a message
+		// that kills every replica that tries it.
+		if reason == "" && d.Delivered > uint64(spec.MaxDeliver) && time.Since(d.Stored) > spec.MaxAge {
+			reason = fmt.Sprintf("delivered %d times and not stored within %s of its publication", d.Delivered-1, spec.MaxAge)
 		}
 		if reason != "" {
 			b.deadLetter(ctx, spec, opts.Metrics, msg, reason)

@@ -12,8 +12,8 @@ const recentAcks = 1 << 17
 // and the server delivers them again; each copy counted a delivery, until
 // a copy was dead-lettered "delivered N times without being stored" while
 // another was stored (found by the chaos soak). A copy of a held message
-// is dropped (the held one is acknowledged or handed back), and a copy of
-// an acknowledged one too.
+// is dropped (the held one is acknowledged or handed back); a copy of an
+// acknowledged one is acknowledged again, as its ack may have been lost.
 type inFlight struct {
 	mu    sync.Mutex
 	held  map[uint64]struct{}
@@ -26,23 +26,32 @@ func newInFlight() *inFlight {
 	return &inFlight{held: map[uint64]struct{}{}, acked: map[uint64]struct{}{}, ring: make([]uint64, 0, recentAcks)}
 }
 
-// take holds seq and reports true, or reports false when seq is held or
-// was just acknowledged: the message is a copy to drop. Sequence 0 (no
-// metadata) is not tracked.
-func (f *inFlight) take(seq uint64) bool {
+// delivery tells a new message from a copy of one the consumer holds or
+// has just acknowledged.
+type delivery int
+
+const (
+	fresh delivery = iota
+	copyOfHeld
+	copyOfAcked
+)
+
+// take holds seq when it is fresh, or says whose copy it is. Sequence 0
+// (no metadata) is not tracked.
+func (f *inFlight) take(seq uint64) delivery {
 	if seq == 0 {
-		return true
+		return fresh
 	}
 	f.mu.Lock()
 	defer f.mu.Unlock()
 	if _, ok := f.held[seq]; ok {
-		return false
+		return copyOfHeld
 	}
 	if _, ok := f.acked[seq]; ok {
-		return false
+		return copyOfAcked
 	}
 	f.held[seq] = struct{}{}
-	return true
+	return fresh
 }
 
 // release lets go of seq: acked remembers it, otherwise (handed back, dead
