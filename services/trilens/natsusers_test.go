@@ -121,31 +121,7 @@ func checkTenantCollector(t *testing.T, opts *natsserver.Options, password func(
 		}
 	}
 
-	runCtx, stop := context.WithCancel(ctx)
-	defer stop()
-	got := make(chan []string, 16)
-	done := make(chan error, 1)
-	go func() {
-		done <- consumer.Consume(runCtx, bus.ConsumerSpec{Stream: bus.StreamEvidence, Durable: "scorer"}, bus.BatchOptions{MaxWait: 20 * time.Millisecond},
-			func(_ context.Context, batch []bus.Delivery) error {
-				var ids []string
-				for _, d := range batch {
-					ids = append(ids, d.Event.GetEnvelope().GetEventId())
-				}
-				got <- ids
-				return nil
-			})
-	}()
-	var ids []string
-	select {
-	case ids = <-got:
-	case <-time.After(30 * time.Second):
-		t.Fatal("the consumer (scorer) received nothing in 30s")
-	}
-	stop()
-	if err := <-done; err != nil {
-		t.Fatal(err)
-	}
+	ids := firstBatch(t, consumer, nil)
 	if want := []string{events.ID("nats-users", "own")}; !slices.Equal(ids, want) {
 		t.Errorf("the scorer consumed %v, want %v: the tenant collector's own event only", ids, want)
 	}
@@ -188,4 +164,39 @@ func checkServiceWrites(t *testing.T, opts *natsserver.Options, password func(us
 			t.Errorf("the consumers' user cannot write bucket %s: %v", bucket, err)
 		}
 	}
+}
+
+// firstBatch runs the scorer's consumer on b until its first batch has arrived and
+// then until before() (nil: at once), and returns the batch's event ids.
+func firstBatch(t *testing.T, b *bus.Bus, before func()) []string {
+	t.Helper()
+	runCtx, stop := context.WithCancel(context.Background())
+	defer stop()
+	got := make(chan []string, 16)
+	done := make(chan error, 1)
+	go func() {
+		done <- b.Consume(runCtx, bus.ConsumerSpec{Stream: bus.StreamEvidence, Durable: "scorer"}, bus.BatchOptions{MaxWait: 20 * time.Millisecond},
+			func(_ context.Context, batch []bus.Delivery) error {
+				var ids []string
+				for _, d := range batch {
+					ids = append(ids, d.Event.GetEnvelope().GetEventId())
+				}
+				got <- ids
+				return nil
+			})
+	}()
+	var ids []string
+	select {
+	case ids = <-got:
+	case <-time.After(30 * time.Second):
+		t.Fatal("the consumers' user (the scorer) received nothing in 30s")
+	}
+	if before != nil {
+		before()
+	}
+	stop()
+	if err := <-done; err != nil {
+		t.Fatal(err)
+	}
+	return ids
 }
