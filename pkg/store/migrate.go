@@ -131,7 +131,7 @@ func (s *Store) migrate(ctx context.Context, ms []migration) error {
 			return err
 		}
 		for i, stmt := range stmts {
-			if err := s.conn.Exec(ctx, stmt); err != nil && !alreadyExists(err) {
+			if err := s.execMigration(ctx, stmt); err != nil {
 				return fmt.Errorf("migration %04d_%s statement %d: %w\n%s", m.version, m.name, i+1, err, stmt)
 			}
 		}
@@ -148,6 +148,34 @@ func (s *Store) migrate(ctx context.Context, ms []migration) error {
 		}
 	}
 	return nil
+}
+
+// clusterDDLWait bounds how long a migrator waits for another migrator's
+// ON CLUSTER DDL to reach the replica it is connected to.
+const clusterDDLWait = 2 * time.Minute
+
+// execMigration runs one statement, taking "already exists" as success. On a
+// cluster, a concurrent migrator's CREATE ... ON CLUSTER answers this one
+// "already exists" as soon as it ran on some replica, possibly before it ran on
+// this one; a following statement then finds no table here (code 60) for a
+// while, so it is retried until the DDL queue catches up.
+func (s *Store) execMigration(ctx context.Context, stmt string) error {
+	deadline := time.Now().Add(clusterDDLWait)
+	for {
+		err := s.conn.Exec(ctx, stmt)
+		if err == nil || alreadyExists(err) {
+			return nil
+		}
+		var ex *clickhouse.Exception
+		if s.cluster == "" || !errors.As(err, &ex) || ex.Code != 60 || time.Now().After(deadline) { // 60: UNKNOWN_TABLE
+			return err
+		}
+		select {
+		case <-ctx.Done():
+			return err
+		case <-time.After(500 * time.Millisecond):
+		}
+	}
 }
 
 // AppliedMigrations maps each recorded version to its name.
