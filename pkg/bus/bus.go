@@ -76,7 +76,14 @@ func New(nc *nats.Conn, cfg Config, log *slog.Logger) (*Bus, error) {
 	if log == nil {
 		log = slog.Default()
 	}
-	js, err := jetstream.New(nc, jetstream.WithPublishAsyncMaxPending(maxPendingPublishes))
+	opts := []jetstream.JetStreamOpt{jetstream.WithPublishAsyncMaxPending(maxPendingPublishes)}
+	if cfg.PublishAckWait > 0 {
+		// Without it an ack that never comes keeps its slot for good: the
+		// batch waits out PublishTimeout with no retry, and enough lost acks
+		// stall every later publish.
+		opts = append(opts, jetstream.WithPublishAsyncTimeout(cfg.PublishAckWait))
+	}
+	js, err := jetstream.New(nc, opts...)
 	if err != nil {
 		nc.Close()
 		return nil, fmt.Errorf("jetstream: %w", err)

@@ -295,3 +295,64 @@ func consumerInfo(t *testing.T, js jetstream.JetStream, durable string) *jetstre
 	}
 	return ci
 }
+
+// TestPublishResendsWhatTheDeadLeaderNeverAcknowledged kills the evidence
+// stream's leader while batches are in flight from a client on another
+// node. Messages the leader took with it are never acknowledged; each
+// attempt gives up on them after PublishAckWait and sends them again, so
+// every batch is published well within PublishTimeout, and JetStream keeps
+// each event once.
+func TestPublishResendsWhatTheDeadLeaderNeverAcknowledged(t *testing.T) {
+	const batches, perBatch = 30, 1000
+	c := natstest.StartCluster(t, 3)
+	ctx := context.Background()
+	cfg := bus.DefaultConfig()
+	cfg.Replicas, cfg.PublishTimeout, cfg.PublishAckWait = 3, 45*time.Second, 2*time.Second
+	if err := cfg.Validate(); err != nil {
+		t.Fatal(err)
+	}
+	probe := c.Bus(0, cfg)
+	leader := c.Index(streamInfo(t, probe.JetStream(), bus.StreamEvidence).Cluster.Leader)
+	if leader < 0 {
+		t.Fatal("the evidence stream has no leader among the nodes")
+	}
+	b := c.Bus((leader+1)%c.Len(), cfg)
+
+	evs := changeEvents(batches * perBatch)
+	acked := make(chan int, batches)
+	done := make(chan error, 1)
+	go func() {
+		for i := range batches {
+			began := time.Now()
+			if err := b.Publish(ctx, evs[i*perBatch:(i+1)*perBatch]...); err != nil {
+				done <- fmt.Errorf("batch %d after %s: %w", i, time.Since(began).Round(time.Millisecond), err)
+				return
+			}
+			acked <- i
+		}
+		done <- nil
+	}()
+	<-acked
+	<-acked
+	t.Logf("shutting down %s, leader of the evidence stream, with batches in flight", c.Name(leader))
+	c.Shutdown(leader)
+	if err := <-done; err != nil {
+		t.Fatal(err)
+	}
+	js := b.JetStream()
+	deadline := time.Now().Add(30 * time.Second)
+	for {
+		s, err := js.Stream(ctx, bus.StreamEvidence)
+		var info *jetstream.StreamInfo
+		if err == nil {
+			info, err = s.Info(ctx)
+		}
+		if err == nil && info.State.Msgs == batches*perBatch {
+			return
+		}
+		if time.Now().After(deadline) {
+			t.Fatalf("evidence stream after every batch was acknowledged: %+v (%v), want %d messages", info, err, batches*perBatch)
+		}
+		time.Sleep(100 * time.Millisecond)
+	}
+}

@@ -34,6 +34,11 @@ type Config struct {
 	DuplicateWindow time.Duration `yaml:"duplicate_window"`
 	// PublishTimeout bounds the wait for one batch's acknowledgements.
 	PublishTimeout time.Duration `yaml:"publish_timeout"`
+	// PublishAckWait bounds one attempt's wait for a message's
+	// acknowledgement. An ack lost with a stream leader that died is never
+	// answered; past this wait the message is sent again and JetStream
+	// drops the duplicate by its id.
+	PublishAckWait time.Duration `yaml:"publish_ack_wait"`
 	// Provision creates or updates the streams and buckets when a client
 	// connects to URL; off for a NATS user without the JetStream API (a
 	// tenant's collector), which needs another client to have done it.
@@ -60,6 +65,7 @@ func (c *Config) RegisterFlags(prefix string, fs *flag.FlagSet) {
 	fs.Int64Var(&c.EvidenceMaxBytes, prefix+"evidence-max-bytes", 8<<30, "size bound of the evidence stream; publishers are refused past it")
 	fs.DurationVar(&c.DuplicateWindow, prefix+"duplicate-window", time.Hour, "window in which JetStream drops messages with a repeated id")
 	fs.DurationVar(&c.PublishTimeout, prefix+"publish-timeout", time.Minute, "how long to wait for JetStream to acknowledge a batch")
+	fs.DurationVar(&c.PublishAckWait, prefix+"publish-ack-wait", 10*time.Second, "how long one publish attempt waits for a message's acknowledgement before sending it again (JetStream drops the duplicate)")
 	fs.BoolVar(&c.Provision, prefix+"provision", true, "create or update the streams and buckets at start; false for a NATS user that may only publish (a tenant's collector)")
 	fs.Int64Var(&c.DocumentQuota, prefix+"document-quota", 4<<30, "document bytes one tenant may store in the object store; 0 for no bound")
 }
@@ -83,6 +89,9 @@ func (c *Config) Validate() error {
 	}
 	if c.PublishTimeout <= 0 {
 		errs = append(errs, errors.New("publish_timeout: must be positive"))
+	}
+	if c.PublishAckWait <= 0 || c.PublishAckWait > c.PublishTimeout || c.PublishAckWait >= c.DuplicateWindow {
+		errs = append(errs, errors.New("publish_ack_wait: must be positive, at most publish_timeout and shorter than duplicate_window"))
 	}
 	return errors.Join(errs...)
 }
