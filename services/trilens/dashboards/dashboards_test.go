@@ -275,6 +275,9 @@ func seed(t *testing.T, st *store.Store, now time.Time) {
 			Severity: sev, Category: "vulnerability", Title: "CVE-2024-0001 in openssl", PackageName: "openssl", Aliases: []string{"CVE-2024-0001"}})
 		observations.Append(store.FindingObservation{Scope: scope(fmt.Sprint("scan-old", i), 40*24*time.Hour, "payments", ""), Fingerprint: fp, Severity: sev, Category: "vulnerability"})
 	}
+	for i, sev := range []string{"critical", "high"} { // the latest state the findings panels read
+		storeLifecycle(t, st, "shop", fmt.Sprint("fp", i), sev, "vulnerability", "open", now.Add(-40*24*time.Hour), now.Add(-time.Hour))
+	}
 	var artifacts store.ArtifactRows
 	artifacts.Append(store.Artifact{Scope: scope("art", time.Hour, "checkout-api", ""), ArtifactName: "checkout-api", Digest: "sha256:aa",
 		Signed: true, Verified: true, PredicateType: "https://slsa.dev/provenance/v1", SLSALevel: 3})
