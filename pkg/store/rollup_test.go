@@ -89,3 +89,67 @@ func TestKPILatestBackfill(t *testing.T) {
 	}
 	check("after the migration ran again")
 }
+
+// TestKPIHourlyBackfill: kpi_hourly holds per series and hour the sums,
+// counts, failing points and newest budget of the points stored before its
+// migration ran (the backfill, which reads FINAL: a replayed point counts
+// once) and after (the materialized view), the same as the raw points say;
+// running the migration again changes nothing.
+func TestKPIHourlyBackfill(t *testing.T) {
+	ctx := context.Background()
+	st, err := store.Open(ctx, chtest.Config(t))
+	if err != nil {
+		t.Fatal(err)
+	}
+	defer st.Close()
+	if err := st.MigrateBefore(ctx, 813); err != nil {
+		t.Fatal(err)
+	}
+	t0 := time.Date(2026, 11, 1, 10, 0, 0, 0, time.UTC)
+	insert := func(id, kpi, status string, value, budget float64, at time.Time) {
+		t.Helper()
+		err := st.Conn().Exec(ctx, fmt.Sprintf(`INSERT INTO %s.kpi_points (tenant, event_id, repository, commit, branch, environment,
+			service, journey, observed_at, lens, kpi, scope, value, budget, status, owner, evidence_ids)
+			SELECT 't', '%s', 'r', 'c', 'main', 'ci', 'svc', 'checkout', toDateTime(%d), 'performance', '%s', 'checkout', %g, %g, '%s', 'team', ['%s']`,
+			st.Database(), id, at.Unix(), kpi, value, budget, status, id))
+		if err != nil {
+			t.Fatal(err)
+		}
+	}
+	insert("e1", "p95", "pass", 90, 100, t0.Add(5*time.Minute))
+	insert("e2", "p95", "fail", 120, 110, t0.Add(50*time.Minute))
+	insert("e2", "p95", "fail", 120, 110, t0.Add(50*time.Minute)) // replayed
+	insert("e3", "p95", "pass", 95, 100, t0.Add(70*time.Minute))
+	insert("e4", "errors", "fail", 3, 1, t0.Add(10*time.Minute))
+	if err := st.Migrate(ctx); err != nil {
+		t.Fatal(err)
+	}
+	insert("e5", "p95", "fail", 130, 120, t0.Add(80*time.Minute)) // through the view
+	want := []string{
+		"errors 2026-11-01 10:00:00 sum=3 n=1 fail=1 budget=1",
+		"p95 2026-11-01 10:00:00 sum=210 n=2 fail=1 budget=110",
+		"p95 2026-11-01 11:00:00 sum=225 n=2 fail=1 budget=120",
+	}
+	check := func(when string) {
+		t.Helper()
+		got := strings1(t, st, `SELECT concat(kpi, ' ', toString(hour), ' sum=', toString(sumMerge(value_sum_state)),
+			' n=', toString(countMerge(points_state)), ' fail=', toString(countIfMerge(failing_state)),
+			' budget=', toString(argMaxMerge(budget_state)))
+			FROM `+st.Database()+`.kpi_hourly WHERE tenant = 't' GROUP BY kpi, hour ORDER BY kpi, hour`)
+		raw := strings1(t, st, `SELECT concat(kpi, ' ', toString(toStartOfHour(observed_at)), ' sum=', toString(sum(value)),
+			' n=', toString(count()), ' fail=', toString(countIf(status = 'fail')), ' budget=', toString(argMax(budget, observed_at)))
+			FROM `+st.Database()+`.kpi_points FINAL WHERE tenant = 't' GROUP BY kpi, toStartOfHour(observed_at) ORDER BY kpi, toStartOfHour(observed_at)`)
+		if fmt.Sprint(got) != fmt.Sprint(want) || fmt.Sprint(raw) != fmt.Sprint(want) {
+			t.Errorf("%s: kpi_hourly = %q, raw points %q, want %q", when, got, raw, want)
+		}
+	}
+	check("after migrate")
+	b, err := os.ReadFile("migrations/0813_kpi_hourly.sql")
+	if err != nil {
+		t.Fatal(err)
+	}
+	if err := st.MigrateFS(ctx, fstest.MapFS{"migrations/8910_again.sql": &fstest.MapFile{Data: b}}); err != nil {
+		t.Fatal(err)
+	}
+	check("after the migration ran again")
+}

@@ -67,8 +67,9 @@ func TestClusterConcurrentMigrate(t *testing.T) {
 }
 
 // rollups are filled by materialized views from kpi_points and read
-// through the dashboard views over them (dash_kpi_latest, dash_kpi_weekly).
-var rollups = map[string]bool{"kpi_latest": true, "kpi_daily": true}
+// through the dashboard views over them (dash_kpi_latest, dash_kpi_weekly)
+// or by the weekly report (kpi_hourly).
+var rollups = map[string]bool{"kpi_latest": true, "kpi_daily": true, "kpi_hourly": true}
 
 // rowsPerTable is how many rows the test writes into every table.
 const rowsPerTable = 20

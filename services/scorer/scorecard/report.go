@@ -2,6 +2,7 @@ package scorecard
 
 import (
 	"context"
+	"fmt"
 	"math"
 	"slices"
 	"strings"
@@ -71,23 +72,77 @@ func (p *Service) Report(ctx context.Context, f Filter, from, to time.Time) (*Re
 	}
 	slices.SortFunc(rep.Expiring, func(a, b ledger.Waiver) int { return a.ExpiresAt.Compare(b.ExpiresAt) })
 
-	prev := from.Add(-to.Sub(from))
-	where, args := f.where(true)
-	args = append([]any{from, from, from, from, from}, append(args, prev, to)...)
-	// No FINAL: on 18.16 it merges every part of the two periods in one
-	// thread (seconds per million points); a point stored twice (a replayed
-	// insert) collapses in the inner GROUP BY over its identity instead.
-	rows, err := p.st.Conn().Query(ctx, `SELECT lens, kpi, scope, argMax(b, at),
-		avgIf(v, at >= ?), avgIf(v, at < ?), countIf(at < ?),
-		countIf(at >= ? AND s = 'fail'), countIf(at >= ?)
-		FROM (SELECT lens, kpi, scope, observed_at AS at, any(budget) AS b, any(value) AS v, any(status) AS s
-			FROM `+p.st.Database()+`.kpi_points WHERE `+where+` AND observed_at >= ? AND observed_at <= ?
-			GROUP BY lens, kpi, scope, service, observed_at, event_id) AS points
-		GROUP BY lens, kpi, scope ORDER BY lens, kpi, scope`, args...)
+	kpis, err := p.kpiDeltas(ctx, f, from, to)
 	if err != nil {
 		return nil, err
 	}
+	rep.KPIs = append(rep.KPIs, kpis...)
+	where, args := f.where(true)
+	vrows, err := p.st.Conn().Query(ctx, `SELECT reason, count() FROM `+p.st.Database()+`.verdicts FINAL
+		WHERE `+where+` AND status = 'fail' AND observed_at >= ? AND observed_at <= ? GROUP BY reason`,
+		append(args, from, to)...)
+	if err != nil {
+		return nil, err
+	}
+	defer vrows.Close()
+	for vrows.Next() {
+		var reason string
+		var n uint64
+		if err := vrows.Scan(&reason, &n); err != nil {
+			return nil, err
+		}
+		rep.Verdicts[strings.TrimSpace(reason)] = n
+	}
+	return rep, vrows.Err()
+}
+
+// kpiDeltas compares each KPI series over from..to with the period of the
+// same length before it. Whole hours come from the kpi_hourly rollup (sums,
+// counts and the newest budget per series and hour), so the cost is a row
+// per series and hour rather than every point of both periods; the partial
+// hours at the edges (and the hour from falls in) come from kpi_points,
+// where a point stored twice (a replayed insert) collapses in a GROUP BY
+// over its identity. A release (f.Commit) reads only kpi_points: the
+// rollup has no commit.
+func (p *Service) kpiDeltas(ctx context.Context, f Filter, from, to time.Time) ([]KPIDelta, error) {
+	prev := from.Add(-to.Sub(from))
+	lo, hi := prev.Truncate(time.Hour), to.Truncate(time.Hour)
+	if lo.Before(prev) {
+		lo = lo.Add(time.Hour)
+	}
+	if f.Commit != "" || !lo.Before(hi) { // no whole hour: every point from kpi_points
+		lo, hi = to.Add(time.Second), to.Add(time.Second)
+	}
+	fromHour, fromHourEnd := time.Unix(0, 0), time.Unix(0, 0) // from on the hour: no hour to split
+	if h := from.Truncate(time.Hour); !h.Equal(from) {
+		fromHour, fromHourEnd = h, h.Add(time.Hour)
+	}
+	db := p.st.Database()
+	rollupWhere, rollupArgs := f.where(false)
+	rawWhere, rawArgs := f.where(true)
+	args := append(append([]any{from}, rollupArgs...), lo, hi, fromHour, from)
+	args = append(append(args, rawArgs...), prev, to, lo, hi, fromHour, fromHourEnd)
+	rows, err := p.st.Conn().Query(ctx, `SELECT lens, kpi, scope, argMax(b, at),
+		sumIf(vs, cur) / sumIf(n, cur), sumIf(vs, cur = 0) / sumIf(n, cur = 0), sumIf(n, cur = 0),
+		sumIf(fails, cur), sumIf(n, cur)
+		FROM (
+			SELECT lens, kpi, scope, hour >= ? AS cur, argMaxMerge(budget_state) AS b, maxMerge(updated_state) AS at,
+				sumMerge(value_sum_state) AS vs, countMerge(points_state) AS n, countIfMerge(failing_state) AS fails
+			FROM `+db+`.kpi_hourly WHERE `+rollupWhere+` AND hour >= ? AND hour < ? AND hour != ?
+			GROUP BY lens, kpi, scope, hour
+			UNION ALL
+			SELECT lens, kpi, scope, at >= ? AS cur, b, at, v AS vs, toUInt64(1) AS n, toUInt64(s = 'fail') AS fails
+			FROM (SELECT lens, kpi, scope, observed_at AS at, any(budget) AS b, any(value) AS v, any(status) AS s
+				FROM `+db+`.kpi_points WHERE `+rawWhere+` AND observed_at >= ? AND observed_at <= ?
+					AND (observed_at < ? OR observed_at >= ? OR (observed_at >= ? AND observed_at < ?))
+				GROUP BY lens, kpi, scope, service, observed_at, event_id) AS points
+		) AS periods
+		GROUP BY lens, kpi, scope ORDER BY lens, kpi, scope`, args...)
+	if err != nil {
+		return nil, fmt.Errorf("report kpi deltas: %w", err)
+	}
 	defer rows.Close()
+	var out []KPIDelta
 	for rows.Next() {
 		var d KPIDelta
 		var prevN, fails uint64
@@ -105,30 +160,7 @@ func (p *Service) Report(ctx context.Context, f Filter, from, to time.Time) (*Re
 		}
 		d.FailShare = round(float64(fails)/float64(d.Points), 4)
 		d.Current, d.Previous = round(d.Current, 4), round(d.Previous, 4)
-		rep.KPIs = append(rep.KPIs, d)
+		out = append(out, d)
 	}
-	if err := rows.Err(); err != nil {
-		return nil, err
-	}
-	vrows, err := p.st.Conn().Query(ctx, `SELECT reason, count() FROM `+p.st.Database()+`.verdicts FINAL
-		WHERE `+where+` AND status = 'fail' AND observed_at >= ? AND observed_at <= ? GROUP BY reason`,
-		append(f.whereArgs(), from, to)...)
-	if err != nil {
-		return nil, err
-	}
-	defer vrows.Close()
-	for vrows.Next() {
-		var reason string
-		var n uint64
-		if err := vrows.Scan(&reason, &n); err != nil {
-			return nil, err
-		}
-		rep.Verdicts[strings.TrimSpace(reason)] = n
-	}
-	return rep, vrows.Err()
-}
-
-func (f Filter) whereArgs() []any {
-	_, args := f.where(true)
-	return args
+	return out, rows.Err()
 }
