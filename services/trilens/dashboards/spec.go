@@ -39,8 +39,10 @@ type Panel struct {
 	Targets     []Target
 }
 
-// Target is one query of a panel. SQL reads the dash_* views; it may use the
-// ${tenant} variable and the data source's $__fromTime and $__toTime macros.
+// Target is one query of a panel. SQL reads the dash_* views, or a rollup
+// table where a time range must reach the table (18.16 pushes none into a
+// view); it may use the ${tenant} variable and the data source's
+// $__fromTime and $__toTime macros.
 // Columns are the columns it must return, checked against a real ClickHouse.
 type Target struct {
 	SQL     string
