@@ -3,11 +3,10 @@
 -- points, the newest budget and the newest point, kept by a materialized
 -- view over kpi_points, so the weekly report reads a row per series and
 -- hour instead of every point of two weeks (see the cost curves in
--- BENCHMARKS.md). The report reads the partial hours at its edges from
--- kpi_points, so its periods need not start on the hour.
+-- BENCHMARKS.md); the report's periods are therefore whole hours.
 -- Like kpi_daily these are counts and sums: a point inserted twice (the
 -- scorer stopped between storing a batch and acknowledging it) counts
--- twice here, where the report's raw read counts it once.
+-- twice here, where kpi_points FINAL counts it once.
 -- State columns are named *_state so no alias of a query names a column
 -- its own expression reads.
 CREATE TABLE IF NOT EXISTS {{.DB}}.{{.Local "kpi_hourly"}}{{.OnCluster}} (

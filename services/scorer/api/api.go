@@ -39,7 +39,7 @@ func New(card *scorecard.Service, log *slog.Logger) *Handler {
 //	GET    /v1/waivers     the risk ledger
 //	POST   /v1/waivers     add or change a waiver
 //	DELETE /v1/waivers/{id} revoke a waiver
-//	GET    /v1/report      KPI deltas per lens, top risks by money, waivers expiring (?since=7d)
+//	GET    /v1/report      KPI deltas per lens, top risks by money, waivers expiring (?since=7d, whole hours)
 //	GET    /v1/vex         the vulnerability waivers and fixed vulnerabilities as OpenVEX or CycloneDX VEX (?format=)
 //	POST   /v1/vex         import a VEX document: its not_affected statements become waivers
 //	GET    /v1/badge/{service}.svg  the service's verdict as an SVG badge (pass, fail, no data)

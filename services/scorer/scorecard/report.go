@@ -49,7 +49,11 @@ type Report struct {
 // Report is what the period from..to did to the scorecard of f: the lens
 // summaries now, KPI deltas against the period before, the top risks, the
 // waivers ending within the next period and the failing verdicts by reason.
+// The period is whole hours, so the KPI deltas come from the kpi_hourly
+// rollup: from the hour from falls in up to the end of the hour of to (the
+// report's From and To say which).
 func (p *Service) Report(ctx context.Context, f Filter, from, to time.Time) (*Report, error) {
+	from, to = from.Truncate(time.Hour), to.Truncate(time.Hour).Add(time.Hour)
 	card, err := p.Scorecard(ctx, f)
 	if err != nil {
 		return nil, err
@@ -79,7 +83,7 @@ func (p *Service) Report(ctx context.Context, f Filter, from, to time.Time) (*Re
 	rep.KPIs = append(rep.KPIs, kpis...)
 	where, args := f.where(true)
 	vrows, err := p.st.Conn().Query(ctx, `SELECT reason, count() FROM `+p.st.Database()+`.verdicts FINAL
-		WHERE `+where+` AND status = 'fail' AND observed_at >= ? AND observed_at <= ? GROUP BY reason`,
+		WHERE `+where+` AND status = 'fail' AND observed_at >= ? AND observed_at < ? GROUP BY reason`,
 		append(args, from, to)...)
 	if err != nil {
 		return nil, err
@@ -96,48 +100,32 @@ func (p *Service) Report(ctx context.Context, f Filter, from, to time.Time) (*Re
 	return rep, vrows.Err()
 }
 
-// kpiDeltas compares each KPI series over from..to with the period of the
-// same length before it. Whole hours come from the kpi_hourly rollup (sums,
-// counts and the newest budget per series and hour), so the cost is a row
-// per series and hour rather than every point of both periods; the partial
-// hours at the edges (and the hour from falls in) come from kpi_points,
-// where a point stored twice (a replayed insert) collapses in a GROUP BY
-// over its identity. A release (f.Commit) reads only kpi_points: the
-// rollup has no commit.
+// kpiDeltas compares each KPI series over the whole hours from..to (to
+// excluded) with the period of the same length before it, from the
+// kpi_hourly rollup (sums, counts and the newest budget per series and
+// hour): a row per series and hour rather than every point of both
+// periods, whose time kpi_points' key cannot narrow. A point stored twice
+// (a replayed insert) counts twice there, as in kpi_daily. A release
+// (f.Commit) reads kpi_points, where such a point collapses in a GROUP BY
+// over its identity: the rollup has no commit.
 func (p *Service) kpiDeltas(ctx context.Context, f Filter, from, to time.Time) ([]KPIDelta, error) {
 	prev := from.Add(-to.Sub(from))
-	lo, hi := prev.Truncate(time.Hour), to.Truncate(time.Hour)
-	if lo.Before(prev) {
-		lo = lo.Add(time.Hour)
+	where, args := f.where(true)
+	periods := `SELECT lens, kpi, scope, hour >= ? AS cur, argMaxMerge(budget_state) AS b, maxMerge(updated_state) AS at,
+			sumMerge(value_sum_state) AS vs, countMerge(points_state) AS n, countIfMerge(failing_state) AS fails
+		FROM ` + p.st.Database() + `.kpi_hourly WHERE ` + where + ` AND hour >= ? AND hour < ?
+		GROUP BY lens, kpi, scope, hour`
+	if f.Commit != "" {
+		periods = `SELECT lens, kpi, scope, at >= ? AS cur, b, at, v AS vs, toUInt64(1) AS n, toUInt64(s = 'fail') AS fails
+		FROM (SELECT lens, kpi, scope, observed_at AS at, any(budget) AS b, any(value) AS v, any(status) AS s
+			FROM ` + p.st.Database() + `.kpi_points WHERE ` + where + ` AND observed_at >= ? AND observed_at < ?
+			GROUP BY lens, kpi, scope, service, observed_at, event_id) AS points`
 	}
-	if f.Commit != "" || !lo.Before(hi) { // no whole hour: every point from kpi_points
-		lo, hi = to.Add(time.Second), to.Add(time.Second)
-	}
-	fromHour, fromHourEnd := time.Unix(0, 0), time.Unix(0, 0) // from on the hour: no hour to split
-	if h := from.Truncate(time.Hour); !h.Equal(from) {
-		fromHour, fromHourEnd = h, h.Add(time.Hour)
-	}
-	db := p.st.Database()
-	rollupWhere, rollupArgs := f.where(false)
-	rawWhere, rawArgs := f.where(true)
-	args := append(append([]any{from}, rollupArgs...), lo, hi, fromHour, from)
-	args = append(append(args, rawArgs...), prev, to, lo, hi, fromHour, fromHourEnd)
 	rows, err := p.st.Conn().Query(ctx, `SELECT lens, kpi, scope, argMax(b, at),
 		sumIf(vs, cur) / sumIf(n, cur), sumIf(vs, cur = 0) / sumIf(n, cur = 0), sumIf(n, cur = 0),
 		sumIf(fails, cur), sumIf(n, cur)
-		FROM (
-			SELECT lens, kpi, scope, hour >= ? AS cur, argMaxMerge(budget_state) AS b, maxMerge(updated_state) AS at,
-				sumMerge(value_sum_state) AS vs, countMerge(points_state) AS n, countIfMerge(failing_state) AS fails
-			FROM `+db+`.kpi_hourly WHERE `+rollupWhere+` AND hour >= ? AND hour < ? AND hour != ?
-			GROUP BY lens, kpi, scope, hour
-			UNION ALL
-			SELECT lens, kpi, scope, at >= ? AS cur, b, at, v AS vs, toUInt64(1) AS n, toUInt64(s = 'fail') AS fails
-			FROM (SELECT lens, kpi, scope, observed_at AS at, any(budget) AS b, any(value) AS v, any(status) AS s
-				FROM `+db+`.kpi_points WHERE `+rawWhere+` AND observed_at >= ? AND observed_at <= ?
-					AND (observed_at < ? OR observed_at >= ? OR (observed_at >= ? AND observed_at < ?))
-				GROUP BY lens, kpi, scope, service, observed_at, event_id) AS points
-		) AS periods
-		GROUP BY lens, kpi, scope ORDER BY lens, kpi, scope`, args...)
+		FROM (`+periods+`) AS periods
+		GROUP BY lens, kpi, scope ORDER BY lens, kpi, scope`, append(append([]any{from}, args...), prev, to)...)
 	if err != nil {
 		return nil, fmt.Errorf("report kpi deltas: %w", err)
 	}

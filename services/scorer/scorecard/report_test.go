@@ -15,10 +15,11 @@ import (
 	"github.com/trilens/trilens/services/scorer/scorecard"
 )
 
-// The report's KPI deltas, read from whole hours of the kpi_hourly rollup
-// and the edges from kpi_points, equal the means, fail shares and newest
-// budget worked out from the points themselves, for periods that start on
-// the hour, mid-hour, and span no whole hour.
+// The report's KPI deltas, read from the kpi_hourly rollup over whole
+// hours (from kpi_points for a release), equal the means, fail shares and
+// newest budget worked out from the points themselves over the hours the
+// report says it covers, for periods given on the hour, mid-hour, shorter
+// than an hour, and of a release.
 func TestReportKPIDeltasMatchThePoints(t *testing.T) {
 	st := chtest.Store(t)
 	ctx := context.Background()
@@ -45,7 +46,7 @@ func TestReportKPIDeltasMatchThePoints(t *testing.T) {
 		}
 		for _, tenant := range []string{"shop", "other"} {
 			rows.Append(store.KPIPoint{Scope: store.Scope{Tenant: tenant, EventID: fmt.Sprint("e", i), Repository: "acme/shop", Branch: "main",
-				Environment: "ci", Service: "checkout", ObservedAt: at}, Lens: "performance", KPI: kpi, KPIScope: "checkout",
+				Commit: "c1", Environment: "ci", Service: "checkout", ObservedAt: at}, Lens: "performance", KPI: kpi, KPIScope: "checkout",
 				Value: p.value, Budget: p.budget, Status: status, Owner: "team"})
 		}
 	}
@@ -56,16 +57,22 @@ func TestReportKPIDeltasMatchThePoints(t *testing.T) {
 	for _, c := range []struct {
 		name     string
 		from, to time.Time
+		commit   string
 	}{
-		{"a week to mid-hour", end.Add(-7 * 24 * time.Hour), end},
-		{"on the hour", time.Date(2026, 11, 13, 9, 0, 0, 0, time.UTC), time.Date(2026, 11, 20, 9, 0, 0, 0, time.UTC)},
-		{"no whole hour", end.Add(-25 * time.Minute), end},
+		{"a week to mid-hour", end.Add(-7 * 24 * time.Hour), end, ""},
+		{"on the hour", time.Date(2026, 11, 13, 9, 0, 0, 0, time.UTC), time.Date(2026, 11, 20, 9, 0, 0, 0, time.UTC), ""},
+		{"under an hour", end.Add(-25 * time.Minute), end, ""},
+		{"a release", end.Add(-3 * 24 * time.Hour), end, "c1"},
 	} {
-		rep, err := card.Report(ctx, scorecard.Filter{Tenant: "shop", Repository: "acme/shop", Branch: "main"}, c.from, c.to)
+		rep, err := card.Report(ctx, scorecard.Filter{Tenant: "shop", Repository: "acme/shop", Branch: "main", Commit: c.commit}, c.from, c.to)
 		if err != nil {
 			t.Fatalf("%s: %v", c.name, err)
 		}
-		prev := c.from.Add(-c.to.Sub(c.from))
+		wantFrom, wantTo := c.from.Truncate(time.Hour), c.to.Truncate(time.Hour).Add(time.Hour)
+		if !rep.From.Equal(wantFrom) || !rep.To.Equal(wantTo) {
+			t.Errorf("%s: report covers %v..%v, want the whole hours %v..%v", c.name, rep.From, rep.To, wantFrom, wantTo)
+		}
+		prev := rep.From.Add(-rep.To.Sub(rep.From))
 		got := map[string]scorecard.KPIDelta{}
 		for _, d := range rep.KPIs {
 			got[d.KPI] = d
@@ -75,13 +82,13 @@ func TestReportKPIDeltasMatchThePoints(t *testing.T) {
 			var newest time.Time
 			budget := 0.0
 			for _, p := range pts {
-				if p.kpi != kpi || p.at.Before(prev) || p.at.After(c.to) {
+				if p.kpi != kpi || p.at.Before(prev) || !p.at.Before(rep.To) {
 					continue
 				}
 				if p.at.After(newest) {
 					newest, budget = p.at, p.budget
 				}
-				if p.at.Before(c.from) {
+				if p.at.Before(rep.From) {
 					old, m = old+p.value, m+1
 					continue
 				}

@@ -67,7 +67,7 @@ verdicts by reason. Markdown for a wiki or chat, HTML for e-mail.`,
 	}
 	client.register(cmd)
 	f := cmd.Flags()
-	f.StringVar(&since, "since", "7d", "length of the period: 7d, 36h")
+	f.StringVar(&since, "since", "7d", "length of the period: 7d, 36h (counted in whole hours, up to the end of the current one)")
 	f.StringVar(&format, "format", "markdown", "output: markdown or html")
 	f.StringVarP(&output, "output", "o", "", "file to write (default standard output)")
 	f.StringVar(&service, "service", "", "only this service")
