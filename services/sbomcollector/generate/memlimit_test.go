@@ -15,7 +15,7 @@ func TestMemoryLimit(t *testing.T) {
 	}{
 		{0, memoryLimitFloor},
 		{memoryLimitFloor / 2, memoryLimitFloor},
-		{1 << 30, 3 << 29},                 // above the floor: half the live heap as garbage
+		{1 << 30, 3 << 29},                  // above the floor: half the live heap as garbage
 		{math.MaxUint64 / 2, math.MaxInt64}, // no overflow
 	} {
 		if got := memoryLimit(c.live); got != c.want {
