@@ -9,14 +9,15 @@ import (
 	"time"
 )
 
-// Cataloguing a directory of Go modules holds little live heap but makes
+// Cataloguing a directory of Go modules holds a modest live heap but makes
 // garbage in bursts: the Go cataloger decodes `go list` output for up to
 // 4×NumCPU modules at once. With the default GOGC the heap doubles before each
 // collection, so the peak RSS is set by garbage, not by what syft keeps. While
-// Generate runs, a soft memory limit keeps the garbage to half the live heap,
-// with a floor: below the floor the limit never binds, and as it follows the
-// live heap it never falls under it, so the collector cannot thrash on a large
-// image (its cost there is at most GOGC=50's).
+// Generate runs, a soft memory limit of 1.5× the live heap, never under
+// 300 MiB, caps that garbage: a small scan never reaches the floor, and as the
+// limit follows the live heap it never falls under it, so the collector cannot
+// thrash on a large image (there it costs about what GOGC=50 would). The syft
+// CLI has no such limit.
 const (
 	memoryLimitFloor = 300 << 20
 	// memoryLimitEvery is how often the limit follows the live heap.
