@@ -2,9 +2,11 @@
 # SBOM lens: `trilens sbom DIR` in one process (syft as a library catalogues a
 # directory, then the SBOM goes through the collector into the NATS object
 # store and JetStream) on a large directory, beside the syft CLI on the same
-# directory. The directory is a subset of the Go module cache: the first
-# SBOM_BENCH_MODULES modules (default 150), hard-linked into a temp dir (copied
-# when hard links are not possible), never committed.
+# directory. The directory is a fixed set of Go modules: the module versions
+# listed in 40-sbom.modules (the first SBOM_BENCH_MODULES of them, default all),
+# downloaded into the module cache through the Go module proxy when missing and
+# hard-linked into a temp dir (copied when hard links are not possible), never
+# committed. The same list on every machine keeps runs comparable.
 # The syft CLI is syftprof: syft's own cmd/syft/cli at the version go.mod pins,
 # built against the same dependencies as the library path (the released
 # binary would bring its own x/tools and friends) and CPU-profiled the same
@@ -17,13 +19,18 @@ work="$(mktemp -d)"
 # Only directories are made writable to remove them: the files are hard links
 # into the read-only module cache.
 trap 'find "$work" -type d -exec chmod u+w {} + 2>/dev/null; rm -rf "$work"' EXIT
-modules="${SBOM_BENCH_MODULES:-150}"
 cache="$(go env GOMODCACHE)"
+list="$root/scripts/bench.d/40-sbom.modules"
+modules="${SBOM_BENCH_MODULES:-$(grep -cv '^#' "$list")}"
 
 dir="$work/modcache"
 mkdir -p "$dir"
-# Module directories are <path>@<version>; the download cache is skipped.
-find "$cache" -mindepth 2 -maxdepth 5 -type d -name '*@v*' -not -path "$cache/cache/*" -prune | sort | sed -n "1,${modules}p" |
+# `go mod download -json` names each module's directory in the module cache
+# (in the cache's case encoding) and fetches the ones this machine lacks; it
+# runs outside any module, so the list needs no go.mod of its own.
+mapfile -t mods < <(grep -v '^#' "$list" | sed -n "1,${modules}p")
+(cd "$work" && GOWORK=off GOFLAGS=-mod=mod go mod download -json "${mods[@]}") |
+	jq -r 'if .Error then error("go mod download \(.Path)@\(.Version): \(.Error)") else .Dir end' |
 	while read -r m; do
 		dst="$dir/${m#"$cache"/}"
 		mkdir -p "$(dirname "$dst")"
@@ -88,7 +95,7 @@ read -r r_time r_time_min r_time_max <<<"$(stat '$2 / $5')"
 read -r r_cpu r_cpu_min r_cpu_max <<<"$(stat '$3 / $6')"
 read -r r_rss r_rss_min r_rss_max <<<"$(stat '$4 / $7')"
 
-echo "## SBOM lens: generation + ingest of a Go module cache subset ($modules modules, $files files, $mb MB)"
+echo "## SBOM lens: generation + ingest of a fixed set of Go modules ($modules modules of 40-sbom.modules, $files files, $mb MB)"
 echo
 echo "Medians of $rounds rounds, each running both sides (order alternating)."
 echo

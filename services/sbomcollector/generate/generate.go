@@ -68,15 +68,9 @@ func Generate(ctx context.Context, path string, w io.Writer, opts Options) (*Res
 		return nil, fmt.Errorf("syft source %s: %w", path, err)
 	}
 	defer src.Close()
-	// Go binaries and go.mod files name modules, not their licences: read
-	// those from the local module cache, where the build left the modules,
-	// so a licence deny-list has something to check.
-	screate := syft.DefaultCreateSBOMConfig().WithPackagesConfig(pkgcataloging.DefaultConfig().
-		WithGolangConfig(golang.DefaultCatalogerConfig().WithSearchLocalModCacheLicenses(true)))
-	if opts.Parallelism > 0 {
-		screate = screate.WithParallelism(opts.Parallelism)
-	}
-	s, err := syft.CreateSBOM(ctx, src, screate)
+	stop := limitMemory()
+	defer stop()
+	s, err := syft.CreateSBOM(ctx, src, createConfig(opts))
 	if err != nil {
 		return nil, fmt.Errorf("syft catalog %s: %w", path, err)
 	}
@@ -94,6 +88,21 @@ func Generate(ctx context.Context, path string, w io.Writer, opts Options) (*Res
 		res.Source = fmt.Sprintf("%T", m)
 	}
 	return res, nil
+}
+
+// createConfig is syft's cataloguing configuration for opts: the library's
+// defaults (the CLI's too: catalogers picked by the source's kind, 4×NumCPU
+// workers) plus licences of Go modules from the local module cache.
+func createConfig(opts Options) *syft.CreateSBOMConfig {
+	// Go binaries and go.mod files name modules, not their licences: read
+	// those from the local module cache, where the build left the modules,
+	// so a licence deny-list has something to check.
+	cfg := syft.DefaultCreateSBOMConfig().WithPackagesConfig(pkgcataloging.DefaultConfig().
+		WithGolangConfig(golang.DefaultCatalogerConfig().WithSearchLocalModCacheLicenses(true)))
+	if opts.Parallelism > 0 {
+		cfg = cfg.WithParallelism(opts.Parallelism)
+	}
+	return cfg
 }
 
 func encoder(format, version string) (sbom.FormatEncoder, error) {

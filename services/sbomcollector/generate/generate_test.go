@@ -119,3 +119,40 @@ func syftCLICount(t *testing.T, src string) int {
 	}
 	return len(doc.Artifacts)
 }
+
+// TestGenerateDirectoryMatchesCLI catalogues the test projects (a Go module,
+// whose go.mod syft's Go cataloger loads with `go list`, and npm projects)
+// as a directory and checks the package count against the syft CLI's.
+func TestGenerateDirectoryMatchesCLI(t *testing.T) {
+	dir := filepath.Join("..", "testdata", "projects")
+	want := syftCLICount(t, "dir:"+dir)
+	if want < 10 {
+		t.Fatalf("syft CLI found only %d packages in %s", want, dir)
+	}
+	res, err := Generate(context.Background(), dir, io.Discard, Options{})
+	if err != nil {
+		t.Fatal(err)
+	}
+	if res.Source != "directory" || res.Packages != want {
+		t.Errorf("%s: %+v, want a directory with %d packages", dir, res, want)
+	}
+}
+
+// TestCreateConfig checks the cataloguing configuration against the syft
+// CLI's defaults, which the SBOM bench compares with: the same workers and
+// cataloger selection, plus Go licences from the module cache.
+func TestCreateConfig(t *testing.T) {
+	cfg := createConfig(Options{})
+	if cfg.Parallelism != 0 {
+		t.Errorf("parallelism %d, want 0 (syft's 4×NumCPU, as the CLI)", cfg.Parallelism)
+	}
+	if sel := cfg.CatalogerSelection; len(sel.DefaultNamesOrTags)+len(sel.SubSelectTags)+len(sel.AddNames)+len(sel.RemoveNamesOrTags) != 0 {
+		t.Errorf("cataloger selection %+v, want none: catalogers picked by the source's kind, as the CLI", sel)
+	}
+	if g := cfg.Packages.Golang; !g.SearchLocalModCacheLicenses || !g.UsePackagesLib || g.SearchRemoteLicenses {
+		t.Errorf("Go cataloger %+v, want module cache licences and go list, no network", g)
+	}
+	if got := createConfig(Options{Parallelism: 3}).Parallelism; got != 3 {
+		t.Errorf("Options.Parallelism 3 gave %d", got)
+	}
+}

@@ -25,6 +25,7 @@ import (
 	"syscall"
 	"time"
 
+	"github.com/trilens/trilens/pkg/bus"
 	"github.com/trilens/trilens/pkg/collect"
 	"github.com/trilens/trilens/pkg/natsserver"
 	"github.com/trilens/trilens/services/sbomcollector"
@@ -96,11 +97,25 @@ func run(dir, format string) error {
 // ingest posts the SBOM in sbom to the real collector handler behind a real
 // HTTP listener, publishing to an embedded JetStream.
 func ingest(sbom io.Reader) (*sbomcollector.SBOMResponse, error) {
-	b, stop, err := natsserver.StartTemp(context.Background(), slog.New(slog.DiscardHandler))
+	dir, err := os.MkdirTemp("", "sbombench-nats-")
 	if err != nil {
 		return nil, err
 	}
-	defer stop()
+	defer os.RemoveAll(dir)
+	srv, err := natsserver.Start(natsserver.Config{StoreDir: dir, MaxPayload: 1 << 20})
+	if err != nil {
+		return nil, err
+	}
+	defer srv.Shutdown()
+	// One SBOM's events fit in far less than the evidence stream's default
+	// bound (8 GiB), which JetStream must reserve on the disk up front.
+	bcfg := bus.DefaultConfig()
+	bcfg.EvidenceMaxBytes = 256 << 20
+	b, err := srv.Bus(context.Background(), bcfg, slog.New(slog.DiscardHandler))
+	if err != nil {
+		return nil, err
+	}
+	defer b.Close()
 	var cfg sbomcollector.Config
 	cfg.RegisterFlags("", flag.NewFlagSet("c", flag.ContinueOnError))
 	c, err := sbomcollector.New(cfg, collect.Settings{Publisher: b})
