@@ -10,4 +10,14 @@ set -euo pipefail
 cd "$(dirname "$0")/../../services/scorer"
 echo "## Cost curves: read paths as history grows"
 echo
-go test -run '^$' -bench 'BenchmarkCostCurves' -benchtime 1x -count 1 -timeout 120m . | grep -E '^(\||costcurve-|seeded |$)' | sed 's/^seeded /Seeded /'
+out="$(mktemp)"
+trap 'rm -f "$out"' EXIT
+# The table and ratio lines print; when a step fails, the benchmark's own
+# message (which step, at which size, and why) prints instead of vanishing
+# in the filter.
+if ! go test -run '^$' -bench 'BenchmarkCostCurves' -benchtime 1x -count 1 -timeout 120m . >"$out" 2>&1; then
+	echo "cost curves failed; the benchmark's last lines:" >&2
+	tail -40 "$out" >&2
+	exit 1
+fi
+grep -E '^(\||costcurve-|seeded |$)' "$out" | sed 's/^seeded /Seeded /'
