@@ -179,6 +179,19 @@ func regressionBatch(n, k int) []*eventv1.Event {
 // seedCostCurve adds the KPI points [from, to) and their findings on the
 // server (INSERT ... SELECT from numbers), so 100M rows load in minutes.
 func seedCostCurve(ctx context.Context, st *store.Store, from, to int) error {
+	// One INSERT ... SELECT of 90M points outlasts the driver's read
+	// timeout (nothing comes back until it ends): seed 10M at a time.
+	const chunk = 10_000_000
+	for lo := from; lo < to; lo += chunk {
+		if err := seedCostChunk(ctx, st, lo, min(lo+chunk, to)); err != nil {
+			return err
+		}
+	}
+	return nil
+}
+
+// seedCostChunk writes points from..to and their findings.
+func seedCostChunk(ctx context.Context, st *store.Store, from, to int) error {
 	db := st.Database()
 	nums := func(lo, hi int) string {
 		return fmt.Sprintf("(SELECT number + %d AS n FROM system.numbers LIMIT %d)", lo, hi-lo)
