@@ -49,11 +49,17 @@ find "$dir" -type f -exec cat {} + >/dev/null # warm the page cache for both run
 # time on a 20-module sample), so an untimed run goes first.
 "$work/syft" scan "dir:$dir" -q -o "syft-json=$work/warmup.json"
 
-# Rounds (SBOM_BENCH_ROUNDS, default 3), each running both sides, the order
+# Rounds (SBOM_BENCH_ROUNDS, default 4), each running both sides, the order
 # alternating so neither always inherits the other's caches; the ratios are
 # the medians of the rounds' ratios, with their range. The last round's
 # profiles print below.
-rounds="${SBOM_BENCH_ROUNDS:-3}"
+# An even count, so each side runs first equally often: whichever runs
+# second in a round tends to be faster, and 3 rounds put trilens first twice.
+rounds="${SBOM_BENCH_ROUNDS:-4}"
+if ((rounds % 2)); then
+	echo "SBOM_BENCH_ROUNDS=$rounds: want an even number, so each side runs first as often as the other" >&2
+	exit 1
+fi
 trilens_run() {
 	# sbombench prints key=value pairs: packages bytes events gen_s ingest_s seconds cpu_s
 	# peak_rss_mb (until the SBOM is written) process_rss_mb (with its in-process collector).
@@ -75,8 +81,10 @@ syft_run() {
 }
 : >"$work/rounds"
 for ((i = 1; i <= rounds; i++)); do
-	if ((i % 2)); then trilens_run; syft_run; else syft_run; trilens_run; fi
+	if ((i % 2)); then first=trilens; trilens_run; syft_run; else first=syft; syft_run; trilens_run; fi
 	echo "$i $seconds $cpu_s $peak_rss_mb $syft_s $syft_cpu $syft_rss_mb" >>"$work/rounds"
+	printf 'round %d (%s first): trilens %.2f s, syft CLI %.2f s, ratio %.3f\n' "$i" "$first" "$seconds" "$syft_s" \
+		"$(echo "$seconds / $syft_s" | bc -l)" >>"$work/round-lines"
 done
 syft_packages=$(jq '.artifacts | length' "$work/syft.json")
 # stat COLUMN: "median min max" of a column of $work/rounds (an awk expression of $2..$7).
@@ -97,7 +105,11 @@ read -r r_rss r_rss_min r_rss_max <<<"$(stat '$4 / $7')"
 
 echo "## SBOM lens: generation + ingest of a fixed set of Go modules ($modules modules of 40-sbom.modules, $files files, $mb MB)"
 echo
-echo "Medians of $rounds rounds, each running both sides (order alternating)."
+echo "Medians of $rounds rounds, each running both sides (order alternating):"
+echo
+echo '```'
+cat "$work/round-lines"
+echo '```'
 echo
 echo "| run | packages | seconds | CPU s (with go list) | peak RSS (MB) |"
 echo "| --- | ---: | ---: | ---: | ---: |"
