@@ -3,6 +3,7 @@ package store
 import (
 	"context"
 	"io/fs"
+	"time"
 )
 
 // MigrateFS applies the migrations of fsys (migrations/NNNN_name.sql), for
@@ -29,4 +30,12 @@ func (s *Store) MigrateBefore(ctx context.Context, version uint32) error {
 		}
 	}
 	return s.migrate(ctx, older)
+}
+
+// SetMigrationLockTiming shortens the migration lock's beat, lease and poll
+// for a test; restore puts the defaults back.
+func SetMigrationLockTiming(beat, lease, poll time.Duration) (restore func()) {
+	b, l, p := lockBeat, lockLease, lockPoll
+	lockBeat, lockLease, lockPoll = beat, lease, poll
+	return func() { lockBeat, lockLease, lockPoll = b, l, p }
 }

@@ -102,9 +102,10 @@ func (m migration) render(db, cluster string, caps Capabilities) ([]string, erro
 }
 
 // Migrate applies every embedded migration not yet recorded in
-// schema_migrations, in version order. Two processes may migrate at once:
-// statements are idempotent (IF NOT EXISTS) and "already exists" errors from
-// a race are taken as success, so a half-applied file also re-runs cleanly.
+// schema_migrations, in version order. Two processes may migrate at once: on
+// one server they take turns (migratelock.go); on a cluster, and after a
+// crash, statements are idempotent (IF NOT EXISTS) and "already exists"
+// errors are taken as success, so a half-applied file re-runs cleanly.
 func (s *Store) Migrate(ctx context.Context) error {
 	ms, err := loadMigrations(migrationFiles)
 	if err != nil {
@@ -114,7 +115,12 @@ func (s *Store) Migrate(ctx context.Context) error {
 }
 
 func (s *Store) migrate(ctx context.Context, ms []migration) error {
-	err := s.conn.Exec(ctx, schemaMigrationsTable(s.db, s.cluster))
+	unlock, err := s.lockMigrations(ctx)
+	if err != nil {
+		return err
+	}
+	defer unlock()
+	err = s.conn.Exec(ctx, schemaMigrationsTable(s.db, s.cluster))
 	if err != nil && !alreadyExists(err) {
 		return fmt.Errorf("create schema_migrations: %w", err)
 	}

@@ -52,7 +52,12 @@ func TestRecorder(t *testing.T) {
 	recorded := cfg.Recorder.Statements()
 	kinds := map[store.StatementKind]int{}
 	var got []store.Statement
+	var lock []string // the migration lock's statements, first words
 	for _, s := range recorded {
+		if strings.Contains(s.SQL, store.MigrationLockTable) {
+			lock = append(lock, strings.Join(strings.Fields(s.SQL)[:2], " "))
+			continue
+		}
 		kinds[s.Kind]++
 		if s.Reads() {
 			got = append(got, s)
@@ -88,6 +93,11 @@ func TestRecorder(t *testing.T) {
 	}
 	if kinds[store.KindExec] != len(stmts)+2 || kinds[store.KindBatch] != len(ms)+1 {
 		t.Errorf("kinds %v; want %d exec and %d batch", kinds, len(stmts)+2, len(ms)+1)
+	}
+	// The lock is taken, beaten at least once, checked and dropped.
+	if len(lock) < 4 || lock[0] != "CREATE TABLE" || lock[1] != "INSERT INTO" ||
+		lock[len(lock)-2] != "SELECT argMax(holder," || lock[len(lock)-1] != "DROP TABLE" {
+		t.Errorf("migration lock statements %q, want CREATE, INSERT…, SELECT, DROP", lock)
 	}
 	last := recorded[len(recorded)-1]
 	if last.Kind != store.KindExec || !strings.Contains(last.SQL, "no_such_column") {

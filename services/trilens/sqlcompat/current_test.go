@@ -140,3 +140,35 @@ func TestCurrentServerFeatures(t *testing.T) {
 		}
 	}
 }
+
+// The migration lock's statements run on 26.x as on 18.16: a second take is
+// refused as "already exists", the read names the newest beat's holder, and
+// the release leaves no table.
+func TestMigrationLockStatements(t *testing.T) {
+	e := chdbtest.Open(t)
+	db := e.Database(t)
+	first := store.MigrationLockStatements(db, "host:1:o'brien", 5)
+	second := store.MigrationLockStatements(db, "host:2:b", 7)
+	for _, stmt := range []string{first[0], first[1], second[1]} {
+		if err := e.Exec(stmt); err != nil {
+			t.Fatalf("%s: %v", stmt, err)
+		}
+	}
+	if err := e.Exec(second[0]); err == nil || !strings.Contains(err.Error(), "already exists") {
+		t.Errorf("a second take: %v, want already exists", err)
+	}
+	out, err := e.Query(first[2], "TabSeparated")
+	if err != nil {
+		t.Fatal(err)
+	}
+	if got := strings.TrimSpace(out); got != "host:2:b\t7" {
+		t.Errorf("read %q, want the newest beat's holder and beat", got)
+	}
+	if err := e.Exec(first[3]); err != nil {
+		t.Fatal(err)
+	}
+	out, err = e.Query("SELECT count() FROM system.tables WHERE database = '"+db+"' AND name = '"+store.MigrationLockTable+"'", "TabSeparated")
+	if err != nil || strings.TrimSpace(out) != "0" {
+		t.Errorf("after the release: %q, %v; want no lock table", out, err)
+	}
+}
