@@ -60,16 +60,16 @@ func (s *Store) lockMigrations(ctx context.Context) (unlock func(), err error) {
 		lastSeen time.Time
 		waitLog  bool
 	)
-	waiting := func() error {
-		return fmt.Errorf("waiting for the migration lock %s.%s held by %s: %w", s.db, MigrationLockTable, other, ctx.Err())
+	waiting := func(cause error) error {
+		return fmt.Errorf("waiting for the migration lock %s.%s held by %s: %w", s.db, MigrationLockTable, other, cause)
 	}
 	for {
 		err := s.conn.Exec(ctx, take)
 		if err == nil {
 			return s.holdMigrationLock(ctx, holder), nil
 		}
-		if ctx.Err() != nil {
-			return nil, waiting()
+		if cause := ended(ctx); cause != nil {
+			return nil, waiting(cause)
 		}
 		if !alreadyExists(err) {
 			return nil, fmt.Errorf("take the migration lock %s.%s: %w", s.db, MigrationLockTable, err)
@@ -80,8 +80,8 @@ func (s *Store) lockMigrations(ctx context.Context) (unlock func(), err error) {
 		switch {
 		case errors.As(err, &ex) && ex.Code == 60: // UNKNOWN_TABLE: released meanwhile
 			continue
-		case ctx.Err() != nil:
-			return nil, waiting()
+		case ended(ctx) != nil:
+			return nil, waiting(ended(ctx))
 		case err != nil:
 			return nil, fmt.Errorf("read the migration lock %s.%s: %w", s.db, MigrationLockTable, err)
 		case beat != lastBeat:
@@ -101,7 +101,7 @@ func (s *Store) lockMigrations(ctx context.Context) (unlock func(), err error) {
 		}
 		select {
 		case <-ctx.Done():
-			return nil, waiting()
+			return nil, waiting(ctx.Err())
 		case <-time.After(lockPoll):
 		}
 	}
@@ -142,6 +142,18 @@ func (s *Store) holdMigrationLock(ctx context.Context, holder string) func() {
 			_ = s.conn.Exec(ctx, release) // left behind, it is taken over after lockLease
 		}
 	}
+}
+
+// ended is why ctx ended, or nil. The driver times a connection out at ctx's
+// deadline, which can come a moment before ctx's own timer marks it done.
+func ended(ctx context.Context) error {
+	if err := ctx.Err(); err != nil {
+		return err
+	}
+	if d, ok := ctx.Deadline(); ok && !time.Now().Before(d) {
+		return context.DeadlineExceeded
+	}
+	return nil
 }
 
 // quoteString is s as a ClickHouse string literal.

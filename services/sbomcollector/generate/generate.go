@@ -68,8 +68,8 @@ func Generate(ctx context.Context, path string, w io.Writer, opts Options) (*Res
 		return nil, fmt.Errorf("syft source %s: %w", path, err)
 	}
 	defer src.Close()
-	stop := limitMemory()
-	defer stop()
+	defer limitMemory()()
+	defer tuneGoList()()
 	s, err := syft.CreateSBOM(ctx, src, createConfig(opts))
 	if err != nil {
 		return nil, fmt.Errorf("syft catalog %s: %w", path, err)
