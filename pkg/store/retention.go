@@ -42,6 +42,8 @@ var RetentionColumns = map[string]string{
 	"kpi_points_by_commit": "observed_at",
 	"kpi_daily":            "day",
 	"kpi_hourly":           "hour",
+	"journey_hourly":       "hour",
+	"hop_hourly":           "hour",
 	"verdicts":             "observed_at",
 	"scan_report_findings": "observed_at",
 	"sbom_violations":      "observed_at",

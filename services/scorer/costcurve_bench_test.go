@@ -33,7 +33,8 @@ import (
 // 50 services), 0.3 s apart, so 100M points are about a year. Findings are
 // a tenth of the points; the gated repository keeps 100,000 of them (500
 // per service) and the rest belong to other repositories, so the answer
-// stays the same size while the tables grow.
+// stays the same size while the tables grow. Trace windows are a tenth of
+// the points too, with two hops each.
 const (
 	costT0             = 1_780_000_000 // first point, 2026-05-28
 	pointsPerRelease   = 10_000
@@ -232,6 +233,21 @@ func seedCostChunk(ctx context.Context, st *store.Store, from, to int) error {
 			'c', 'main', 'ci', concat('svc-', toString(n % 200)), '', toDateTime(` + strconv.Itoa(costT0) + ` + n * 3),
 			toString(n), 'report', 0, 1, 'trivy', 'CVE', ['low', 'medium', 'high', 'critical'][intDiv(n, 3) % 4 + 1], 'vulnerability'
 		FROM ` + nums(from/10, to/10),
+		// Trace windows, a tenth as many as the points and as far apart as
+		// the findings (3 s): 10 services × 4 journeys, a db and an http hop
+		// each, for the trace panels' hourly rollups.
+		`INSERT INTO ` + db + `.journey_latency (tenant, event_id, repository, commit, branch, environment, service, journey, observed_at,
+			idx, window_start, duration_s, count, errors, p50_ms, p95_ms, p99_ms, max_ms, sketch)
+		SELECT 'bench', concat('w', toString(n)), 'acme/shop', 'c', 'main', 'production', concat('svc-', toString(n % 10)),
+			['checkout', 'browse', 'search', 'login'][intDiv(n, 10) % 4 + 1], toDateTime(` + strconv.Itoa(costT0) + ` + n * 3), 0,
+			toDateTime(` + strconv.Itoa(costT0) + ` + n * 3), 60, 100, cityHash64(n) % 3, 40, toFloat64(200 + cityHash64(n) % 300), 700, 900, ''
+		FROM ` + nums(from/10, to/10),
+		`INSERT INTO ` + db + `.hop_latency (tenant, event_id, repository, commit, branch, environment, service, journey, observed_at,
+			window_idx, idx, window_start, duration_s, hop, peer, count, p50_ms, p95_ms, p99_ms, total_ms, sketch)
+		SELECT 'bench', concat('w', toString(intDiv(n, 2))), 'acme/shop', 'c', 'main', 'production', concat('svc-', toString(intDiv(n, 2) % 10)),
+			['checkout', 'browse', 'search', 'login'][intDiv(n, 20) % 4 + 1], toDateTime(` + strconv.Itoa(costT0) + ` + intDiv(n, 2) * 3), 0, n % 2,
+			toDateTime(` + strconv.Itoa(costT0) + ` + intDiv(n, 2) * 3), 60, ['db', 'http'][n % 2 + 1], 'peer', 100, 5, toFloat64(20 + cityHash64(n) % 80), 150, 4000, ''
+		FROM ` + nums(from/5, to/5),
 	} {
 		if err := st.Conn().Exec(ctx, q); err != nil {
 			return fmt.Errorf("seed %d..%d: %w", from, to, err)

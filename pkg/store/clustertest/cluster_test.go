@@ -66,10 +66,11 @@ func TestClusterConcurrentMigrate(t *testing.T) {
 	t.Run("TenantUsers", func(t *testing.T) { checkTenantUsers(t, c, stores[0]) })
 }
 
-// rollups are filled by materialized views from kpi_points and read
-// through the dashboard views over them (dash_kpi_latest, dash_kpi_weekly)
-// or by the weekly report (kpi_hourly).
-var rollups = map[string]bool{"kpi_latest": true, "kpi_daily": true, "kpi_hourly": true}
+// rollups are filled by materialized views from kpi_points, journey_latency
+// and hop_latency, and read through the dashboard views over them
+// (dash_kpi_latest, dash_kpi_weekly), by the weekly report (kpi_hourly) or
+// by the trace panels (journey_hourly, hop_hourly).
+var rollups = map[string]bool{"kpi_latest": true, "kpi_daily": true, "kpi_hourly": true, "journey_hourly": true, "hop_hourly": true}
 
 // rowsPerTable is how many rows the test writes into every table.
 const rowsPerTable = 20

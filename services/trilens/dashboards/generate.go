@@ -2,9 +2,10 @@
 // as code: the executive scorecard and one dashboard per lens, built with
 // the Grafana foundation SDK and committed as JSON under dashboards/, and
 // alert rules on budget breaches and SLO burn rates derived from the
-// policy, committed beside them and as a Grafana provisioning file. Every
-// panel queries the dash_* views of pkg/store/migrations/08xx through the
-// ClickHouse data source.
+// policy, committed beside them and as a Grafana provisioning file. The
+// panels query the dash_* views of pkg/store/migrations/08xx through the
+// ClickHouse data source, or, where a panel reads hours of a time range, the
+// hourly rollups themselves (kpi_hourly, journey_hourly, hop_hourly).
 package dashboards
 
 import (
