@@ -15,7 +15,7 @@ import (
 // A migrator waits while another one holds the lock and beats, takes the
 // lock over once the holder falls silent, and leaves no lock behind.
 func TestMigratorWaitsForTheLockAndTakesOverASilentHolder(t *testing.T) {
-	defer store.SetMigrationLockTiming(100*time.Millisecond, time.Second, 50*time.Millisecond)()
+	defer store.SetMigrationLockTiming(100*time.Millisecond, 2*time.Second, 50*time.Millisecond)()
 	ctx := context.Background()
 	cfg := chtest.Config(t)
 	st, err := store.Open(ctx, cfg)
@@ -49,8 +49,8 @@ func TestMigratorWaitsForTheLockAndTakesOverASilentHolder(t *testing.T) {
 		}
 	})
 
-	// Three leases pass while the holder beats: the migrator keeps waiting.
-	waitCtx, cancel := context.WithTimeout(ctx, 3*time.Second)
+	// Two leases pass while the holder beats: the migrator keeps waiting.
+	waitCtx, cancel := context.WithTimeout(ctx, 4*time.Second)
 	err = st.Migrate(waitCtx)
 	cancel()
 	if !errors.Is(err, context.DeadlineExceeded) || !strings.Contains(err.Error(), "held by other-migrator") {
@@ -66,8 +66,8 @@ func TestMigratorWaitsForTheLockAndTakesOverASilentHolder(t *testing.T) {
 	if err := st.Migrate(ctx); err != nil {
 		t.Fatalf("Migrate after the holder fell silent: %v", err)
 	}
-	if waited := time.Since(start); waited < time.Second {
-		t.Errorf("took the lock over after %s, before the lease (1s) ran out", waited)
+	if waited := time.Since(start); waited < 2*time.Second {
+		t.Errorf("took the lock over after %s, before the lease (2s) ran out", waited)
 	}
 	if applied, err := st.AppliedMigrations(ctx); err != nil || applied[1] != "foundation" {
 		t.Fatalf("applied = %v, %v; want 1: foundation", applied, err)
