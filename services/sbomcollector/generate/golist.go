@@ -28,7 +28,9 @@ func tuneGoList() (restore func()) {
 		if _, set := os.LookupEnv("GOGC"); set {
 			return func() {}
 		}
-		os.Setenv("GOGC", goListGOGC)
+		if err := os.Setenv("GOGC", goListGOGC); err != nil {
+			return func() {} // children then run with the default GOGC
+		}
 	}
 	goListEnv.users++
 	var once sync.Once
@@ -37,7 +39,7 @@ func tuneGoList() (restore func()) {
 			goListEnv.Lock()
 			defer goListEnv.Unlock()
 			if goListEnv.users--; goListEnv.users == 0 {
-				os.Unsetenv("GOGC")
+				_ = os.Unsetenv("GOGC") // fails only for a malformed name
 			}
 		})
 	}
