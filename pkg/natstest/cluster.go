@@ -36,6 +36,10 @@ type Cluster struct {
 func StartCluster(t testing.TB, n int) *Cluster {
 	t.Helper()
 	c := &Cluster{t: t, srv: make([]*natsserver.Server, n)}
+	// TempDir first: cleanups run last-registered first, so the nodes stop
+	// before their store directories are removed (a node still writing made
+	// the removal fail with "directory not empty").
+	dir := t.TempDir()
 	t.Cleanup(c.shutdown)
 	// JetStream refuses to cluster without a configured route, and a port the
 	// server picks is known only once it runs, so the first node routes to
@@ -51,7 +55,7 @@ func StartCluster(t testing.TB, n int) *Cluster {
 		}
 		node := natsserver.Node{
 			Name:          name,
-			StoreDir:      filepath.Join(t.TempDir(), name),
+			StoreDir:      filepath.Join(dir, name),
 			Listen:        "127.0.0.1:-1",
 			ClusterListen: listen,
 			Routes:        slices.Clone(routes),
